@@ -1,0 +1,151 @@
+//! Command-line and environment configuration of dice-server (every flag has an `env`).
+
+use clap::{Parser, ValueEnum};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "dice-server",
+    version,
+    about = "An instrumented dice-rolling HTTP service"
+)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port (the bound address is logged).
+    #[arg(long, env = "DICE_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+
+    /// Upper bound of the random delay before every roll (e.g. `1s`, `250ms`; `0` disables).
+    #[arg(long, env = "DICE_MAX_DELAY", default_value = "1s", value_parser = parse_duration)]
+    pub max_delay: Duration,
+
+    /// Probability (0 to 1) that a roll of the risky die fails with a 500.
+    #[arg(long, env = "DICE_RISKY_ERROR_RATE", default_value_t = 0.10, value_parser = parse_probability)]
+    pub risky_error_rate: f64,
+
+    /// How often the background sampler reads system CPU and memory.
+    #[arg(long, env = "DICE_SAMPLE_INTERVAL", default_value = "5s", value_parser = parse_sample_interval)]
+    pub sample_interval: Duration,
+
+    /// Log format: one JSON object per line, or human-readable for terminals.
+    #[arg(long, env = "DICE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
+
+    /// A request still running after this long is answered 503 with a JSON body.
+    #[arg(long, env = "DICE_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+
+    /// After SIGTERM, keep serving (with /readyz at 503) this long so load balancers stop routing here.
+    #[arg(long, env = "DICE_SHUTDOWN_DELAY", default_value = "0s", value_parser = parse_duration)]
+    pub shutdown_delay: Duration,
+
+    /// After the shutdown delay, wait at most this long for in-flight requests before exiting.
+    #[arg(long, env = "DICE_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
+
+    /// Largest accepted request body in bytes (by Content-Length); larger ones get 413.
+    #[arg(long, env = "DICE_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+impl Config {
+    /// Cross-flag rules clap cannot express.
+    pub fn check(&self) -> Result<(), String> {
+        if self.max_delay >= self.request_timeout {
+            return Err(format!(
+                "--max-delay ({:?}) must be shorter than --request-timeout ({:?})",
+                self.max_delay, self.request_timeout
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Parses `1s`, `250ms`, `1m30s`; a bare `0` means zero.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{text:?} is not a duration like `1s` or `250ms`: {e}"))
+}
+
+fn parse_sample_interval(text: &str) -> Result<Duration, String> {
+    let interval = parse_duration(text)?;
+    if interval < Duration::from_millis(100) {
+        return Err(format!(
+            "{text:?} is too short; the sample interval must be at least 100ms"
+        ));
+    }
+    Ok(interval)
+}
+
+fn parse_probability(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if !(0.0..=1.0).contains(&value) {
+        return Err(format!("{value} is outside 0..=1"));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        Config::try_parse_from(std::iter::once("dice-server").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_match_the_documented_contract() -> Result<(), clap::Error> {
+        let config = parse(&[])?;
+        assert_eq!(config.max_delay, Duration::from_secs(1));
+        assert!((config.risky_error_rate - 0.10).abs() < f64::EPSILON);
+        assert_eq!(config.sample_interval, Duration::from_secs(5));
+        assert_eq!(config.listen.port(), 8080);
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.check(), Ok(()));
+        Ok(())
+    }
+
+    #[test]
+    fn durations_accept_zero_and_units() {
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn out_of_range_error_rate_is_rejected_with_a_reason() {
+        let err = parse(&["--risky-error-rate", "1.5"])
+            .map(|_| ())
+            .unwrap_err();
+        assert!(err.to_string().contains("outside 0..=1"), "{err}");
+        assert!(parse(&["--risky-error-rate", "abc"]).is_err());
+        assert!(parse(&["--risky-error-rate", "1"]).is_ok());
+    }
+
+    #[test]
+    fn delay_longer_than_timeout_is_rejected() -> Result<(), clap::Error> {
+        let config = parse(&["--max-delay", "5s", "--request-timeout", "2s"])?;
+        assert!(config.check().is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn too_short_sample_interval_is_rejected() {
+        assert!(parse(&["--sample-interval", "10ms"]).is_err());
+    }
+}

@@ -1,0 +1,82 @@
+//! Every HTTP error the server returns, as one JSON shape: `{"error": message, "code": category}`.
+
+use crate::dice::Die;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("query parameter `die` is required; valid values: fair, risky")]
+    MissingDie,
+    #[error("unknown die {0:?}; valid values: fair, risky")]
+    UnknownDie(String),
+    #[error("invalid query string: {0}")]
+    BadQuery(String),
+    #[error("the {0} die failed to roll")]
+    RollFailed(Die),
+    #[error("no route for {0}")]
+    NotFound(String),
+    #[error("method {0} is not allowed here")]
+    MethodNotAllowed(String),
+    #[error("request body of {0} bytes exceeds the limit of {1} bytes")]
+    PayloadTooLarge(u64, u64),
+    #[error("request did not complete within {0:?}")]
+    Timeout(std::time::Duration),
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    /// Low-cardinality name of the error kind: the `code` field of the body.
+    pub fn category(&self) -> &'static str {
+        match self {
+            AppError::MissingDie | AppError::UnknownDie(_) => "invalid_die",
+            AppError::BadQuery(_) => "bad_request",
+            AppError::RollFailed(_) => "roll_failed",
+            AppError::NotFound(_) => "not_found",
+            AppError::MethodNotAllowed(_) => "method_not_allowed",
+            AppError::PayloadTooLarge(..) => "payload_too_large",
+            AppError::Timeout(_) => "timeout",
+            AppError::ShuttingDown => "shutting_down",
+            AppError::Internal(_) => "internal",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::MissingDie | AppError::UnknownDie(_) | AppError::BadQuery(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            AppError::RollFailed(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::PayloadTooLarge(..) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Timeout(_) | AppError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    error: String,
+    code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    valid_values: Option<[&'static str; 2]>,
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let valid_values = matches!(self, AppError::MissingDie | AppError::UnknownDie(_))
+            .then_some(Die::VALID_NAMES);
+        let body = ErrorBody {
+            error: self.to_string(),
+            code: self.category(),
+            valid_values,
+        };
+        (self.status(), Json(body)).into_response()
+    }
+}

@@ -1,0 +1,25 @@
+//! dice-server: an instrumented dice-rolling HTTP service (the workload dice-operator deploys).
+
+pub mod config;
+pub mod dice;
+pub mod error;
+pub mod metrics;
+pub mod observe;
+pub mod routes;
+pub mod sampler;
+pub mod serve;
+pub mod state;
+pub mod telemetry;
+
+use axum::Router;
+use state::AppState;
+
+/// The whole HTTP application: routes, JSON fallbacks and the observing middleware.
+pub fn app(state: AppState) -> Router {
+    routes::router()
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe_request,
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,66 @@
+//! dice-server entry point: configuration, telemetry, sampler, then serve until a signal.
+
+use clap::Parser;
+use dice_workload::config::Config;
+use dice_workload::sampler;
+use dice_workload::serve::{ShutdownPolicy, serve, termination_signal};
+use dice_workload::state::{AppState, Settings};
+use dice_workload::telemetry::{self, OtelTracing};
+use std::process::ExitCode;
+use std::time::Duration;
+
+const SPAN_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = Config::parse();
+    if let Err(problem) = config.check() {
+        eprintln!("error: {problem}");
+        return ExitCode::from(2);
+    }
+    if let Err(error) = telemetry::init_logging(config.log_format) {
+        eprintln!("error: {error}");
+        return ExitCode::FAILURE;
+    }
+    match run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!(error = %message, "dice-server stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> Result<(), String> {
+    let otel = OtelTracing::from_env().map_err(|e| e.to_string())?;
+    let tracing_on = otel.is_some();
+    let state = AppState::new(Settings::from(&config), otel);
+    let sampler = sampler::spawn(state.clone(), config.sample_interval);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    tracing::info!(
+        address = %address,
+        version = env!("CARGO_PKG_VERSION"),
+        max_delay = ?config.max_delay,
+        risky_error_rate = config.risky_error_rate,
+        tracing = tracing_on,
+        "listening"
+    );
+    let policy = ShutdownPolicy {
+        delay: config.shutdown_delay,
+        drain_timeout: config.drain_timeout,
+    };
+    let drained = serve(listener, state.clone(), policy, termination_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))?;
+    sampler.abort();
+    if let Some(otel) = &state.otel {
+        otel.shutdown(SPAN_FLUSH_TIMEOUT);
+    }
+    tracing::info!(drained, "stopped");
+    Ok(())
+}

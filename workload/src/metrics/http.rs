@@ -1,0 +1,87 @@
+//! HTTP server instruments: request counts, latency (with trace exemplars), sizes, in-flight.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::exemplar::HistogramWithExemplars;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Resolves 0–1 s roll delays and sub-millisecond responses alike.
+pub const DURATION_BUCKETS: [f64; 17] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0,
+    2.5, 5.0, 10.0,
+];
+const SIZE_BUCKETS: [f64; 8] = [0.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0];
+
+/// `method` and `handler` are drawn from fixed tables, so the series count is bounded.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub method: &'static str,
+    pub handler: &'static str,
+    pub status: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub method: &'static str,
+    pub handler: &'static str,
+}
+
+/// Links a latency observation to the sampled trace that produced it.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TraceExemplar {
+    pub trace_id: String,
+}
+
+type DurationHistogram = HistogramWithExemplars<TraceExemplar>;
+
+#[derive(Debug, Clone)]
+pub struct HttpMetrics {
+    pub requests: Family<RequestLabels, Counter>,
+    pub duration: Family<RouteLabels, DurationHistogram, fn() -> DurationHistogram>,
+    pub in_flight: Gauge,
+    pub request_size: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    pub response_size: Family<RouteLabels, Histogram, fn() -> Histogram>,
+}
+
+impl HttpMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            requests: Family::default(),
+            duration: Family::new_with_constructor(|| {
+                HistogramWithExemplars::new(DURATION_BUCKETS.into_iter())
+            }),
+            in_flight: Gauge::default(),
+            request_size: Family::new_with_constructor(|| Histogram::new(SIZE_BUCKETS)),
+            response_size: Family::new_with_constructor(|| Histogram::new(SIZE_BUCKETS)),
+        };
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by method, route template and status code",
+            metrics.requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time from receiving a request to having its response, by method and route template",
+            metrics.duration.clone(),
+        );
+        registry.register(
+            "http_requests_in_flight",
+            "HTTP requests currently being served",
+            metrics.in_flight.clone(),
+        );
+        registry.register(
+            "http_request_size_bytes",
+            "Request body size as declared by Content-Length (0 when absent)",
+            metrics.request_size.clone(),
+        );
+        registry.register(
+            "http_response_size_bytes",
+            "Response body size in bytes",
+            metrics.response_size.clone(),
+        );
+        metrics
+    }
+}

@@ -1,0 +1,62 @@
+//! The one metrics registry of dice-server and its encodings (OpenMetrics, Prometheus text).
+
+mod dice;
+mod http;
+mod process;
+mod runtime;
+mod system;
+pub mod text_format;
+
+pub use dice::DiceMetrics;
+pub use http::{HttpMetrics, RequestLabels, RouteLabels, TraceExemplar};
+pub use system::SystemGauges;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::registry::Registry;
+
+/// Every instrument the server exposes, registered once in one registry.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub http: HttpMetrics,
+    pub dice: DiceMetrics,
+    pub system: SystemGauges,
+}
+
+impl Metrics {
+    /// Builds the registry. Call inside the Tokio runtime so runtime gauges can see it.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let http = HttpMetrics::register(&mut registry);
+        let dice = DiceMetrics::register(&mut registry);
+        let system = SystemGauges::register(&mut registry);
+        process::register(&mut registry);
+        runtime::register(&mut registry);
+        Self {
+            registry,
+            http,
+            dice,
+            system,
+        }
+    }
+
+    /// OpenMetrics 1.0 text, with exemplars and the closing `# EOF`.
+    pub fn encode_openmetrics(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::with_capacity(16 * 1024);
+        encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+
+    /// Prometheus text exposition format 0.0.4, for scrapers that do not ask for OpenMetrics.
+    pub fn encode_prometheus_text(&self) -> Result<String, std::fmt::Error> {
+        Ok(text_format::openmetrics_to_prometheus(
+            &self.encode_openmetrics()?,
+        ))
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,132 @@
+//! The request middleware: trace context, log span, timeout, body limit and HTTP metrics.
+
+use crate::error::AppError;
+use crate::metrics::{RequestLabels, RouteLabels};
+use crate::routes::route_template;
+use crate::state::AppState;
+use crate::telemetry::RequestTrace;
+use axum::extract::{Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http_body::Body as _;
+use prometheus_client::metrics::gauge::Gauge;
+use std::time::Instant;
+use tracing::Instrument;
+
+pub async fn observe_request(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let _in_flight = InFlight::enter(&state.metrics.http.in_flight);
+    let method = method_label(request.method());
+    let handler = route_template(request.uri().path());
+    let trace = RequestTrace::start(state.otel.as_ref(), &request, method, handler);
+    if let Some(span) = trace.span() {
+        request.extensions_mut().insert(span);
+    }
+    let request_bytes = declared_length(&request);
+    let log_span = tracing::info_span!(
+        "request",
+        method,
+        route = handler,
+        trace_id = trace.ids.trace_id,
+        span_id = trace.ids.span_id
+    );
+
+    let limit = state.settings.max_body_bytes;
+    let timeout = state.settings.request_timeout;
+    let response = if request_bytes > limit {
+        AppError::PayloadTooLarge(request_bytes, limit).into_response()
+    } else {
+        match tokio::time::timeout(timeout, next.run(request).instrument(log_span.clone())).await {
+            Ok(response) => response,
+            Err(_) => AppError::Timeout(timeout).into_response(),
+        }
+    };
+
+    let status = response.status();
+    let route = RouteLabels { method, handler };
+    let metrics = &state.metrics.http;
+    metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            method,
+            handler,
+            status: status.as_u16(),
+        })
+        .inc();
+    metrics.duration.get_or_create(&route).observe(
+        started.elapsed().as_secs_f64(),
+        trace.exemplar(),
+        None,
+    );
+    metrics
+        .request_size
+        .get_or_create(&route)
+        .observe(request_bytes as f64);
+    let response_bytes = response.body().size_hint().exact().unwrap_or(0);
+    metrics
+        .response_size
+        .get_or_create(&route)
+        .observe(response_bytes as f64);
+    if status.is_server_error() {
+        log_span.in_scope(|| tracing::warn!(status = status.as_u16(), "request failed"));
+    }
+    trace.finish(status);
+    response
+}
+
+/// Keeps `http_requests_in_flight` right even when a client disconnects and the future is dropped.
+struct InFlight<'a>(&'a Gauge);
+
+impl<'a> InFlight<'a> {
+    fn enter(gauge: &'a Gauge) -> Self {
+        gauge.inc();
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// A fixed set, so arbitrary client methods cannot grow label cardinality.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+fn declared_length(request: &Request) -> u64 {
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unusual_methods_share_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        let custom = Method::from_bytes(b"BREW").unwrap_or(Method::TRACE);
+        assert_eq!(method_label(&custom), "OTHER");
+        assert_eq!(method_label(&Method::TRACE), "OTHER");
+    }
+}

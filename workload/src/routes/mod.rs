@@ -1,0 +1,84 @@
+//! The HTTP surface: the endpoint table (also the `handler` label values) and the router.
+
+mod dice;
+mod health;
+mod metrics;
+
+use crate::error::AppError;
+use crate::state::AppState;
+use axum::Router;
+use axum::http::{Method, Uri};
+use axum::routing::get;
+use serde::Serialize;
+
+/// The `handler` label of every request whose path matches no route.
+pub const UNMATCHED: &str = "unmatched";
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Endpoint {
+    pub path: &'static str,
+    pub description: &'static str,
+}
+
+/// Every route the server answers; `GET /` lists them.
+pub const ENDPOINTS: [Endpoint; 8] = [
+    Endpoint {
+        path: "/",
+        description: "Service name, version and this endpoint list",
+    },
+    Endpoint {
+        path: "/roll",
+        description: "Roll a die: ?die=fair (1-6) or ?die=risky (2-7, sometimes fails)",
+    },
+    Endpoint {
+        path: "/rolldice",
+        description: "Roll the fair die (legacy contract: {\"roll\": n})",
+    },
+    Endpoint {
+        path: "/health",
+        description: "Service health",
+    },
+    Endpoint {
+        path: "/livez",
+        description: "Kubernetes liveness probe",
+    },
+    Endpoint {
+        path: "/readyz",
+        description: "Kubernetes readiness probe; 503 once shutdown has begun",
+    },
+    Endpoint {
+        path: "/metrics",
+        description: "Prometheus metrics (OpenMetrics on request; JSON snapshot with Accept: application/json)",
+    },
+    Endpoint {
+        path: "/favicon.ico",
+        description: "No icon: an empty 204 so browsers stop asking",
+    },
+];
+
+/// The route template for a request path: the bounded `handler` label value.
+pub fn route_template(path: &str) -> &'static str {
+    ENDPOINTS
+        .iter()
+        .find(|e| e.path == path)
+        .map_or(UNMATCHED, |e| e.path)
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(health::index))
+        .route("/roll", get(dice::roll))
+        .route("/rolldice", get(dice::roll_legacy))
+        .route("/health", get(health::health))
+        .route("/livez", get(health::livez))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::metrics))
+        .route(
+            "/favicon.ico",
+            get(|| async { axum::http::StatusCode::NO_CONTENT }),
+        )
+        .fallback(|uri: Uri| async move { AppError::NotFound(uri.path().to_owned()) })
+        .method_not_allowed_fallback(|method: Method| async move {
+            AppError::MethodNotAllowed(method.to_string())
+        })
+}

@@ -1,0 +1,80 @@
+//! Shared application state: settings, metrics, latest system sample, health, tracing.
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::sampler::SystemSnapshotCell;
+use crate::telemetry::OtelTracing;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Request-path settings taken from [`Config`].
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub max_delay: Duration,
+    pub risky_error_rate: f64,
+    pub request_timeout: Duration,
+    pub max_body_bytes: u64,
+}
+
+impl From<&Config> for Settings {
+    fn from(config: &Config) -> Self {
+        Self {
+            max_delay: config.max_delay,
+            risky_error_rate: config.risky_error_rate,
+            request_timeout: config.request_timeout,
+            max_body_bytes: config.max_body_bytes,
+        }
+    }
+}
+
+/// Readiness: true until shutdown begins.
+#[derive(Debug)]
+pub struct Health {
+    ready: AtomicBool,
+}
+
+impl Health {
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+    pub fn begin_shutdown(&self) {
+        self.ready.store(false, Ordering::Release);
+    }
+}
+
+#[derive(Debug)]
+pub struct Shared {
+    pub settings: Settings,
+    pub metrics: Metrics,
+    pub system: SystemSnapshotCell,
+    pub health: Health,
+    pub otel: Option<OtelTracing>,
+}
+
+/// Cheap to clone: one `Arc`.
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// Builds the state; call inside the Tokio runtime (runtime gauges bind to it).
+    pub fn new(settings: Settings, otel: Option<OtelTracing>) -> Self {
+        Self(Arc::new(Shared {
+            settings,
+            metrics: Metrics::new(),
+            system: SystemSnapshotCell::default(),
+            health: Health {
+                ready: AtomicBool::new(true),
+            },
+            otel,
+        }))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}

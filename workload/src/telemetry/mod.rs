@@ -1,0 +1,48 @@
+//! Logs and traces: JSON log lines that carry trace ids, and OpenTelemetry spans over OTLP.
+
+mod json_log;
+mod otel;
+mod request_trace;
+
+pub use json_log::{JsonLogFormat, TraceIdLayer};
+pub use otel::OtelTracing;
+pub use request_trace::{RequestSpan, RequestTrace, TraceIds};
+
+use crate::config::LogFormat;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("a global tracing subscriber is already installed: {0}")]
+    SubscriberInstalled(String),
+    #[error("cannot build the OTLP span exporter: {0}")]
+    Exporter(String),
+}
+
+impl TelemetryError {
+    pub fn category(&self) -> &'static str {
+        match self {
+            TelemetryError::SubscriberInstalled(_) => "subscriber",
+            TelemetryError::Exporter(_) => "otlp_exporter",
+        }
+    }
+}
+
+/// Installs the global subscriber: `RUST_LOG` filtering (default `info`), JSON or pretty lines.
+pub fn init_logging(format: LogFormat) -> Result<(), TelemetryError> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(TraceIdLayer);
+    let result = match format {
+        LogFormat::Json => registry
+            .with(tracing_subscriber::fmt::layer().event_format(JsonLogFormat))
+            .try_init(),
+        LogFormat::Pretty => registry
+            .with(tracing_subscriber::fmt::layer().pretty())
+            .try_init(),
+    };
+    result.map_err(|e| TelemetryError::SubscriberInstalled(e.to_string()))
+}
