@@ -6,7 +6,7 @@ mod common;
 use axum::Router;
 use axum::body::Bytes;
 use axum::routing::post;
-use common::{Server, scrape};
+use common::{Server, scrape, scrape_openmetrics};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
 use opentelemetry_proto::tonic::trace::v1::Span;
@@ -198,15 +198,7 @@ async fn spans_carry_http_and_dice_attributes_and_match_log_lines() {
         "the log names the exported span"
     );
 
-    let openmetrics = client
-        .get(server.url("/metrics"))
-        .header("accept", "application/openmetrics-text;version=1.0.0")
-        .send()
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("body");
+    let openmetrics = scrape_openmetrics(&client, &server).await;
     // A bucket keeps its latest exemplar: the id must be one of the exported traces.
     let exported: Vec<String> = roll_spans.iter().map(|(_, s)| hex(&s.trace_id)).collect();
     let exemplar_ids: Vec<&str> = openmetrics
@@ -282,15 +274,7 @@ async fn unsampled_requests_export_nothing_and_leave_no_exemplars() {
         .expect("roll");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(received.spans().is_empty());
-    let openmetrics = client
-        .get(server.url("/metrics"))
-        .header("accept", "application/openmetrics-text")
-        .send()
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("body");
+    let openmetrics = scrape_openmetrics(&client, &server).await;
     assert!(
         !openmetrics.contains("trace_id"),
         "exemplar points at a trace nobody has"

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Server, sample, scrape};
+use common::{Server, wait_in_flight};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -87,11 +87,7 @@ async fn requests_in_flight_at_sigterm_complete_before_exit() {
         .map(|_| tokio::spawn(client.get(server.url("/roll?die=risky")).send()))
         .collect();
     // Signal only once the server has accepted all ten (the scrape itself is the eleventh).
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while sample(&scrape(&client, &server).await, "http_requests_in_flight") < 11.0 {
-        assert!(Instant::now() < deadline, "requests never arrived");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_in_flight(&client, &server, 11.0).await;
     server.signal("TERM");
     for request in requests {
         let response = request
@@ -123,11 +119,7 @@ async fn drain_timeout_bounds_how_long_shutdown_waits() {
     let stuck: Vec<_> = (0..3)
         .map(|_| tokio::spawn(client.get(server.url("/roll?die=fair")).send()))
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while sample(&scrape(&client, &server).await, "http_requests_in_flight") < 2.0 {
-        assert!(Instant::now() < deadline, "request never arrived");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_in_flight(&client, &server, 2.0).await;
     let signalled = Instant::now();
     server.signal("TERM");
     let status = server.wait_exit(Duration::from_secs(10)).expect("exits");

@@ -114,12 +114,34 @@ pub fn sample(scrape: &str, series: &str) -> f64 {
 }
 
 pub async fn scrape(client: &reqwest::Client, server: &Server) -> String {
+    scrape_accepting(client, server, "text/plain").await
+}
+
+/// The OpenMetrics exposition, as Prometheus asks for it.
+pub async fn scrape_openmetrics(client: &reqwest::Client, server: &Server) -> String {
+    scrape_accepting(client, server, "application/openmetrics-text;version=1.0.0").await
+}
+
+async fn scrape_accepting(client: &reqwest::Client, server: &Server, accept: &str) -> String {
     client
         .get(server.url("/metrics"))
+        .header("accept", accept)
         .send()
         .await
         .expect("scrape")
         .text()
         .await
         .expect("scrape body")
+}
+
+/// Waits until the server reports at least `count` requests in flight (the scrape included).
+pub async fn wait_in_flight(client: &reqwest::Client, server: &Server, count: f64) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sample(&scrape(client, server).await, "http_requests_in_flight") < count {
+        assert!(
+            Instant::now() < deadline,
+            "fewer than {count} requests ever in flight"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
