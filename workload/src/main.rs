@@ -18,10 +18,14 @@ async fn main() -> ExitCode {
         eprintln!("error: {problem}");
         return ExitCode::from(2);
     }
-    if let Err(error) = telemetry::init_logging(config.log_format) {
-        eprintln!("error: {error}");
-        return ExitCode::FAILURE;
-    }
+    // Dropped last, after `run` logged its final line: flushes buffered log lines.
+    let _log_flush = match telemetry::init_logging(config.log_format) {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

@@ -187,9 +187,7 @@ async fn spans_carry_http_and_dice_attributes_and_match_log_lines() {
     );
 
     let log = server
-        .logs()
-        .into_iter()
-        .find(|l| l["message"] == "rolled dice")
+        .wait_for_log(Duration::from_secs(5), |l| l["message"] == "rolled dice")
         .expect("roll log line");
     assert_eq!(log["trace_id"], hex(&fair_span.trace_id));
     assert_eq!(
@@ -280,9 +278,7 @@ async fn unsampled_requests_export_nothing_and_leave_no_exemplars() {
         "exemplar points at a trace nobody has"
     );
     let log = server
-        .logs()
-        .into_iter()
-        .find(|l| l["message"] == "rolled dice")
+        .wait_for_log(Duration::from_secs(5), |l| l["message"] == "rolled dice")
         .expect("log");
     assert_eq!(
         log["trace_id"].as_str().map(str::len),

@@ -7,6 +7,7 @@ use common::{Server, sample, scrape};
 use std::collections::HashMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counters_move_by_exactly_the_requests_sent() {
@@ -75,11 +76,9 @@ async fn counters_move_by_exactly_the_requests_sent() {
         "build info missing"
     );
 
-    let rolled = server
-        .logs()
-        .into_iter()
-        .filter(|l| l["message"] == "rolled dice")
-        .count();
+    let rolled = server.count_logs(Duration::from_secs(5), ok as usize, |l| {
+        l["message"] == "rolled dice"
+    });
     assert_eq!(rolled as f64, ok, "one log line per successful roll");
 }
 

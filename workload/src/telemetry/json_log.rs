@@ -1,7 +1,7 @@
 //! One JSON object per log line, with the active request's `trace_id` and `span_id`.
 
 use super::request_trace::TraceIds;
-use std::fmt::{self, Write as _};
+use std::fmt::{self, Write};
 use std::time::SystemTime;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
@@ -70,94 +70,119 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let meta = event.metadata();
-        let mut line = String::with_capacity(256);
         write!(
-            line,
+            writer,
             "{{\"timestamp\":\"{}\",\"level\":\"{}\",\"target\":",
             humantime::format_rfc3339_micros(SystemTime::now()),
             meta.level()
         )?;
-        push_json_string(&mut line, meta.target());
-        event.record(&mut JsonFieldWriter { line: &mut line });
+        write_json_string(&mut writer, meta.target())?;
+        let mut fields = JsonFieldWriter {
+            out: &mut writer,
+            result: Ok(()),
+        };
+        event.record(&mut fields);
+        fields.result?;
         let ids = ctx.event_scope().and_then(|mut scope| {
             scope.find_map(|span| span.extensions().get::<TraceIds>().copied())
         });
         if let Some(ids) = ids {
             write!(
-                line,
-                ",\"trace_id\":\"{}\",\"span_id\":\"{}\"",
-                ids.trace_hex(),
-                ids.span_hex()
+                writer,
+                ",\"trace_id\":\"{:032x}\",\"span_id\":\"{:016x}\"",
+                ids.trace_id, ids.span_id
             )?;
         }
-        line.push('}');
-        writeln!(writer, "{line}")
+        writer.write_str("}\n")
     }
 }
 
-struct JsonFieldWriter<'a> {
-    line: &'a mut String,
-}
+/// Span fields are never printed (only the [`TraceIds`] extension is), so formatting them into
+/// a string at every span creation, as the default field formatter does, would be wasted work.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SkipSpanFields;
 
-impl JsonFieldWriter<'_> {
-    fn key(&mut self, field: &Field) {
-        self.line.push(',');
-        push_json_string(self.line, field.name());
-        self.line.push(':');
+impl<'writer> FormatFields<'writer> for SkipSpanFields {
+    fn format_fields<R: tracing_subscriber::field::RecordFields>(
+        &self,
+        _writer: Writer<'writer>,
+        _fields: R,
+    ) -> fmt::Result {
+        Ok(())
     }
 }
 
-impl Visit for JsonFieldWriter<'_> {
+/// Writes `,"name":value` per field; the first write error is kept and reported.
+struct JsonFieldWriter<'a, W: Write> {
+    out: &'a mut W,
+    result: fmt::Result,
+}
+
+impl<W: Write> JsonFieldWriter<'_, W> {
+    fn field(&mut self, field: &Field, value: impl FnOnce(&mut W) -> fmt::Result) {
+        if self.result.is_ok() {
+            self.result = self
+                .out
+                .write_char(',')
+                .and_then(|()| write_json_string(self.out, field.name()))
+                .and_then(|()| self.out.write_char(':'))
+                .and_then(|()| value(self.out));
+        }
+    }
+}
+
+impl<W: Write> Visit for JsonFieldWriter<'_, W> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.key(field);
-        push_json_string(self.line, value);
+        self.field(field, |out| write_json_string(out, value));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.key(field);
-        let _ = write!(self.line, "{value}");
+        self.field(field, |out| write!(out, "{value}"));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.key(field);
-        let _ = write!(self.line, "{value}");
+        self.field(field, |out| write!(out, "{value}"));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.key(field);
-        let _ = write!(self.line, "{value}");
+        self.field(field, |out| write!(out, "{value}"));
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.key(field);
         if value.is_finite() {
-            let _ = write!(self.line, "{value}");
+            self.field(field, |out| write!(out, "{value}"));
         } else {
-            push_json_string(self.line, &value.to_string());
+            self.field(field, |out| write_json_string(out, &value.to_string()));
         }
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.key(field);
-        push_json_string(self.line, &value.to_string());
+        self.field(field, |out| write_json_string(out, &value.to_string()));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.key(field);
-        push_json_string(self.line, &format!("{value:?}"));
+        self.field(field, |out| write_json_string(out, &format!("{value:?}")));
     }
 }
 
-fn push_json_string(out: &mut String, text: &str) {
-    out.push('"');
-    for ch in text.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
+/// Writes `text` as a JSON string, copying unescaped runs whole.
+fn write_json_string(out: &mut impl Write, text: &str) -> fmt::Result {
+    out.write_char('"')?;
+    let mut plain_from = 0;
+    for (at, byte) in text.bytes().enumerate() {
+        let escaped = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.write_str(&text[plain_from..at])?;
+        if escaped.is_empty() {
+            write!(out, "\\u{byte:04x}")?;
+        } else {
+            out.write_str(escaped)?;
         }
+        plain_from = at + 1;
     }
-    out.push('"');
+    out.write_str(&text[plain_from..])?;
+    out.write_char('"')
 }
 
 #[cfg(test)]
@@ -187,6 +212,7 @@ mod tests {
         let writer = sink.clone();
         let subscriber = tracing_subscriber::registry().with(TraceIdLayer).with(
             tracing_subscriber::fmt::layer()
+                .fmt_fields(SkipSpanFields)
                 .event_format(JsonLogFormat)
                 .with_writer(move || writer.clone()),
         );
@@ -224,8 +250,9 @@ mod tests {
 
     #[test]
     fn events_outside_spans_have_no_trace_fields_and_strings_are_escaped() {
-        let lines = capture(|| tracing::warn!(detail = "a \"quoted\"\nline\u{1}", "odd"));
-        assert_eq!(lines[0]["detail"], "a \"quoted\"\nline\u{1}");
+        let text = "a \"quoted\"\nline\u{1} with é, ✓ and \\ back\tslash";
+        let lines = capture(|| tracing::warn!(detail = text, "odd"));
+        assert_eq!(lines[0]["detail"], text);
         assert!(lines[0].get("trace_id").is_none());
     }
 }

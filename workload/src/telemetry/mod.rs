@@ -1,10 +1,12 @@
 //! Logs and traces: JSON log lines that carry trace ids, and OpenTelemetry spans over OTLP.
 
 mod json_log;
+mod log_sink;
 mod otel;
 mod request_trace;
 
-pub use json_log::{JsonLogFormat, TraceIdLayer};
+pub use json_log::{JsonLogFormat, SkipSpanFields, TraceIdLayer};
+pub use log_sink::{LogSink, LogSinkGuard};
 pub use otel::OtelTracing;
 pub use request_trace::{RequestSpan, RequestTrace, TraceIds};
 
@@ -19,6 +21,8 @@ pub enum TelemetryError {
     SubscriberInstalled(String),
     #[error("cannot build the OTLP span exporter: {0}")]
     Exporter(String),
+    #[error("cannot start the log writer thread: {0}")]
+    LogWriter(std::io::Error),
 }
 
 impl TelemetryError {
@@ -26,23 +30,39 @@ impl TelemetryError {
         match self {
             TelemetryError::SubscriberInstalled(_) => "subscriber",
             TelemetryError::Exporter(_) => "otlp_exporter",
+            TelemetryError::LogWriter(_) => "log_writer",
         }
     }
 }
 
 /// Installs the global subscriber: `RUST_LOG` filtering (default `info`), JSON or pretty lines.
-pub fn init_logging(format: LogFormat) -> Result<(), TelemetryError> {
+///
+/// Lines go to stdout through a [`LogSink`], so a request never waits on a `write` syscall and
+/// no line is dropped. Keep the returned guard alive: dropping it flushes.
+pub fn init_logging(format: LogFormat) -> Result<LogSinkGuard, TelemetryError> {
+    let (writer, guard) = LogSink::stdout().map_err(TelemetryError::LogWriter)?;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry()
         .with(filter)
         .with(TraceIdLayer);
     let result = match format {
         LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().event_format(JsonLogFormat))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .fmt_fields(SkipSpanFields)
+                    .event_format(JsonLogFormat)
+                    .with_writer(writer),
+            )
             .try_init(),
         LogFormat::Pretty => registry
-            .with(tracing_subscriber::fmt::layer().pretty())
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .pretty()
+                    .with_writer(writer),
+            )
             .try_init(),
     };
-    result.map_err(|e| TelemetryError::SubscriberInstalled(e.to_string()))
+    result.map_err(|e| TelemetryError::SubscriberInstalled(e.to_string()))?;
+    Ok(guard)
 }

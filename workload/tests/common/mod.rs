@@ -77,6 +77,23 @@ impl Server {
         None
     }
 
+    /// Log lines are flushed in batches: waits until `count` lines match (or the deadline).
+    pub fn count_logs(
+        &self,
+        within: Duration,
+        count: usize,
+        wanted: impl Fn(&Value) -> bool,
+    ) -> usize {
+        let deadline = Instant::now() + within;
+        loop {
+            let seen = self.logs().iter().filter(|l| wanted(l)).count();
+            if seen >= count || Instant::now() >= deadline {
+                return seen;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
             .args([format!("-{name}"), self.child.id().to_string()])
