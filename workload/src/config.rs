@@ -46,6 +46,11 @@ pub struct Config {
     /// Largest accepted request body in bytes (by Content-Length); larger ones get 413.
     #[arg(long, env = "DICE_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: u64,
+
+    /// Largest accepted URI, and largest total of header names and values, in bytes
+    /// (larger ones get 414 or 431).
+    #[arg(long, env = "DICE_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
+    pub max_header_bytes: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -22,6 +22,10 @@ pub enum AppError {
     MethodNotAllowed(String),
     #[error("request body of {0} bytes exceeds the limit of {1} bytes")]
     PayloadTooLarge(u64, u64),
+    #[error("request URI of {0} bytes exceeds the limit of {1} bytes")]
+    UriTooLong(usize, usize),
+    #[error("request headers of {0} bytes exceed the limit of {1} bytes")]
+    HeadersTooLarge(usize, usize),
     #[error("request did not complete within {0:?}")]
     Timeout(std::time::Duration),
     #[error("the server is shutting down")]
@@ -40,6 +44,8 @@ impl AppError {
             AppError::NotFound(_) => "not_found",
             AppError::MethodNotAllowed(_) => "method_not_allowed",
             AppError::PayloadTooLarge(..) => "payload_too_large",
+            AppError::UriTooLong(..) => "uri_too_long",
+            AppError::HeadersTooLarge(..) => "headers_too_large",
             AppError::Timeout(_) => "timeout",
             AppError::ShuttingDown => "shutting_down",
             AppError::Internal(_) => "internal",
@@ -55,6 +61,8 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::PayloadTooLarge(..) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UriTooLong(..) => StatusCode::URI_TOO_LONG,
+            AppError::HeadersTooLarge(..) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             AppError::Timeout(_) | AppError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

@@ -3,7 +3,7 @@
 use crate::error::AppError;
 use crate::metrics::{RequestLabels, RouteLabels};
 use crate::routes::route_template;
-use crate::state::AppState;
+use crate::state::{AppState, Settings};
 use crate::telemetry::RequestTrace;
 use axum::extract::{Request, State};
 use axum::http::{Method, header};
@@ -36,14 +36,15 @@ pub async fn observe_request(
         span_id = trace.ids.span_id
     );
 
-    let limit = state.settings.max_body_bytes;
     let timeout = state.settings.request_timeout;
-    let response = if request_bytes > limit {
-        AppError::PayloadTooLarge(request_bytes, limit).into_response()
-    } else {
-        match tokio::time::timeout(timeout, next.run(request).instrument(log_span.clone())).await {
-            Ok(response) => response,
-            Err(_) => AppError::Timeout(timeout).into_response(),
+    let response = match oversized(&request, request_bytes, &state.settings) {
+        Some(error) => error.into_response(),
+        None => {
+            let handled = next.run(request).instrument(log_span.clone());
+            match tokio::time::timeout(timeout, handled).await {
+                Ok(response) => response,
+                Err(_) => AppError::Timeout(timeout).into_response(),
+            }
         }
     };
 
@@ -107,6 +108,30 @@ fn method_label(method: &Method) -> &'static str {
         Method::OPTIONS => "OPTIONS",
         _ => "OTHER",
     }
+}
+
+/// Size limits, checked before any handler runs.
+fn oversized(request: &Request, body_bytes: u64, settings: &Settings) -> Option<AppError> {
+    let limit = settings.max_header_bytes;
+    let uri_bytes = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    if uri_bytes > limit {
+        return Some(AppError::UriTooLong(uri_bytes, limit));
+    }
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if header_bytes > limit {
+        return Some(AppError::HeadersTooLarge(header_bytes, limit));
+    }
+    (body_bytes > settings.max_body_bytes).then_some(AppError::PayloadTooLarge(
+        body_bytes,
+        settings.max_body_bytes,
+    ))
 }
 
 fn declared_length(request: &Request) -> u64 {

@@ -16,6 +16,7 @@ pub struct Settings {
     pub risky_error_rate: f64,
     pub request_timeout: Duration,
     pub max_body_bytes: u64,
+    pub max_header_bytes: usize,
 }
 
 impl From<&Config> for Settings {
@@ -25,6 +26,7 @@ impl From<&Config> for Settings {
             risky_error_rate: config.risky_error_rate,
             request_timeout: config.request_timeout,
             max_body_bytes: config.max_body_bytes,
+            max_header_bytes: config.max_header_bytes,
         }
     }
 }

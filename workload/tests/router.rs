@@ -16,6 +16,7 @@ fn settings() -> Settings {
         risky_error_rate: 0.10,
         request_timeout: Duration::from_secs(5),
         max_body_bytes: 1024,
+        max_header_bytes: 2048,
     }
 }
 
@@ -243,6 +244,32 @@ async fn oversized_bodies_are_refused_with_413() {
     send(&state, request)
         .await
         .assert_json_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+}
+
+#[tokio::test]
+async fn oversized_uris_and_headers_are_refused_with_json() {
+    let state = AppState::new(settings(), None);
+    let long_uri = format!("/roll?die=fair&pad={}", "x".repeat(4096));
+    get(&state, &long_uri)
+        .await
+        .assert_json_error(StatusCode::URI_TOO_LONG, "uri_too_long");
+    let request = Request::get("/roll?die=fair")
+        .header("x-padding", "y".repeat(4096))
+        .body(Body::empty())
+        .expect("request");
+    send(&state, request).await.assert_json_error(
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "headers_too_large",
+    );
+    let many = (0..50).fold(Request::get("/roll?die=fair"), |r, i| {
+        r.header(format!("x-h{i}"), "z".repeat(60))
+    });
+    send(&state, many.body(Body::empty()).expect("request"))
+        .await
+        .assert_json_error(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+        );
 }
 
 #[tokio::test]
