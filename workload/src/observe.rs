@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use http_body::Body as _;
 use prometheus_client::metrics::gauge::Gauge;
 use std::time::Instant;
-use tracing::Instrument;
 
 pub async fn observe_request(
     State(state): State<AppState>,
@@ -28,19 +27,11 @@ pub async fn observe_request(
         request.extensions_mut().insert(span);
     }
     let request_bytes = declared_length(&request);
-    let log_span = tracing::info_span!(
-        "request",
-        method,
-        route = handler,
-        trace_id = trace.ids.trace_id,
-        span_id = trace.ids.span_id
-    );
-
     let timeout = state.settings.request_timeout;
     let response = match oversized(&request, request_bytes, &state.settings) {
         Some(error) => error.into_response(),
         None => {
-            let handled = next.run(request).instrument(log_span.clone());
+            let handled = trace.ids.scope(next.run(request));
             match tokio::time::timeout(timeout, handled).await {
                 Ok(response) => response,
                 Err(_) => AppError::Timeout(timeout).into_response(),
@@ -74,7 +65,14 @@ pub async fn observe_request(
         .get_or_create(&route)
         .observe(response_bytes as f64);
     if status.is_server_error() {
-        log_span.in_scope(|| tracing::warn!(status = status.as_u16(), "request failed"));
+        trace.ids.sync_scope(|| {
+            tracing::warn!(
+                status = status.as_u16(),
+                method,
+                route = handler,
+                "request failed"
+            );
+        });
     }
     trace.finish(status);
     response

@@ -1,58 +1,17 @@
-//! One JSON object per log line, with the active request's `trace_id` and `span_id`.
+//! One JSON object per log line, with the current request's `trace_id` and `span_id`.
+//!
+//! The ids come from a Tokio task-local set by the request middleware ([`TraceIds::scope`]),
+//! not from a `tracing` span: a span per request (slab slot, enter/exit on every poll, filter
+//! checks) cost more than the rest of the log line, and nothing else read it.
 
 use super::request_trace::TraceIds;
 use std::fmt::{self, Write};
 use std::time::SystemTime;
 use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
-use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
-
-/// Stores the [`TraceIds`] recorded as `trace_id`/`span_id` fields on a span in its extensions,
-/// so every event inside that span can print them without formatting span fields.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TraceIdLayer;
-
-impl<S> Layer<S> for TraceIdLayer
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if attrs.metadata().fields().field("trace_id").is_none() {
-            return;
-        }
-        let mut visitor = TraceIdVisitor::default();
-        attrs.record(&mut visitor);
-        if let (Some(trace_id), Some(span_id), Some(span)) =
-            (visitor.trace_id, visitor.span_id, ctx.span(id))
-        {
-            span.extensions_mut().insert(TraceIds { trace_id, span_id });
-        }
-    }
-}
-
-#[derive(Default)]
-struct TraceIdVisitor {
-    trace_id: Option<u128>,
-    span_id: Option<u64>,
-}
-
-impl Visit for TraceIdVisitor {
-    fn record_u128(&mut self, field: &Field, value: u128) {
-        if field.name() == "trace_id" {
-            self.trace_id = Some(value);
-        }
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        if field.name() == "span_id" {
-            self.span_id = Some(value);
-        }
-    }
-    fn record_debug(&mut self, _: &Field, _: &dyn fmt::Debug) {}
-}
 
 /// `{"timestamp","level","target","message",<fields>,"trace_id","span_id"}` per line.
 #[derive(Debug, Clone, Copy, Default)]
@@ -65,7 +24,7 @@ where
 {
     fn format_event(
         &self,
-        ctx: &FmtContext<'_, S, N>,
+        _ctx: &FmtContext<'_, S, N>,
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
@@ -83,10 +42,7 @@ where
         };
         event.record(&mut fields);
         fields.result?;
-        let ids = ctx.event_scope().and_then(|mut scope| {
-            scope.find_map(|span| span.extensions().get::<TraceIds>().copied())
-        });
-        if let Some(ids) = ids {
+        if let Some(ids) = TraceIds::current() {
             write!(
                 writer,
                 ",\"trace_id\":\"{:032x}\",\"span_id\":\"{:016x}\"",
@@ -210,7 +166,7 @@ mod tests {
     fn capture(body: impl FnOnce()) -> Vec<serde_json::Value> {
         let sink = Captured::default();
         let writer = sink.clone();
-        let subscriber = tracing_subscriber::registry().with(TraceIdLayer).with(
+        let subscriber = tracing_subscriber::registry().with(
             tracing_subscriber::fmt::layer()
                 .fmt_fields(SkipSpanFields)
                 .event_format(JsonLogFormat)
@@ -225,16 +181,13 @@ mod tests {
     }
 
     #[test]
-    fn events_in_a_request_span_carry_its_trace_and_span_ids() {
+    fn events_in_a_request_scope_carry_its_trace_and_span_ids() {
         let ids = TraceIds {
             trace_id: 0x0af7651916cd43dd8448eb211c80319c,
             span_id: 0xb7ad6b7169203331,
         };
         let lines = capture(|| {
-            let span =
-                tracing::info_span!("request", trace_id = ids.trace_id, span_id = ids.span_id);
-            let _entered = span.enter();
-            tracing::info!(die_type = "fair", roll_value = 4u64, "rolled dice");
+            ids.sync_scope(|| tracing::info!(die_type = "fair", roll_value = 4u64, "rolled dice"));
         });
         let line = &lines[0];
         assert_eq!(line["message"], "rolled dice");
@@ -249,7 +202,7 @@ mod tests {
     }
 
     #[test]
-    fn events_outside_spans_have_no_trace_fields_and_strings_are_escaped() {
+    fn events_outside_requests_have_no_trace_fields_and_strings_are_escaped() {
         let text = "a \"quoted\"\nline\u{1} with é, ✓ and \\ back\tslash";
         let lines = capture(|| tracing::warn!(detail = text, "odd"));
         assert_eq!(lines[0]["detail"], text);

@@ -5,7 +5,7 @@ mod log_sink;
 mod otel;
 mod request_trace;
 
-pub use json_log::{JsonLogFormat, SkipSpanFields, TraceIdLayer};
+pub use json_log::{JsonLogFormat, SkipSpanFields};
 pub use log_sink::{LogSink, LogSinkGuard};
 pub use otel::OtelTracing;
 pub use request_trace::{RequestSpan, RequestTrace, TraceIds};
@@ -42,9 +42,7 @@ impl TelemetryError {
 pub fn init_logging(format: LogFormat) -> Result<LogSinkGuard, TelemetryError> {
     let (writer, guard) = LogSink::stdout().map_err(TelemetryError::LogWriter)?;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let registry = tracing_subscriber::registry()
-        .with(filter)
-        .with(TraceIdLayer);
+    let registry = tracing_subscriber::registry().with(filter);
     let result = match format {
         LogFormat::Json => registry
             .with(

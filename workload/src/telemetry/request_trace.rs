@@ -16,7 +16,26 @@ pub struct TraceIds {
     pub span_id: u64,
 }
 
+tokio::task_local! {
+    static CURRENT_REQUEST: TraceIds;
+}
+
 impl TraceIds {
+    /// The ids of the request being served by the current task, if any.
+    pub fn current() -> Option<TraceIds> {
+        CURRENT_REQUEST.try_with(|ids| *ids).ok()
+    }
+
+    /// Runs `future` with these ids current, so its log lines carry them.
+    pub async fn scope<F: std::future::Future>(self, future: F) -> F::Output {
+        CURRENT_REQUEST.scope(self, future).await
+    }
+
+    /// Runs `body` with these ids current (for logging outside the request future).
+    pub fn sync_scope<R>(self, body: impl FnOnce() -> R) -> R {
+        CURRENT_REQUEST.sync_scope(self, body)
+    }
+
     pub fn trace_hex(&self) -> String {
         format!("{:032x}", self.trace_id)
     }
