@@ -6,6 +6,7 @@ scripts/install-test-tools.sh wrk
 command -v wrk >/dev/null || { echo "SKIP: wrk is not installed; no HTTP benchmark"; exit 0; }
 cargo build --release -p dice-workload -p dice-bench
 python3 bench/http_bench.py "$@"
+./target/release/inprocess-bench > bench/out/inprocess.md
 {
   echo "# Benchmark results"
   echo
@@ -13,5 +14,7 @@ python3 bench/http_bench.py "$@"
   echo "in each section; rerun on yours with the same command."
   echo
   cat bench/out/http.md
+  echo
+  cat bench/out/inprocess.md
 } > bench/RESULTS.md
 echo "wrote bench/RESULTS.md"

@@ -17,9 +17,6 @@ use state::AppState;
 /// The whole HTTP application: routes, JSON fallbacks and the observing middleware.
 pub fn app(state: AppState) -> Router {
     routes::router()
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            observe::observe_request,
-        ))
+        .layer(observe::ObserveLayer::new(state.clone()))
         .with_state(state)
 }

@@ -1,96 +1,135 @@
-//! The request middleware: trace context, log span, timeout, body limit and HTTP metrics.
+//! The request middleware: trace context, log ids, size limits, timeout and HTTP metrics.
+//!
+//! A hand-written tower service rather than `axum::middleware::from_fn`: this runs on every
+//! request, and calling the inner service directly saves a service clone and a second boxed
+//! future per request.
 
 use crate::error::AppError;
-use crate::metrics::{RequestLabels, RouteLabels};
+use crate::metrics::RequestObservation;
 use crate::routes::route_template;
 use crate::state::{AppState, Settings};
 use crate::telemetry::RequestTrace;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{Method, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body::Body as _;
-use prometheus_client::metrics::gauge::Gauge;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
+use tower::{Layer, Service};
 
-pub async fn observe_request(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let started = Instant::now();
-    let _in_flight = InFlight::enter(&state.metrics.http.in_flight);
-    let method = method_label(request.method());
-    let handler = route_template(request.uri().path());
-    let trace = RequestTrace::start(state.otel.as_ref(), &request, method, handler);
-    if let Some(span) = trace.span() {
-        request.extensions_mut().insert(span);
+/// Wraps every route (and the fallbacks) in [`Observe`].
+#[derive(Debug, Clone)]
+pub struct ObserveLayer {
+    state: AppState,
+}
+
+impl ObserveLayer {
+    pub fn new(state: AppState) -> Self {
+        Self { state }
     }
-    let request_bytes = declared_length(&request);
-    let timeout = state.settings.request_timeout;
-    let response = match oversized(&request, request_bytes, &state.settings) {
-        Some(error) => error.into_response(),
-        None => {
-            let handled = trace.ids.scope(next.run(request));
-            match tokio::time::timeout(timeout, handled).await {
-                Ok(response) => response,
-                Err(_) => AppError::Timeout(timeout).into_response(),
-            }
+}
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Observe<S> {
+        Observe {
+            inner,
+            state: self.state.clone(),
         }
-    };
-
-    let status = response.status();
-    let route = RouteLabels { method, handler };
-    let metrics = &state.metrics.http;
-    metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            method,
-            handler,
-            status: status.as_u16(),
-        })
-        .inc();
-    metrics.duration.get_or_create(&route).observe(
-        started.elapsed().as_secs_f64(),
-        trace.exemplar(),
-        None,
-    );
-    metrics
-        .request_size
-        .get_or_create(&route)
-        .observe(request_bytes as f64);
-    let response_bytes = response.body().size_hint().exact().unwrap_or(0);
-    metrics
-        .response_size
-        .get_or_create(&route)
-        .observe(response_bytes as f64);
-    if status.is_server_error() {
-        trace.ids.sync_scope(|| {
-            tracing::warn!(
-                status = status.as_u16(),
-                method,
-                route = handler,
-                "request failed"
-            );
-        });
     }
-    trace.finish(status);
-    response
+}
+
+#[derive(Debug, Clone)]
+pub struct Observe<S> {
+    inner: S,
+    state: AppState,
+}
+
+impl<S> Service<Request> for Observe<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let started = Instant::now();
+        let in_flight = InFlight::enter(self.state.clone());
+        let method = method_label(request.method());
+        let handler = route_template(request.uri().path());
+        let trace = RequestTrace::start(in_flight.0.otel.as_ref(), &request, method, handler);
+        if let Some(span) = trace.span() {
+            request.extensions_mut().insert(span);
+        }
+        let request_bytes = declared_length(&request);
+        let rejected = oversized(&request, request_bytes, &in_flight.0.settings);
+        let handled = rejected
+            .is_none()
+            .then(|| trace.ids.scope(self.inner.call(request)));
+        Box::pin(async move {
+            let state = &in_flight.0;
+            let timeout = state.settings.request_timeout;
+            let response = match (rejected, handled) {
+                (Some(error), _) => error.into_response(),
+                (None, Some(handled)) => match tokio::time::timeout(timeout, handled).await {
+                    Ok(Ok(response)) => response,
+                    Ok(Err(never)) => match never {},
+                    Err(_) => AppError::Timeout(timeout).into_response(),
+                },
+                (None, None) => {
+                    AppError::Internal("request was neither handled nor rejected".into())
+                        .into_response()
+                }
+            };
+            let status = response.status();
+            state.metrics.http.observe(&RequestObservation {
+                method,
+                handler,
+                status: status.as_u16(),
+                seconds: started.elapsed().as_secs_f64(),
+                exemplar: trace.exemplar(),
+                request_bytes,
+                response_bytes: response.body().size_hint().exact().unwrap_or(0),
+            });
+            if status.is_server_error() {
+                trace.ids.sync_scope(|| {
+                    tracing::warn!(
+                        status = status.as_u16(),
+                        method,
+                        route = handler,
+                        "request failed"
+                    );
+                });
+            }
+            trace.finish(status);
+            Ok(response)
+        })
+    }
 }
 
 /// Keeps `http_requests_in_flight` right even when a client disconnects and the future is dropped.
-struct InFlight<'a>(&'a Gauge);
+struct InFlight(AppState);
 
-impl<'a> InFlight<'a> {
-    fn enter(gauge: &'a Gauge) -> Self {
-        gauge.inc();
-        Self(gauge)
+impl InFlight {
+    fn enter(state: AppState) -> Self {
+        state.metrics.http.in_flight.inc();
+        Self(state)
     }
 }
 
-impl Drop for InFlight<'_> {
+impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.dec();
+        self.0.metrics.http.in_flight.dec();
     }
 }
 

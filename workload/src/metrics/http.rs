@@ -7,6 +7,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::sync::{Arc, OnceLock};
 
 /// Resolves 0–1 s roll delays and sub-millisecond responses alike.
 pub const DURATION_BUCKETS: [f64; 17] = [
@@ -37,6 +38,26 @@ pub struct TraceExemplar {
 
 type DurationHistogram = HistogramWithExemplars<TraceExemplar>;
 
+/// Everything recorded about one answered request.
+#[derive(Debug)]
+pub struct RequestObservation {
+    pub method: &'static str,
+    pub handler: &'static str,
+    pub status: u16,
+    pub seconds: f64,
+    pub exemplar: Option<TraceExemplar>,
+    pub request_bytes: u64,
+    pub response_bytes: u64,
+}
+
+/// The per-route series of one route, resolved once instead of hashed on every request.
+#[derive(Debug, Clone)]
+struct RouteSeries {
+    duration: DurationHistogram,
+    request_size: Histogram,
+    response_size: Histogram,
+}
+
 #[derive(Debug, Clone)]
 pub struct HttpMetrics {
     pub requests: Family<RequestLabels, Counter>,
@@ -44,11 +65,18 @@ pub struct HttpMetrics {
     pub in_flight: Gauge,
     pub request_size: Family<RouteLabels, Histogram, fn() -> Histogram>,
     pub response_size: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    /// `GET` series per route, filled on first use so unused routes add no series.
+    get_series: Arc<[(&'static str, OnceLock<RouteSeries>)]>,
 }
 
 impl HttpMetrics {
-    pub fn register(registry: &mut Registry) -> Self {
+    /// `routes` are the route templates whose `GET` series are worth caching.
+    pub fn register(registry: &mut Registry, routes: &[&'static str]) -> Self {
         let metrics = Self {
+            get_series: routes
+                .iter()
+                .map(|route| (*route, OnceLock::new()))
+                .collect(),
             requests: Family::default(),
             duration: Family::new_with_constructor(|| {
                 HistogramWithExemplars::new(DURATION_BUCKETS.into_iter())
@@ -83,5 +111,47 @@ impl HttpMetrics {
             metrics.response_size.clone(),
         );
         metrics
+    }
+
+    pub fn observe(&self, request: &RequestObservation) {
+        let RequestObservation {
+            method,
+            handler,
+            status,
+            ..
+        } = *request;
+        self.requests
+            .get_or_create(&RequestLabels {
+                method,
+                handler,
+                status,
+            })
+            .inc();
+        let cached = (method == "GET")
+            .then(|| self.get_series.iter().find(|(route, _)| *route == handler))
+            .flatten()
+            .map(|(_, series)| series.get_or_init(|| self.series(method, handler)));
+        let owned;
+        let series = match cached {
+            Some(series) => series,
+            None => {
+                owned = self.series(method, handler);
+                &owned
+            }
+        };
+        series
+            .duration
+            .observe(request.seconds, request.exemplar.clone(), None);
+        series.request_size.observe(request.request_bytes as f64);
+        series.response_size.observe(request.response_bytes as f64);
+    }
+
+    fn series(&self, method: &'static str, handler: &'static str) -> RouteSeries {
+        let route = RouteLabels { method, handler };
+        RouteSeries {
+            duration: self.duration.get_or_create_owned(&route),
+            request_size: self.request_size.get_or_create_owned(&route),
+            response_size: self.response_size.get_or_create_owned(&route),
+        }
     }
 }

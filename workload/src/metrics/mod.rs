@@ -8,7 +8,7 @@ mod system;
 pub mod text_format;
 
 pub use dice::DiceMetrics;
-pub use http::{HttpMetrics, RequestLabels, RouteLabels, TraceExemplar};
+pub use http::{HttpMetrics, RequestLabels, RequestObservation, RouteLabels, TraceExemplar};
 pub use system::SystemGauges;
 
 use prometheus_client::encoding::text::encode;
@@ -27,7 +27,8 @@ impl Metrics {
     /// Builds the registry. Call inside the Tokio runtime so runtime gauges can see it.
     pub fn new() -> Self {
         let mut registry = Registry::default();
-        let http = HttpMetrics::register(&mut registry);
+        let routes: Vec<&'static str> = crate::routes::ENDPOINTS.iter().map(|e| e.path).collect();
+        let http = HttpMetrics::register(&mut registry, &routes);
         let dice = DiceMetrics::register(&mut registry);
         let system = SystemGauges::register(&mut registry);
         process::register(&mut registry);

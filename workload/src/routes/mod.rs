@@ -21,7 +21,7 @@ pub struct Endpoint {
 }
 
 /// Every route the server answers; `GET /` lists them.
-pub const ENDPOINTS: [Endpoint; 8] = [
+pub static ENDPOINTS: [Endpoint; 8] = [
     Endpoint {
         path: "/",
         description: "Service name, version and this endpoint list",

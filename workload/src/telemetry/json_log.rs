@@ -4,7 +4,11 @@
 //! not from a `tracing` span: a span per request (slab slot, enter/exit on every poll, filter
 //! checks) cost more than the rest of the log line, and nothing else read it.
 
+use super::json_line::{
+    Escaping, push_hex, push_i64, push_json_string, push_rfc3339_micros, push_u64,
+};
 use super::request_trace::TraceIds;
+use std::cell::RefCell;
 use std::fmt::{self, Write};
 use std::time::SystemTime;
 use tracing::field::{Field, Visit};
@@ -17,6 +21,10 @@ use tracing_subscriber::registry::LookupSpan;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonLogFormat;
 
+thread_local! {
+    static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
 impl<S, N> FormatEvent<S, N> for JsonLogFormat
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -28,29 +36,31 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let meta = event.metadata();
-        write!(
-            writer,
-            "{{\"timestamp\":\"{}\",\"level\":\"{}\",\"target\":",
-            humantime::format_rfc3339_micros(SystemTime::now()),
-            meta.level()
-        )?;
-        write_json_string(&mut writer, meta.target())?;
-        let mut fields = JsonFieldWriter {
-            out: &mut writer,
-            result: Ok(()),
-        };
-        event.record(&mut fields);
-        fields.result?;
-        if let Some(ids) = TraceIds::current() {
-            write!(
-                writer,
-                ",\"trace_id\":\"{:032x}\",\"span_id\":\"{:016x}\"",
-                ids.trace_id, ids.span_id
-            )?;
-        }
-        writer.write_str("}\n")
+        LINE.with_borrow_mut(|line| {
+            line.clear();
+            format_line(line, event, TraceIds::current());
+            writer.write_str(line)
+        })
     }
+}
+
+fn format_line(line: &mut String, event: &Event<'_>, ids: Option<TraceIds>) {
+    let meta = event.metadata();
+    line.push_str("{\"timestamp\":\"");
+    push_rfc3339_micros(line, SystemTime::now());
+    line.push_str("\",\"level\":\"");
+    line.push_str(meta.level().as_str());
+    line.push_str("\",\"target\":");
+    push_json_string(line, meta.target());
+    event.record(&mut JsonFieldWriter { line });
+    if let Some(ids) = ids {
+        line.push_str(",\"trace_id\":\"");
+        push_hex(line, ids.trace_id, 32);
+        line.push_str("\",\"span_id\":\"");
+        push_hex(line, u128::from(ids.span_id), 16);
+        line.push('"');
+    }
+    line.push_str("}\n");
 }
 
 /// Span fields are never printed (only the [`TraceIds`] extension is), so formatting them into
@@ -68,77 +78,53 @@ impl<'writer> FormatFields<'writer> for SkipSpanFields {
     }
 }
 
-/// Writes `,"name":value` per field; the first write error is kept and reported.
-struct JsonFieldWriter<'a, W: Write> {
-    out: &'a mut W,
-    result: fmt::Result,
+/// Appends `,"name":value` per field.
+struct JsonFieldWriter<'a> {
+    line: &'a mut String,
 }
 
-impl<W: Write> JsonFieldWriter<'_, W> {
-    fn field(&mut self, field: &Field, value: impl FnOnce(&mut W) -> fmt::Result) {
-        if self.result.is_ok() {
-            self.result = self
-                .out
-                .write_char(',')
-                .and_then(|()| write_json_string(self.out, field.name()))
-                .and_then(|()| self.out.write_char(':'))
-                .and_then(|()| value(self.out));
-        }
+impl JsonFieldWriter<'_> {
+    fn key(&mut self, field: &Field) {
+        self.line.push(',');
+        push_json_string(self.line, field.name());
+        self.line.push(':');
     }
 }
 
-impl<W: Write> Visit for JsonFieldWriter<'_, W> {
+impl Visit for JsonFieldWriter<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.field(field, |out| write_json_string(out, value));
+        self.key(field);
+        push_json_string(self.line, value);
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.field(field, |out| write!(out, "{value}"));
+        self.key(field);
+        self.line.push_str(if value { "true" } else { "false" });
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.field(field, |out| write!(out, "{value}"));
+        self.key(field);
+        push_u64(self.line, value);
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.field(field, |out| write!(out, "{value}"));
+        self.key(field);
+        push_i64(self.line, value);
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
+        self.key(field);
         if value.is_finite() {
-            self.field(field, |out| write!(out, "{value}"));
+            let _ = write!(self.line, "{value}");
         } else {
-            self.field(field, |out| write_json_string(out, &value.to_string()));
+            push_json_string(self.line, &value.to_string());
         }
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.field(field, |out| write_json_string(out, &value.to_string()));
+        self.record_debug(field, &format_args!("{value}"));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.field(field, |out| write_json_string(out, &format!("{value:?}")));
+        self.key(field);
+        self.line.push('"');
+        let _ = write!(Escaping(self.line), "{value:?}");
+        self.line.push('"');
     }
-}
-
-/// Writes `text` as a JSON string, copying unescaped runs whole.
-fn write_json_string(out: &mut impl Write, text: &str) -> fmt::Result {
-    out.write_char('"')?;
-    let mut plain_from = 0;
-    for (at, byte) in text.bytes().enumerate() {
-        let escaped = match byte {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        out.write_str(&text[plain_from..at])?;
-        if escaped.is_empty() {
-            write!(out, "\\u{byte:04x}")?;
-        } else {
-            out.write_str(escaped)?;
-        }
-        plain_from = at + 1;
-    }
-    out.write_str(&text[plain_from..])?;
-    out.write_char('"')
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Logs and traces: JSON log lines that carry trace ids, and OpenTelemetry spans over OTLP.
 
+mod json_line;
 mod json_log;
 mod log_sink;
 mod otel;
