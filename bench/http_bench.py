@@ -88,8 +88,8 @@ def wrk(url, seconds, connections, headers=()):
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "p50": parse_duration_ms(re.search(r"50%\s+(\S+)", out).group(1)),
-        "p99": parse_duration_ms(re.search(r"99%\s+(\S+)", out).group(1)),
+        "p50": parse_duration_ms(re.search(r"^\s*50%\s+(\S+)", out, re.M).group(1)),
+        "p99": parse_duration_ms(re.search(r"^\s*99%\s+(\S+)", out, re.M).group(1)),
         "requests": requests,
         "non2xx": int(non2xx.group(1)) if non2xx else 0,
     }
