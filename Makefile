@@ -2,12 +2,16 @@
 CARGO ?= cargo
 NEXTEST_PROFILE := $(if $(CI),ci,default)
 
-.PHONY: all build test test-tools fmt fmt-check lint unit demo bench clean
+.PHONY: all build generate test test-tools fmt fmt-check lint unit demo bench clean
 
 all: build
 
 build:
 	$(CARGO) build --workspace --all-targets
+
+## generate: regenerate committed artefacts (a test fails when they drift)
+generate:
+	$(CARGO) run -q -p dice-operator -- crd > crds/diceservice.yaml
 
 ## test: format check, clippy with -D warnings, then every test (installs promtool when root)
 test: test-tools fmt-check lint unit

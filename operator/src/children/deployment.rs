@@ -1,0 +1,203 @@
+//! The dice-server Deployment: a pod meeting the "restricted" Pod Security Standard.
+
+use super::{labels, object_meta, selector_labels};
+use crate::validate::Validated;
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
+};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction,
+    ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile,
+    SecurityContext,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+pub const HTTP_PORT: i32 = 8080;
+/// Hash of the pod template: any configuration change changes it and rolls the pods.
+pub const CONFIG_HASH_ANNOTATION: &str = "dice.dev/config-hash";
+/// The distroless `nonroot` user.
+const NONROOT_UID: i64 = 65532;
+/// Readiness turns 503 this long before the server stops accepting, so endpoints drain first.
+const SHUTDOWN_DELAY: &str = "5s";
+
+pub fn build(service: &Validated) -> Deployment {
+    let mut pod_spec = pod_spec(service);
+    if service.gpu {
+        add_gpu_limit(&mut pod_spec);
+    }
+    let hash = config_hash(&pod_spec);
+    Deployment {
+        metadata: object_meta(service, &service.name),
+        spec: Some(DeploymentSpec {
+            replicas: Some(service.replicas),
+            selector: LabelSelector {
+                match_labels: Some(selector_labels(service)),
+                ..LabelSelector::default()
+            },
+            strategy: Some(DeploymentStrategy {
+                type_: Some("RollingUpdate".into()),
+                rolling_update: Some(RollingUpdateDeployment {
+                    max_surge: Some(IntOrString::Int(1)),
+                    max_unavailable: Some(IntOrString::Int(0)),
+                }),
+            }),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels(service)),
+                    annotations: Some(BTreeMap::from([(CONFIG_HASH_ANNOTATION.to_owned(), hash)])),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(pod_spec),
+            },
+            ..DeploymentSpec::default()
+        }),
+        ..Deployment::default()
+    }
+}
+
+fn pod_spec(service: &Validated) -> PodSpec {
+    PodSpec {
+        service_account_name: Some(service.name.clone()),
+        automount_service_account_token: Some(false),
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(NONROOT_UID),
+            run_as_group: Some(NONROOT_UID),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".into(),
+                ..SeccompProfile::default()
+            }),
+            ..PodSecurityContext::default()
+        }),
+        termination_grace_period_seconds: Some(30),
+        node_selector: service.node_selector.clone(),
+        tolerations: service.tolerations.clone(),
+        containers: vec![container(service)],
+        ..PodSpec::default()
+    }
+}
+
+fn container(service: &Validated) -> Container {
+    Container {
+        name: "dice-server".into(),
+        image: Some(service.image.clone()),
+        image_pull_policy: service.image_pull_policy.map(|p| p.as_str().to_owned()),
+        ports: Some(vec![ContainerPort {
+            name: Some("http".into()),
+            container_port: HTTP_PORT,
+            protocol: Some("TCP".into()),
+            ..ContainerPort::default()
+        }]),
+        env: Some(env(service)),
+        resources: Some(service.resources.clone()),
+        liveness_probe: Some(http_probe("/livez", 10)),
+        readiness_probe: Some(http_probe("/readyz", 5)),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                ..Capabilities::default()
+            }),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".into(),
+                ..SeccompProfile::default()
+            }),
+            ..SecurityContext::default()
+        }),
+        ..Container::default()
+    }
+}
+
+fn env(service: &Validated) -> Vec<EnvVar> {
+    let mut env = vec![
+        value("DICE_LISTEN", &format!("0.0.0.0:{HTTP_PORT}")),
+        value("DICE_LOG_FORMAT", "json"),
+        value("DICE_MAX_DELAY", &service.max_delay),
+        value(
+            "DICE_RISKY_ERROR_RATE",
+            &service.risky_error_rate.to_string(),
+        ),
+        value("DICE_SAMPLE_INTERVAL", &service.sample_interval),
+        value("DICE_SHUTDOWN_DELAY", SHUTDOWN_DELAY),
+    ];
+    if let Some(telemetry) = &service.telemetry {
+        // POD_NAME must precede the variable that expands it.
+        env.push(EnvVar {
+            name: "POD_NAME".into(),
+            value_from: Some(EnvVarSource {
+                field_ref: Some(ObjectFieldSelector {
+                    field_path: "metadata.name".into(),
+                    ..ObjectFieldSelector::default()
+                }),
+                ..EnvVarSource::default()
+            }),
+            ..EnvVar::default()
+        });
+        env.push(value("OTEL_EXPORTER_OTLP_ENDPOINT", &telemetry.endpoint));
+        env.push(value(
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            telemetry.protocol.as_str(),
+        ));
+        env.push(value("OTEL_SERVICE_NAME", &telemetry.service_name));
+        env.push(value(
+            "OTEL_RESOURCE_ATTRIBUTES",
+            &format!(
+                "k8s.namespace.name={},k8s.deployment.name={},k8s.pod.name=$(POD_NAME)",
+                service.namespace, service.name
+            ),
+        ));
+        if let Some(ratio) = telemetry.sample_ratio {
+            env.push(value("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"));
+            env.push(value("OTEL_TRACES_SAMPLER_ARG", &ratio.to_string()));
+        }
+    }
+    env
+}
+
+fn value(name: &str, value: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        ..EnvVar::default()
+    }
+}
+
+fn http_probe(path: &str, period_seconds: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::String("http".into()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period_seconds),
+        timeout_seconds: Some(2),
+        failure_threshold: Some(3),
+        ..Probe::default()
+    }
+}
+
+fn add_gpu_limit(pod_spec: &mut PodSpec) {
+    for container in &mut pod_spec.containers {
+        let resources = container.resources.get_or_insert_with(Default::default);
+        resources
+            .limits
+            .get_or_insert_with(BTreeMap::new)
+            .insert("nvidia.com/gpu".into(), Quantity("1".into()));
+    }
+}
+
+/// First 16 hex digits of the SHA-256 of the pod spec's JSON (field order is fixed by the types).
+fn config_hash(pod_spec: &PodSpec) -> String {
+    let json = serde_json::to_vec(pod_spec).unwrap_or_default();
+    Sha256::digest(&json)
+        .iter()
+        .take(8)
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}

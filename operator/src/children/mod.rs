@@ -1,0 +1,112 @@
+//! Pure builders of every object a DiceService owns, and the metadata they share.
+
+mod deployment;
+mod service;
+mod service_account;
+
+use crate::validate::Validated;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use std::collections::BTreeMap;
+
+pub use deployment::{CONFIG_HASH_ANNOTATION, HTTP_PORT};
+pub use service::SERVICE_PORT;
+
+/// One field per child kind: `apply` destructures it without `..`, so a new child that is never
+/// applied does not compile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Children {
+    pub service_account: ServiceAccount,
+    pub deployment: Deployment,
+    pub service: Service,
+}
+
+pub fn build(service: &Validated) -> Children {
+    Children {
+        service_account: service_account::build(service),
+        deployment: deployment::build(service),
+        service: service::build(service),
+    }
+}
+
+/// Labels that identify a DiceService's pods; never change them, selectors are immutable.
+pub fn selector_labels(service: &Validated) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            "app.kubernetes.io/name".to_owned(),
+            "dice-server".to_owned(),
+        ),
+        (
+            "app.kubernetes.io/instance".to_owned(),
+            service.name.clone(),
+        ),
+    ])
+}
+
+/// The recommended `app.kubernetes.io/*` labels, on every child.
+pub fn labels(service: &Validated) -> BTreeMap<String, String> {
+    let mut labels = selector_labels(service);
+    labels.insert("app.kubernetes.io/component".into(), "workload".into());
+    labels.insert("app.kubernetes.io/part-of".into(), "dice-operator".into());
+    labels.insert(
+        "app.kubernetes.io/managed-by".into(),
+        crate::FIELD_MANAGER.into(),
+    );
+    if let Some(version) = image_tag(&service.image) {
+        labels.insert("app.kubernetes.io/version".into(), version.to_owned());
+    }
+    labels
+}
+
+/// The tag of `image` when it is a valid label value (digests and odd tags are skipped).
+fn image_tag(image: &str) -> Option<&str> {
+    let last = image.rsplit('/').next()?;
+    let (_, tag) = last.split_once(':')?;
+    let valid = tag.len() <= 63
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && tag.starts_with(|c: char| c.is_ascii_alphanumeric());
+    (valid && !image.contains('@')).then_some(tag)
+}
+
+/// Name, namespace, labels and (when the owner has a uid) the controller owner reference.
+pub fn object_meta(service: &Validated, name: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_owned()),
+        namespace: Some(service.namespace.clone()),
+        labels: Some(labels(service)),
+        owner_references: owner_reference(service).map(|owner| vec![owner]),
+        ..ObjectMeta::default()
+    }
+}
+
+/// Absent offline (`render` has no uid): the objects are then shown without an owner.
+pub fn owner_reference(service: &Validated) -> Option<OwnerReference> {
+    Some(OwnerReference {
+        api_version: "dice.dev/v1alpha1".into(),
+        kind: "DiceService".into(),
+        name: service.name.clone(),
+        uid: service.uid.clone()?,
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_label_comes_only_from_plain_tags() {
+        assert_eq!(image_tag("ghcr.io/x/dice-server:0.1.0"), Some("0.1.0"));
+        assert_eq!(
+            image_tag("localhost:5000/dice-server"),
+            None,
+            "a registry port is no tag"
+        );
+        assert_eq!(image_tag("dice-server@sha256:abc"), None);
+        assert_eq!(image_tag("dice-server"), None);
+    }
+}

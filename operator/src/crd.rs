@@ -1,0 +1,253 @@
+//! The `DiceService` custom resource (dice.dev/v1alpha1): spec, status and condition vocabulary.
+//!
+//! Doc comments on fields are what `kubectl explain diceservice.spec` prints: they are written
+//! for users. Validation lives in the schema (ranges, enums, patterns, CEL rules) so the API
+//! server rejects a bad object before the operator ever sees it.
+
+use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Durations as both dice-server and CEL's `duration()` read them: `0`, `250ms`, `5s`, `1m30s`.
+pub const DURATION_PATTERN: &str = r"^(0|([0-9]+(ms|s|m|h))+)$";
+
+/// Condition types, reasons and the field manager: the operator's API vocabulary.
+pub mod conditions {
+    pub const READY: &str = "Ready";
+    pub const PROGRESSING: &str = "Progressing";
+    pub const DEGRADED: &str = "Degraded";
+}
+
+/// A dice-server deployment whose observability wiring is declared in one place.
+// Each printcolumn(...) repeats `type_ = "string"`; clippy reads those as one attribute's duplicates.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "dice.dev",
+    version = "v1alpha1",
+    kind = "DiceService",
+    plural = "diceservices",
+    shortname = "dice",
+    namespaced,
+    status = "DiceServiceStatus",
+    derive = "PartialEq",
+    doc = "DiceService runs dice-server and declares how it is observed.",
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        description = "Whether every desired replica is ready",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Replicas",
+        type_ = "string",
+        description = "Ready and desired replicas",
+        json_path = ".status.replicaSummary"
+    ),
+    printcolumn(
+        name = "URL",
+        type_ = "string",
+        description = "In-cluster URL of the service",
+        json_path = ".status.url"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(
+    "duration(self.sampleInterval) >= duration('100ms')"
+).message("sampleInterval must be at least 100ms").field_path(".sampleInterval"))]
+pub struct DiceServiceSpec {
+    /// Number of dice-server pods. 0 stops every pod but keeps the Service and configuration.
+    #[serde(default = "default_replicas")]
+    #[schemars(range(min = 0, max = 100))]
+    pub replicas: i32,
+
+    /// Container image of dice-server. Defaults to the image the operator was started with
+    /// (its --workload-image flag), so upgrading the operator upgrades every service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub image: Option<String>,
+
+    /// When the kubelet pulls the image: Always, IfNotPresent or Never. Kubernetes' default
+    /// applies when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<ImagePullPolicy>,
+
+    /// CPU and memory requests and limits of the dice-server container. Defaults to requests of
+    /// 10m CPU and 32Mi memory and a 128Mi memory limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+
+    /// Node labels a pod's node must have (e.g. `kubernetes.io/arch: amd64`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_selector: Option<BTreeMap<String, String>>,
+
+    /// Taints the pods tolerate (e.g. to run on GPU nodes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerations: Option<Vec<Toleration>>,
+
+    /// Behaviour of the dice themselves.
+    #[serde(default)]
+    pub dice: DiceSettings,
+
+    /// How often dice-server samples system CPU and memory, e.g. `5s` (at least 100ms).
+    #[serde(default = "default_sample_interval")]
+    #[schemars(regex(pattern = r"^(0|([0-9]+(ms|s|m|h))+)$"))]
+    pub sample_interval: String,
+
+    /// Where dice-server sends OpenTelemetry traces. Tracing is off without an endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<TelemetrySpec>,
+
+    /// GPU access for the GPU metrics collector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<GpuSpec>,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImagePullPolicy {
+    Always,
+    IfNotPresent,
+    Never,
+}
+
+impl ImagePullPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImagePullPolicy::Always => "Always",
+            ImagePullPolicy::IfNotPresent => "IfNotPresent",
+            ImagePullPolicy::Never => "Never",
+        }
+    }
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("duration(self.maxDelay) < duration('30s')")
+    .message("maxDelay must be shorter than dice-server's 30s request timeout")
+    .field_path(".maxDelay"))]
+pub struct DiceSettings {
+    /// Upper bound of the random delay before each roll, e.g. `1s` or `250ms`; `0` disables it.
+    #[serde(default = "default_max_delay")]
+    #[schemars(regex(pattern = r"^(0|([0-9]+(ms|s|m|h))+)$"))]
+    pub max_delay: String,
+
+    /// Probability (0 to 1) that a roll of the risky die fails with an HTTP 500.
+    #[serde(default = "default_risky_error_rate")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub risky_error_rate: f64,
+}
+
+impl Default for DiceSettings {
+    fn default() -> Self {
+        Self {
+            max_delay: default_max_delay(),
+            risky_error_rate: default_risky_error_rate(),
+        }
+    }
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.tracesSampleRatio) || has(self.otlpEndpoint)")
+    .message("tracesSampleRatio needs an otlpEndpoint to send traces to")
+    .field_path(".tracesSampleRatio"))]
+pub struct TelemetrySpec {
+    /// OTLP collector base URL, e.g. `http://otel-collector.observability:4318`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^https?://[^\s]+$"))]
+    pub otlp_endpoint: Option<String>,
+
+    /// OTLP transport: `http/protobuf` (port 4318) or `grpc` (port 4317).
+    #[serde(default)]
+    pub protocol: OtlpProtocol,
+
+    /// Fraction of traces sampled (0 to 1), respecting the caller's sampling decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub traces_sample_ratio: Option<f64>,
+
+    /// `service.name` of the exported spans. Defaults to the DiceService's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub service_name: Option<String>,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OtlpProtocol {
+    #[default]
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+    #[serde(rename = "grpc")]
+    Grpc,
+}
+
+impl OtlpProtocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OtlpProtocol::HttpProtobuf => "http/protobuf",
+            OtlpProtocol::Grpc => "grpc",
+        }
+    }
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct GpuSpec {
+    /// Request one `nvidia.com/gpu` per pod and turn on the NVML collector.
+    #[serde(default)]
+    pub enabled: bool,
+}
+
+/// What the operator observed, written only when it changed.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DiceServiceStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// Pods the Deployment currently runs.
+    #[serde(default)]
+    pub replicas: i32,
+
+    /// Pods that pass their readiness probe.
+    #[serde(default)]
+    pub ready_replicas: i32,
+
+    /// `ready/desired`, for `kubectl get dice`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_summary: Option<String>,
+
+    /// In-cluster URL of the service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+
+    /// `Ready`, `Progressing` and `Degraded`, per Kubernetes API conventions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+}
+
+fn default_replicas() -> i32 {
+    1
+}
+
+fn default_max_delay() -> String {
+    "1s".into()
+}
+
+fn default_risky_error_rate() -> f64 {
+    0.1
+}
+
+fn default_sample_interval() -> String {
+    "5s".into()
+}

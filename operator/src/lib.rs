@@ -1,0 +1,53 @@
+//! dice-operator: turns a `DiceService` into a fully observed dice-server.
+//!
+//! The reconcile is a pipeline: [`validate`] → [`children::build`] (pure) → apply → status.
+
+pub mod children;
+pub mod crd;
+pub mod render;
+pub mod validate;
+
+/// The one field manager for every server-side apply the operator makes.
+pub const FIELD_MANAGER: &str = "dice-operator";
+
+/// Image used when a DiceService names none (the operator's `--workload-image`).
+pub const DEFAULT_WORKLOAD_IMAGE: &str = concat!(
+    "ghcr.io/dice-operator/dice-server:",
+    env!("CARGO_PKG_VERSION")
+);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The spec is valid for the schema but not for the operator; the user must fix it.
+    #[error("invalid DiceService: {0}")]
+    InvalidSpec(String),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("not a DiceService manifest: {0}")]
+    Parse(String),
+    #[error("cannot serialize {0}")]
+    Serialize(String),
+}
+
+impl Error {
+    /// Low-cardinality name of the error kind, for metric labels and log fields.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Error::InvalidSpec(_) => "invalid_spec",
+            Error::Read { .. } => "read",
+            Error::Write { .. } => "write",
+            Error::Parse(_) => "parse",
+            Error::Serialize(_) => "serialize",
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,156 @@
+//! DiceService → [`Validated`]: defaults resolved and the rules the schema cannot express checked.
+
+use crate::crd::{DiceService, ImagePullPolicy, OtlpProtocol};
+use crate::{Error, Result};
+use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use std::collections::BTreeMap;
+
+/// Kubernetes Service names are DNS-1035 labels: at most 63 characters.
+const MAX_NAME_LENGTH: usize = 63;
+
+/// Everything the builders need, with every default applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Validated {
+    pub name: String,
+    pub namespace: String,
+    pub uid: Option<String>,
+    pub generation: Option<i64>,
+    pub replicas: i32,
+    pub image: String,
+    pub image_pull_policy: Option<ImagePullPolicy>,
+    pub resources: ResourceRequirements,
+    pub node_selector: Option<BTreeMap<String, String>>,
+    pub tolerations: Option<Vec<Toleration>>,
+    pub max_delay: String,
+    pub risky_error_rate: f64,
+    pub sample_interval: String,
+    pub telemetry: Option<Telemetry>,
+    pub gpu: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Telemetry {
+    pub endpoint: String,
+    pub protocol: OtlpProtocol,
+    pub sample_ratio: Option<f64>,
+    pub service_name: String,
+}
+
+/// Checks `service` and resolves its defaults; `default_image` is the operator's workload image.
+pub fn validate(service: &DiceService, default_image: &str) -> Result<Validated> {
+    let meta = &service.metadata;
+    let name = meta
+        .name
+        .clone()
+        .ok_or_else(|| Error::InvalidSpec("metadata.name is missing".into()))?;
+    if name.len() > MAX_NAME_LENGTH {
+        return Err(Error::InvalidSpec(format!(
+            "metadata.name {name:?} is {} characters; the Service it creates allows at most {MAX_NAME_LENGTH}",
+            name.len()
+        )));
+    }
+    let namespace = meta.namespace.clone().unwrap_or_else(|| "default".into());
+    let spec = &service.spec;
+    let telemetry = match &spec.telemetry {
+        Some(t) => t.otlp_endpoint.clone().map(|endpoint| Telemetry {
+            endpoint,
+            protocol: t.protocol,
+            sample_ratio: t.traces_sample_ratio,
+            service_name: t.service_name.clone().unwrap_or_else(|| name.clone()),
+        }),
+        None => None,
+    };
+    Ok(Validated {
+        uid: meta.uid.clone(),
+        generation: meta.generation,
+        replicas: spec.replicas,
+        image: spec
+            .image
+            .clone()
+            .unwrap_or_else(|| default_image.to_owned()),
+        image_pull_policy: spec.image_pull_policy,
+        resources: spec.resources.clone().unwrap_or_else(default_resources),
+        node_selector: spec.node_selector.clone(),
+        tolerations: spec.tolerations.clone(),
+        max_delay: spec.dice.max_delay.clone(),
+        risky_error_rate: spec.dice.risky_error_rate,
+        sample_interval: spec.sample_interval.clone(),
+        telemetry,
+        gpu: spec.gpu.as_ref().is_some_and(|g| g.enabled),
+        name,
+        namespace,
+    })
+}
+
+fn default_resources() -> ResourceRequirements {
+    let quantities = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Quantity((*v).to_owned())))
+            .collect::<BTreeMap<_, _>>()
+    };
+    ResourceRequirements {
+        requests: Some(quantities(&[("cpu", "10m"), ("memory", "32Mi")])),
+        limits: Some(quantities(&[("memory", "128Mi")])),
+        ..ResourceRequirements::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{DiceServiceSpec, TelemetrySpec};
+
+    fn service(yaml_spec: &str) -> DiceService {
+        let spec: DiceServiceSpec = serde_yaml::from_str(yaml_spec).expect("spec parses");
+        let mut service = DiceService::new("dice", spec);
+        service.metadata.namespace = Some("games".into());
+        service
+    }
+
+    #[test]
+    fn an_empty_spec_gets_every_documented_default() {
+        let validated = validate(&service("{}"), "img:1").expect("valid");
+        assert_eq!(validated.replicas, 1);
+        assert_eq!(validated.image, "img:1");
+        assert_eq!(validated.max_delay, "1s");
+        assert!((validated.risky_error_rate - 0.1).abs() < f64::EPSILON);
+        assert_eq!(validated.sample_interval, "5s");
+        assert_eq!(validated.telemetry, None);
+        assert!(!validated.gpu);
+        assert_eq!(validated.resources, default_resources());
+        assert_eq!(validated.namespace, "games");
+    }
+
+    #[test]
+    fn telemetry_service_name_defaults_to_the_diceservice_name() {
+        let mut dice = service("{}");
+        dice.spec.telemetry = Some(TelemetrySpec {
+            otlp_endpoint: Some("http://collector:4318".into()),
+            protocol: OtlpProtocol::Grpc,
+            traces_sample_ratio: None,
+            service_name: None,
+        });
+        let telemetry = validate(&dice, "img")
+            .expect("valid")
+            .telemetry
+            .expect("on");
+        assert_eq!(telemetry.service_name, "dice");
+        assert_eq!(telemetry.protocol, OtlpProtocol::Grpc);
+    }
+
+    #[test]
+    fn telemetry_without_an_endpoint_is_off() {
+        let dice = service("telemetry: {serviceName: x}");
+        assert_eq!(validate(&dice, "img").expect("valid").telemetry, None);
+    }
+
+    #[test]
+    fn names_too_long_for_a_service_are_reported_with_the_limit() {
+        let mut dice = service("{}");
+        dice.metadata.name = Some("d".repeat(64));
+        let error = validate(&dice, "img").expect_err("rejected").to_string();
+        assert!(error.contains("at most 63"), "{error}");
+    }
+}

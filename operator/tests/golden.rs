@@ -1,0 +1,60 @@
+//! Golden snapshots of every child of every example in manifests/examples/.
+//! A snapshot diff is how a change in what the operator creates gets reviewed.
+#![allow(clippy::expect_used)]
+
+use dice_operator::children::{self, Children};
+use dice_operator::crd::DiceService;
+use dice_operator::render::render_manifest;
+use dice_operator::validate::validate;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+const IMAGE: &str = "ghcr.io/dice-operator/dice-server:test";
+
+fn example(name: &str) -> String {
+    let path = format!(
+        "{}/../manifests/examples/{name}.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// As the API server would hand it to the reconciler: with a uid, so owner references appear.
+fn from_cluster(service: &DiceService) -> DiceService {
+    let mut service = service.clone();
+    service.metadata = ObjectMeta {
+        uid: Some("6b1c2a4e-0000-4000-8000-000000000001".into()),
+        generation: Some(1),
+        ..service.metadata
+    };
+    service
+}
+
+fn snapshot_example(name: &str) {
+    let rendered = render_manifest(&example(name), IMAGE).expect("example renders");
+    for (service, _) in rendered {
+        let validated = validate(&from_cluster(&service), IMAGE).expect("example is valid");
+        let Children {
+            service_account,
+            deployment,
+            service,
+        } = children::build(&validated);
+        insta::assert_yaml_snapshot!(format!("{name}-serviceaccount"), service_account);
+        insta::assert_yaml_snapshot!(format!("{name}-deployment"), deployment);
+        insta::assert_yaml_snapshot!(format!("{name}-service"), service);
+    }
+}
+
+#[test]
+fn minimal_example() {
+    snapshot_example("minimal");
+}
+
+#[test]
+fn full_example() {
+    snapshot_example("full");
+}
+
+#[test]
+fn gpu_example() {
+    snapshot_example("gpu");
+}
