@@ -1,0 +1,277 @@
+//! The HTTP surface: Kubernetes REST paths → store operations, with real status codes and bodies.
+
+use crate::selectors::Selector;
+use crate::status::ApiError;
+use crate::store::{PatchKind, PatchRequest, Subresource};
+use crate::table;
+use crate::watch::{self, WatchRequest};
+use crate::{SharedStore, lock};
+use crate::{discovery, openapi};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// What a request path names.
+#[derive(Debug, PartialEq)]
+enum Route {
+    Version,
+    ApiVersions,
+    GroupList,
+    ResourceList { group: String, version: String },
+    Resource(Target),
+}
+
+#[derive(Debug, PartialEq)]
+struct Target {
+    group: String,
+    version: String,
+    namespace: Option<String>,
+    plural: String,
+    name: Option<String>,
+    subresource: Option<String>,
+}
+
+fn route(path: &str) -> Option<Route> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let (group, version, rest) = match segments.as_slice() {
+        ["version"] => return Some(Route::Version),
+        ["api"] => return Some(Route::ApiVersions),
+        ["apis"] => return Some(Route::GroupList),
+        ["api", version, rest @ ..] => ("", *version, rest),
+        ["apis", group, version, rest @ ..] => (*group, *version, rest),
+        _ => return None,
+    };
+    let target =
+        |namespace: Option<&str>, plural: &str, name: Option<&&str>, sub: Option<&&str>| {
+            Route::Resource(Target {
+                group: group.to_owned(),
+                version: version.to_owned(),
+                namespace: namespace.map(str::to_owned),
+                plural: plural.to_owned(),
+                name: name.map(|n| (*n).to_owned()),
+                subresource: sub.map(|s| (*s).to_owned()),
+            })
+        };
+    Some(match rest {
+        [] => Route::ResourceList {
+            group: group.into(),
+            version: version.into(),
+        },
+        // `namespaces/<name>/status` is the Namespace's subresource, not a collection.
+        ["namespaces", ns, plural, more @ ..] if !matches!(*plural, "status" | "finalize") => {
+            target(Some(ns), plural, more.first(), more.get(1))
+        }
+        [plural, more @ ..] if more.len() <= 2 => target(None, plural, more.first(), more.get(1)),
+        _ => return None,
+    })
+}
+
+pub async fn handle(
+    State(store): State<SharedStore>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    if let Some(rest) = uri.path().strip_prefix("/openapi/v3") {
+        let registry = &lock(&store).registry;
+        let document = match rest.trim_matches('/') {
+            "" => Some(openapi::index(registry)),
+            path => openapi::document(registry, path),
+        };
+        return document.map_or_else(
+            || ApiError::UnknownResource.into_response(),
+            |d| Json(d).into_response(),
+        );
+    }
+    let Some(route) = route(uri.path()) else {
+        return ApiError::UnknownResource.into_response();
+    };
+    match route {
+        Route::Version => Json(discovery::version()).into_response(),
+        Route::ApiVersions => Json(discovery::api_versions()).into_response(),
+        Route::GroupList => Json(discovery::group_list(&lock(&store).registry)).into_response(),
+        Route::ResourceList { group, version } => {
+            match discovery::resource_list(&lock(&store).registry, &group, &version) {
+                Some(list) => Json(list).into_response(),
+                None => ApiError::UnknownResource.into_response(),
+            }
+        }
+        Route::Resource(target) => {
+            match resource(&store, &method, target, &headers, &params, &body) {
+                Ok(response) => response,
+                Err(error) => error.into_response(),
+            }
+        }
+    }
+}
+
+fn resource(
+    store: &SharedStore,
+    method: &Method,
+    target: Target,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let t = lock(store).resource(&target.group, &target.version, &target.plural)?;
+    let sub = match target.subresource.as_deref() {
+        None => Subresource::Main,
+        Some("status") if t.status_subresource => Subresource::Status,
+        Some(_) => return Err(ApiError::UnknownResource),
+    };
+    let namespace = target.namespace.clone().unwrap_or_default();
+    if t.namespaced && target.name.is_some() && target.namespace.is_none() {
+        return Err(ApiError::UnknownResource);
+    }
+    let wants_table = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("as=Table"));
+    let selector = Selector::parse(
+        params.get("labelSelector").map(String::as_str),
+        params.get("fieldSelector").map(String::as_str),
+    )?;
+    let name = target.name.as_deref();
+    let object = match (method.as_str(), name) {
+        ("GET", None) if params.get("watch").is_some_and(|w| w == "true" || w == "1") => {
+            let since = params.get("resourceVersion").and_then(|v| v.parse().ok());
+            let timeout = params
+                .get("timeoutSeconds")
+                .and_then(|v| v.parse().ok())
+                .map_or(Duration::from_secs(1800), Duration::from_secs);
+            return Ok(watch::respond(
+                store.clone(),
+                WatchRequest {
+                    resource: t,
+                    namespace: target.namespace,
+                    selector,
+                    since,
+                    bookmarks: params
+                        .get("allowWatchBookmarks")
+                        .is_some_and(|b| b == "true"),
+                    timeout,
+                },
+            ));
+        }
+        ("GET", None) => {
+            let store = lock(store);
+            let items = store.list(&t, target.namespace.as_deref(), &selector);
+            let resource_version = store.resource_version().to_string();
+            if wants_table {
+                return Ok(Json(table::table(&t, &items, &resource_version)).into_response());
+            }
+            return Ok(Json(json!({
+                "kind": format!("{}List", t.kind),
+                "apiVersion": t.api_version(),
+                "metadata": {"resourceVersion": resource_version},
+                "items": items,
+            }))
+            .into_response());
+        }
+        ("GET", Some(name)) => lock(store).get(&t, &namespace, name)?,
+        ("POST", None) => {
+            let object = parse(body)?;
+            let status = axum::http::StatusCode::CREATED;
+            let created = lock(store).create(&t, &namespace, object)?;
+            return Ok((status, Json(created)).into_response());
+        }
+        ("PUT", Some(name)) => lock(store).update(&t, &namespace, name, parse(body)?, sub)?,
+        ("PATCH", Some(name)) => {
+            let content_type = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            let kind = match content_type.split(';').next().unwrap_or_default().trim() {
+                "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
+                    PatchKind::Merge
+                }
+                "application/json-patch+json" => PatchKind::Json,
+                "application/apply-patch+yaml" => PatchKind::Apply,
+                other => return Err(ApiError::UnsupportedMediaType(other.to_owned())),
+            };
+            let manager = params
+                .get("fieldManager")
+                .map(String::as_str)
+                .unwrap_or_default();
+            if kind == PatchKind::Apply && manager.is_empty() {
+                return Err(ApiError::BadRequest(
+                    "fieldManager is required for apply patches".into(),
+                ));
+            }
+            lock(store).patch(
+                &t,
+                &namespace,
+                name,
+                PatchRequest {
+                    kind,
+                    body: &parse(body)?,
+                    field_manager: manager,
+                    subresource: sub,
+                },
+            )?
+        }
+        ("DELETE", Some(name)) => lock(store).delete(&t, &namespace, name)?,
+        (verb, _) => return Err(ApiError::MethodNotAllowed(verb.to_owned())),
+    };
+    if wants_table {
+        return Ok(Json(table::table(&t, std::slice::from_ref(&object), "")).into_response());
+    }
+    Ok(Json(object).into_response())
+}
+
+/// Bodies may be JSON or YAML (kubectl's apply patches are YAML).
+fn parse(body: &[u8]) -> Result<Value, ApiError> {
+    serde_yaml::from_slice::<Value>(body).map_err(|e| {
+        ApiError::BadRequest(format!("the request body is not valid JSON or YAML: {e}"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_map_to_discovery_and_resources() {
+        assert_eq!(route("/api"), Some(Route::ApiVersions));
+        assert_eq!(
+            route("/apis/apps/v1"),
+            Some(Route::ResourceList {
+                group: "apps".into(),
+                version: "v1".into()
+            })
+        );
+        let Some(Route::Resource(t)) =
+            route("/apis/dice.dev/v1alpha1/namespaces/ns/diceservices/d/status")
+        else {
+            panic!("not a resource");
+        };
+        assert_eq!(
+            (
+                t.namespace.as_deref(),
+                t.plural.as_str(),
+                t.name.as_deref(),
+                t.subresource.as_deref()
+            ),
+            (Some("ns"), "diceservices", Some("d"), Some("status"))
+        );
+        let Some(Route::Resource(ns)) = route("/api/v1/namespaces/default") else {
+            panic!("namespace")
+        };
+        assert_eq!(
+            (ns.plural.as_str(), ns.name.as_deref(), ns.namespace),
+            ("namespaces", Some("default"), None)
+        );
+        let Some(Route::Resource(all)) = route("/apis/apps/v1/deployments") else {
+            panic!("list")
+        };
+        assert_eq!((all.namespace, all.name), (None, None));
+        assert_eq!(route("/healthz/x/y/z/w"), None);
+    }
+}

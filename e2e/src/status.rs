@@ -1,0 +1,90 @@
+//! API errors, answered as Kubernetes `Status` objects with the matching HTTP code and reason.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ApiError {
+    #[error("{kind} {name:?} not found")]
+    NotFound { kind: String, name: String },
+    #[error("{kind} {name:?} already exists")]
+    AlreadyExists { kind: String, name: String },
+    #[error(
+        "Operation cannot be fulfilled on {kind} {name:?}: the object has been modified; please apply your changes to the latest version and try again"
+    )]
+    Conflict { kind: String, name: String },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{kind} {name:?} is invalid: {message}")]
+    Invalid {
+        kind: String,
+        name: String,
+        message: String,
+    },
+    #[error("the server could not find the requested resource")]
+    UnknownResource,
+    #[error("too old resource version: {requested} ({oldest})")]
+    Gone { requested: u64, oldest: u64 },
+    #[error("{0} is not supported here")]
+    MethodNotAllowed(String),
+    #[error("unsupported media type {0:?}")]
+    UnsupportedMediaType(String),
+}
+
+impl ApiError {
+    pub fn code(&self) -> StatusCode {
+        match self {
+            ApiError::NotFound { .. } | ApiError::UnknownResource => StatusCode::NOT_FOUND,
+            ApiError::AlreadyExists { .. } | ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Gone { .. } => StatusCode::GONE,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        }
+    }
+
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ApiError::NotFound { .. } | ApiError::UnknownResource => "NotFound",
+            ApiError::AlreadyExists { .. } => "AlreadyExists",
+            ApiError::Conflict { .. } => "Conflict",
+            ApiError::BadRequest(_) => "BadRequest",
+            ApiError::Invalid { .. } => "Invalid",
+            ApiError::Gone { .. } => "Expired",
+            ApiError::MethodNotAllowed(_) => "MethodNotAllowed",
+            ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
+        }
+    }
+
+    /// The `Status` object a real API server sends for this error.
+    pub fn status_body(&self) -> serde_json::Value {
+        let mut body = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.to_string(),
+            "reason": self.reason(),
+            "code": self.code().as_u16(),
+        });
+        match self {
+            ApiError::NotFound { kind, name }
+            | ApiError::AlreadyExists { kind, name }
+            | ApiError::Conflict { kind, name }
+            | ApiError::Invalid { kind, name, .. } => {
+                body["details"] = json!({"name": name, "kind": kind});
+            }
+            _ => {}
+        }
+        body
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.code(), Json(self.status_body())).into_response()
+    }
+}

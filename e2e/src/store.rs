@@ -1,0 +1,510 @@
+//! The object store: resourceVersions, generations, uids, status isolation, patches, apply,
+//! finalizers, owner-reference garbage collection, and the event history watches replay.
+
+use crate::apply;
+use crate::resources::{Registry, ResourceType};
+use crate::selectors::Selector;
+use crate::status::ApiError;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+/// Watch history kept for resuming; older resourceVersions get `410 Gone`.
+const HISTORY: usize = 50_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ObjectKey {
+    pub group: String,
+    pub plural: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct StoredEvent {
+    pub resource_version: u64,
+    pub kind: EventType,
+    pub group: String,
+    pub plural: String,
+    pub object: Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subresource {
+    Main,
+    Status,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchKind {
+    Merge,
+    Json,
+    Apply,
+}
+
+/// One PATCH request: its kind, body, field manager (for apply) and target subresource.
+#[derive(Debug, Clone, Copy)]
+pub struct PatchRequest<'a> {
+    pub kind: PatchKind,
+    pub body: &'a Value,
+    pub field_manager: &'a str,
+    pub subresource: Subresource,
+}
+
+/// Events after a resourceVersion plus a receiver for later ones, taken together.
+#[derive(Debug)]
+pub struct Subscription {
+    pub backlog: Vec<Arc<StoredEvent>>,
+    pub receiver: broadcast::Receiver<Arc<StoredEvent>>,
+}
+
+#[derive(Debug)]
+pub struct Store {
+    pub registry: Registry,
+    resource_version: u64,
+    objects: BTreeMap<ObjectKey, Value>,
+    applied: BTreeMap<(ObjectKey, String), Value>,
+    history: VecDeque<Arc<StoredEvent>>,
+    events: broadcast::Sender<Arc<StoredEvent>>,
+    /// Committed writes (creates, updates, deletes); no-op writes do not count.
+    pub writes: u64,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        let mut store = Self {
+            registry: Registry::default(),
+            resource_version: 0,
+            objects: BTreeMap::new(),
+            applied: BTreeMap::new(),
+            history: VecDeque::new(),
+            events: broadcast::channel(4096).0,
+            writes: 0,
+        };
+        for namespace in ["default", "kube-system"] {
+            if let Some(t) = store.registry.get("", "v1", "namespaces").cloned() {
+                let _ = store.create(&t, "", json!({"metadata": {"name": namespace}}));
+            }
+        }
+        store
+    }
+}
+
+fn key(t: &ResourceType, namespace: &str, name: &str) -> ObjectKey {
+    ObjectKey {
+        group: t.group.clone(),
+        plural: t.plural.clone(),
+        namespace: if t.namespaced {
+            namespace.to_owned()
+        } else {
+            String::new()
+        },
+        name: name.to_owned(),
+    }
+}
+
+fn not_found(t: &ResourceType, name: &str) -> ApiError {
+    let kind = if t.group.is_empty() {
+        t.plural.clone()
+    } else {
+        format!("{}.{}", t.plural, t.group)
+    };
+    ApiError::NotFound {
+        kind,
+        name: name.to_owned(),
+    }
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+fn new_uid() -> String {
+    let bytes: [u8; 16] = rand::random();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
+}
+
+/// Everything but metadata and status: what `metadata.generation` tracks.
+fn spec_part(object: &Value) -> Value {
+    let mut copy = object.clone();
+    if let Some(map) = copy.as_object_mut() {
+        map.remove("metadata");
+        map.remove("status");
+    }
+    copy
+}
+
+impl Store {
+    pub fn resource_version(&self) -> u64 {
+        self.resource_version
+    }
+
+    pub fn resource(
+        &self,
+        group: &str,
+        version: &str,
+        plural: &str,
+    ) -> Result<ResourceType, ApiError> {
+        self.registry
+            .get(group, version, plural)
+            .cloned()
+            .ok_or(ApiError::UnknownResource)
+    }
+
+    pub fn get(&self, t: &ResourceType, namespace: &str, name: &str) -> Result<Value, ApiError> {
+        self.objects
+            .get(&key(t, namespace, name))
+            .cloned()
+            .ok_or_else(|| not_found(t, name))
+    }
+
+    pub fn list(
+        &self,
+        t: &ResourceType,
+        namespace: Option<&str>,
+        selector: &Selector,
+    ) -> Vec<Value> {
+        self.objects
+            .iter()
+            .filter(|(k, _)| k.group == t.group && k.plural == t.plural)
+            .filter(|(k, _)| namespace.is_none_or(|ns| k.namespace == ns))
+            .filter(|(_, v)| selector.matches(v))
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// Events after `since` and a receiver for later ones, taken together so none is missed.
+    pub fn subscribe(&self, since: u64) -> Result<Subscription, ApiError> {
+        let oldest = self
+            .history
+            .front()
+            .map_or(self.resource_version, |e| e.resource_version - 1);
+        if since < oldest {
+            return Err(ApiError::Gone {
+                requested: since,
+                oldest,
+            });
+        }
+        let backlog = self
+            .history
+            .iter()
+            .filter(|e| e.resource_version > since)
+            .cloned()
+            .collect();
+        Ok(Subscription {
+            backlog,
+            receiver: self.events.subscribe(),
+        })
+    }
+
+    pub fn create(
+        &mut self,
+        t: &ResourceType,
+        namespace: &str,
+        mut object: Value,
+    ) -> Result<Value, ApiError> {
+        let name = object["metadata"]["name"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| ApiError::BadRequest("metadata.name is required".into()))?
+            .to_owned();
+        let object_key = key(t, namespace, &name);
+        if self.objects.contains_key(&object_key) {
+            return Err(ApiError::AlreadyExists {
+                kind: t.plural.clone(),
+                name,
+            });
+        }
+        object["apiVersion"] = json!(t.api_version());
+        object["kind"] = json!(t.kind);
+        if let Some(schema) = &t.schema {
+            crate::defaults::apply_defaults(schema, &mut object);
+        }
+        let meta = &mut object["metadata"];
+        meta["uid"] = json!(new_uid());
+        meta["creationTimestamp"] = json!(now());
+        meta["generation"] = json!(1);
+        if t.namespaced {
+            meta["namespace"] = json!(namespace);
+        } else if let Some(map) = meta.as_object_mut() {
+            map.remove("namespace");
+        }
+        if t.kind == "CustomResourceDefinition" && t.group == "apiextensions.k8s.io" {
+            self.registry.register_crd(&object);
+            object["status"] = json!({
+                "acceptedNames": object["spec"]["names"].clone(),
+                "conditions": [
+                    {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "lastTransitionTime": now()},
+                    {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "lastTransitionTime": now()},
+                ],
+                "storedVersions": [object["spec"]["versions"][0]["name"].clone()],
+            });
+        }
+        Ok(self.commit(t, object_key, Some(object), EventType::Added))
+    }
+
+    /// Replaces the object (or, for `Status`, only its status). `metadata.resourceVersion`, when
+    /// present in `candidate`, must match the stored one.
+    pub fn update(
+        &mut self,
+        t: &ResourceType,
+        namespace: &str,
+        name: &str,
+        mut candidate: Value,
+        sub: Subresource,
+    ) -> Result<Value, ApiError> {
+        let object_key = key(t, namespace, name);
+        let existing = self
+            .objects
+            .get(&object_key)
+            .cloned()
+            .ok_or_else(|| not_found(t, name))?;
+        if sub == Subresource::Status && !t.status_subresource {
+            return Err(ApiError::UnknownResource);
+        }
+        let expected = candidate["metadata"]["resourceVersion"]
+            .as_str()
+            .filter(|v| !v.is_empty());
+        if expected.is_some_and(|v| Some(v) != existing["metadata"]["resourceVersion"].as_str()) {
+            return Err(ApiError::Conflict {
+                kind: t.plural.clone(),
+                name: name.to_owned(),
+            });
+        }
+        let mut result = match sub {
+            Subresource::Status => {
+                let mut result = existing.clone();
+                result["status"] = candidate.get("status").cloned().unwrap_or(Value::Null);
+                result
+            }
+            Subresource::Main => {
+                for field in [
+                    "uid",
+                    "creationTimestamp",
+                    "name",
+                    "namespace",
+                    "generation",
+                    "deletionTimestamp",
+                    "resourceVersion",
+                ] {
+                    match existing["metadata"].get(field) {
+                        Some(value) => candidate["metadata"][field] = value.clone(),
+                        None => {
+                            if let Some(meta) = candidate["metadata"].as_object_mut() {
+                                meta.remove(field);
+                            }
+                        }
+                    }
+                }
+                if t.status_subresource {
+                    candidate["status"] = existing.get("status").cloned().unwrap_or(Value::Null);
+                }
+                candidate["apiVersion"] = json!(t.api_version());
+                candidate["kind"] = json!(t.kind);
+                if let Some(schema) = &t.schema {
+                    crate::defaults::apply_defaults(schema, &mut candidate);
+                }
+                if spec_part(&candidate) != spec_part(&existing) {
+                    let generation = existing["metadata"]["generation"].as_i64().unwrap_or(1);
+                    candidate["metadata"]["generation"] = json!(generation + 1);
+                }
+                candidate
+            }
+        };
+        if let Some(map) = result.as_object_mut() {
+            map.retain(|_, v| !v.is_null());
+        }
+        if result == existing {
+            return Ok(existing);
+        }
+        let finalized = result["metadata"]["deletionTimestamp"].is_string()
+            && result["metadata"]["finalizers"]
+                .as_array()
+                .is_none_or(Vec::is_empty);
+        if finalized {
+            return Ok(self.remove(t, object_key, result));
+        }
+        Ok(self.commit(t, object_key, Some(result), EventType::Modified))
+    }
+
+    pub fn patch(
+        &mut self,
+        t: &ResourceType,
+        namespace: &str,
+        name: &str,
+        request: PatchRequest<'_>,
+    ) -> Result<Value, ApiError> {
+        let PatchRequest {
+            kind,
+            body,
+            field_manager: manager,
+            subresource: sub,
+        } = request;
+        let object_key = key(t, namespace, name);
+        let existing = self.objects.get(&object_key).cloned();
+        let invalid = |message: String| ApiError::Invalid {
+            kind: t.kind.clone(),
+            name: name.to_owned(),
+            message,
+        };
+        match kind {
+            PatchKind::Merge | PatchKind::Json => {
+                let mut document = existing.ok_or_else(|| not_found(t, name))?;
+                if kind == PatchKind::Merge {
+                    json_patch::merge(&mut document, body);
+                } else {
+                    let operations: json_patch::Patch = serde_json::from_value(body.clone())
+                        .map_err(|e| ApiError::BadRequest(format!("invalid JSON patch: {e}")))?;
+                    json_patch::patch(&mut document, &operations)
+                        .map_err(|e| invalid(e.to_string()))?;
+                }
+                self.update(t, namespace, name, document, sub)
+            }
+            PatchKind::Apply => {
+                let applied_key = (object_key.clone(), manager.to_owned());
+                let others: Vec<Value> = self
+                    .applied
+                    .iter()
+                    .filter(|((k, m), _)| *k == object_key && m != manager)
+                    .map(|(_, v)| v.clone())
+                    .collect();
+                let result = match existing {
+                    None if sub == Subresource::Main => {
+                        let mut object = body.clone();
+                        object["metadata"]["name"] = json!(name);
+                        self.create(t, namespace, object)?
+                    }
+                    None => return Err(not_found(t, name)),
+                    Some(live) => {
+                        let previous = self.applied.get(&applied_key);
+                        let other_refs: Vec<&Value> = others.iter().collect();
+                        let merged = apply::apply(Some(&live), previous, body, &other_refs);
+                        self.update(t, namespace, name, merged, sub)?
+                    }
+                };
+                self.applied.insert(applied_key, body.clone());
+                Ok(result)
+            }
+        }
+    }
+
+    /// Deletes now, or, with finalizers, marks `deletionTimestamp` and waits for them to go.
+    pub fn delete(
+        &mut self,
+        t: &ResourceType,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Value, ApiError> {
+        let object_key = key(t, namespace, name);
+        let mut existing = self
+            .objects
+            .get(&object_key)
+            .cloned()
+            .ok_or_else(|| not_found(t, name))?;
+        let has_finalizers = existing["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty());
+        if has_finalizers {
+            if existing["metadata"]["deletionTimestamp"].is_string() {
+                return Ok(existing);
+            }
+            existing["metadata"]["deletionTimestamp"] = json!(now());
+            return Ok(self.commit(t, object_key, Some(existing), EventType::Modified));
+        }
+        Ok(self.remove(t, object_key, existing))
+    }
+
+    fn remove(&mut self, t: &ResourceType, object_key: ObjectKey, object: Value) -> Value {
+        self.applied.retain(|(k, _), _| *k != object_key);
+        let removed = self.commit(t, object_key, Some(object), EventType::Deleted);
+        if t.kind == "CustomResourceDefinition" {
+            self.registry.unregister_crd(&removed);
+        }
+        self.collect_garbage(&removed);
+        removed
+    }
+
+    /// Background cascading deletion: dependents owned by the removed object's uid go too.
+    fn collect_garbage(&mut self, owner: &Value) {
+        let Some(uid) = owner["metadata"]["uid"].as_str() else {
+            return;
+        };
+        let dependents: Vec<ObjectKey> = self
+            .objects
+            .iter()
+            .filter(|(_, v)| {
+                v["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|refs| refs.iter().any(|r| r["uid"].as_str() == Some(uid)))
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for dependent in dependents {
+            let t = self
+                .registry
+                .all()
+                .find(|t| t.group == dependent.group && t.plural == dependent.plural)
+                .cloned();
+            if let Some(t) = t {
+                let _ = self.delete(&t, &dependent.namespace, &dependent.name);
+            }
+        }
+    }
+
+    fn commit(
+        &mut self,
+        t: &ResourceType,
+        object_key: ObjectKey,
+        object: Option<Value>,
+        kind: EventType,
+    ) -> Value {
+        self.resource_version += 1;
+        self.writes += 1;
+        let mut object = object.unwrap_or(Value::Null);
+        object["metadata"]["resourceVersion"] = json!(self.resource_version.to_string());
+        if kind == EventType::Deleted {
+            self.objects.remove(&object_key);
+        } else {
+            self.objects.insert(object_key, object.clone());
+        }
+        let event = Arc::new(StoredEvent {
+            resource_version: self.resource_version,
+            kind,
+            group: t.group.clone(),
+            plural: t.plural.clone(),
+            object: object.clone(),
+        });
+        if self.history.len() == HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back(event.clone());
+        let _ = self.events.send(event);
+        object
+    }
+}

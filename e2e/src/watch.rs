@@ -1,0 +1,129 @@
+//! Watch streams: initial ADDED events (or a replay from a resourceVersion), live events,
+//! periodic bookmarks, `410 Gone` as an ERROR event when the version is too old, and a timeout.
+
+use crate::SharedStore;
+use crate::resources::ResourceType;
+use crate::selectors::Selector;
+use crate::store::StoredEvent;
+use axum::body::{Body, Bytes};
+use axum::response::Response;
+use serde_json::{Value, json};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+
+pub const BOOKMARK_INTERVAL: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone)]
+pub struct WatchRequest {
+    pub resource: ResourceType,
+    pub namespace: Option<String>,
+    pub selector: Selector,
+    /// `None` or `0`: start with the current objects as ADDED events.
+    pub since: Option<u64>,
+    pub bookmarks: bool,
+    pub timeout: Duration,
+}
+
+pub fn respond(store: SharedStore, request: WatchRequest) -> Response {
+    let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(256);
+    tokio::spawn(stream_events(store, request, tx));
+    let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }));
+    Response::builder()
+        .header("content-type", "application/json")
+        .body(body)
+        .unwrap_or_default()
+}
+
+fn line(kind: &str, object: &Value) -> Result<Bytes, Infallible> {
+    let mut text = json!({"type": kind, "object": object}).to_string();
+    text.push('\n');
+    Ok(Bytes::from(text))
+}
+
+async fn stream_events(
+    store: SharedStore,
+    request: WatchRequest,
+    tx: mpsc::Sender<Result<Bytes, Infallible>>,
+) {
+    let wanted = |event: &StoredEvent| {
+        event.group == request.resource.group
+            && event.plural == request.resource.plural
+            && request
+                .namespace
+                .as_deref()
+                .is_none_or(|ns| event.object["metadata"]["namespace"].as_str() == Some(ns))
+            && request.selector.matches(&event.object)
+    };
+    let opened = {
+        let store = crate::lock(&store);
+        let initial = match request.since {
+            None | Some(0) => store.list(
+                &request.resource,
+                request.namespace.as_deref(),
+                &request.selector,
+            ),
+            Some(_) => Vec::new(),
+        };
+        let since = request
+            .since
+            .filter(|v| *v > 0)
+            .unwrap_or(store.resource_version());
+        store
+            .subscribe(since)
+            .map(|subscription| (initial, subscription.backlog, subscription.receiver, since))
+    };
+    let (initial, backlog, mut rx, mut last_seen) = match opened {
+        Ok(opened) => opened,
+        Err(gone) => {
+            let _ = tx.send(line("ERROR", &gone.status_body())).await;
+            return;
+        }
+    };
+    for object in &initial {
+        if tx.send(line("ADDED", object)).await.is_err() {
+            return;
+        }
+    }
+    let send_event = |event: Arc<StoredEvent>| line(event.kind.as_str(), &event.object);
+    for event in backlog.into_iter().filter(|e| wanted(e)) {
+        last_seen = event.resource_version;
+        if tx.send(send_event(event)).await.is_err() {
+            return;
+        }
+    }
+    let deadline = tokio::time::sleep(request.timeout);
+    tokio::pin!(deadline);
+    let mut bookmarks = tokio::time::interval(BOOKMARK_INTERVAL);
+    bookmarks.tick().await;
+    loop {
+        let outgoing = tokio::select! {
+            () = &mut deadline => return,
+            received = rx.recv() => match received {
+                Ok(event) if event.resource_version <= last_seen => continue,
+                Ok(event) => {
+                    last_seen = event.resource_version;
+                    if !wanted(&event) { continue; }
+                    send_event(event)
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    let gone = crate::status::ApiError::Gone { requested: last_seen, oldest: last_seen + 1 };
+                    let _ = tx.send(line("ERROR", &gone.status_body())).await;
+                    return;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = bookmarks.tick(), if request.bookmarks => line("BOOKMARK", &json!({
+                "kind": request.resource.kind,
+                "apiVersion": request.resource.api_version(),
+                "metadata": {"resourceVersion": last_seen.to_string()},
+            })),
+        };
+        if tx.send(outgoing).await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The real kubectl against the fake API server over HTTP: server-side apply of the CRD and the
+//! minimal example, schema defaults, printer columns, and explain.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use dice_e2e::{FakeApiServer, kubeconfig};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+fn kubectl(config: &Path, args: &[&str]) -> String {
+    let output = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("kubectl runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "kubectl {args:?} failed:\n{text}");
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_applies_gets_and_explains_diceservices() {
+    if Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_err()
+    {
+        println!("SKIP: kubectl is not installed");
+        return;
+    }
+    let server = FakeApiServer::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let _serving = server.spawn(listener);
+    let dir = std::env::temp_dir().join(format!("dice-e2e-kubectl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("kubeconfig");
+    std::fs::write(&config, kubeconfig(address)).unwrap();
+
+    let run = move |args: Vec<String>| {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            kubectl(&config, &args)
+        })
+    };
+    let crd = repo("crds/diceservice.yaml").display().to_string();
+    let minimal = repo("manifests/examples/minimal.yaml")
+        .display()
+        .to_string();
+    let applied = run(vec![
+        "apply".into(),
+        "--server-side".into(),
+        "-f".into(),
+        crd,
+    ])
+    .await
+    .unwrap();
+    assert!(
+        applied.contains("diceservices.dice.dev serverside-applied"),
+        "{applied}"
+    );
+    let applied = run(vec![
+        "apply".into(),
+        "--server-side".into(),
+        "-f".into(),
+        minimal,
+    ])
+    .await
+    .unwrap();
+    assert!(
+        applied.contains("diceservice.dice.dev/dice serverside-applied"),
+        "{applied}"
+    );
+
+    let table = run(vec!["get".into(), "dice".into()]).await.unwrap();
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["NAME", "READY", "REPLICAS", "URL", "AGE"],
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .nth(1)
+            .is_some_and(|row| row.starts_with("dice ")),
+        "{table}"
+    );
+
+    let replicas = run(vec![
+        "get".into(),
+        "dice".into(),
+        "dice".into(),
+        "-o".into(),
+        "jsonpath={.spec.replicas} {.spec.dice.maxDelay}".into(),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(replicas.trim(), "1 1s", "schema defaults are applied");
+
+    let explained = run(vec!["explain".into(), "diceservice.spec.dice".into()])
+        .await
+        .unwrap();
+    assert!(explained.contains("riskyErrorRate"), "{explained}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
