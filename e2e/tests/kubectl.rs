@@ -46,8 +46,12 @@ async fn kubectl_applies_gets_and_explains_diceservices() {
     let config = dir.join("kubeconfig");
     std::fs::write(&config, kubeconfig(address)).unwrap();
 
-    let run = move |args: Vec<String>| {
-        let config = config.clone();
+    // kubectl blocks, and the server it talks to runs on this test's runtime.
+    let run = move |args: &[&str]| {
+        let (config, args): (PathBuf, Vec<String>) = (
+            config.clone(),
+            args.iter().map(|a| (*a).to_owned()).collect(),
+        );
         tokio::task::spawn_blocking(move || {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             kubectl(&config, &args)
@@ -57,32 +61,20 @@ async fn kubectl_applies_gets_and_explains_diceservices() {
     let minimal = repo("manifests/examples/minimal.yaml")
         .display()
         .to_string();
-    let applied = run(vec![
-        "apply".into(),
-        "--server-side".into(),
-        "-f".into(),
-        crd,
-    ])
-    .await
-    .unwrap();
+    let applied = run(&["apply", "--server-side", "-f", &crd]).await.unwrap();
     assert!(
         applied.contains("diceservices.dice.dev serverside-applied"),
         "{applied}"
     );
-    let applied = run(vec![
-        "apply".into(),
-        "--server-side".into(),
-        "-f".into(),
-        minimal,
-    ])
-    .await
-    .unwrap();
+    let applied = run(&["apply", "--server-side", "-f", &minimal])
+        .await
+        .unwrap();
     assert!(
         applied.contains("diceservice.dice.dev/dice serverside-applied"),
         "{applied}"
     );
 
-    let table = run(vec!["get".into(), "dice".into()]).await.unwrap();
+    let table = run(&["get", "dice"]).await.unwrap();
     let header: Vec<&str> = table
         .lines()
         .next()
@@ -102,20 +94,18 @@ async fn kubectl_applies_gets_and_explains_diceservices() {
         "{table}"
     );
 
-    let replicas = run(vec![
-        "get".into(),
-        "dice".into(),
-        "dice".into(),
-        "-o".into(),
-        "jsonpath={.spec.replicas} {.spec.dice.maxDelay}".into(),
+    let replicas = run(&[
+        "get",
+        "dice",
+        "dice",
+        "-o",
+        "jsonpath={.spec.replicas} {.spec.dice.maxDelay}",
     ])
     .await
     .unwrap();
     assert_eq!(replicas.trim(), "1 1s", "schema defaults are applied");
 
-    let explained = run(vec!["explain".into(), "diceservice.spec.dice".into()])
-        .await
-        .unwrap();
+    let explained = run(&["explain", "diceservice.spec.dice"]).await.unwrap();
     assert!(explained.contains("riskyErrorRate"), "{explained}");
     let _ = std::fs::remove_dir_all(&dir);
 }
