@@ -5,6 +5,7 @@
 //! garbage collection and CustomResourceDefinitions registered at run time — in process (as a
 //! `tower` service for `kube::Client`) or over HTTP on 127.0.0.1 with a kubeconfig.
 
+pub mod admission;
 mod api;
 pub mod apply;
 mod defaults;

@@ -17,11 +17,11 @@ pub enum ApiError {
     Conflict { kind: String, name: String },
     #[error("{0}")]
     BadRequest(String),
-    #[error("{kind} {name:?} is invalid: {message}")]
+    #[error("{kind} {name:?} is invalid: {}", causes.join(", "))]
     Invalid {
         kind: String,
         name: String,
-        message: String,
+        causes: Vec<String>,
     },
     #[error("the server could not find the requested resource")]
     UnknownResource,
@@ -73,9 +73,19 @@ impl ApiError {
         match self {
             ApiError::NotFound { kind, name }
             | ApiError::AlreadyExists { kind, name }
-            | ApiError::Conflict { kind, name }
-            | ApiError::Invalid { kind, name, .. } => {
+            | ApiError::Conflict { kind, name } => {
                 body["details"] = json!({"name": name, "kind": kind});
+            }
+            ApiError::Invalid { kind, name, causes } => {
+                // One cause per problem, `field: message`, which kubectl lists line by line.
+                let causes: Vec<_> = causes
+                    .iter()
+                    .map(|cause| {
+                        let (field, message) = cause.split_once(": ").unwrap_or(("", cause));
+                        json!({"reason": "FieldValueInvalid", "field": field, "message": message})
+                    })
+                    .collect();
+                body["details"] = json!({"name": name, "kind": kind, "causes": causes});
             }
             _ => {}
         }

@@ -150,6 +150,25 @@ fn new_uid() -> String {
     )
 }
 
+/// Rejects a custom resource its schema does not admit, like the API server's `422 Invalid`.
+fn admit(
+    t: &ResourceType,
+    name: &str,
+    schema: &Value,
+    object: &Value,
+    old: Option<&Value>,
+) -> Result<(), ApiError> {
+    let problems = crate::admission::validate(schema, object, old);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Invalid {
+        kind: t.kind.clone(),
+        name: name.to_owned(),
+        causes: problems,
+    })
+}
+
 /// Everything but metadata and status: what `metadata.generation` tracks.
 fn spec_part(object: &Value) -> Value {
     let mut copy = object.clone();
@@ -245,6 +264,7 @@ impl Store {
         object["kind"] = json!(t.kind);
         if let Some(schema) = &t.schema {
             crate::defaults::apply_defaults(schema, &mut object);
+            admit(t, &name, schema, &object, None)?;
         }
         let meta = &mut object["metadata"];
         meta["uid"] = json!(new_uid());
@@ -343,6 +363,9 @@ impl Store {
         if result == existing {
             return Ok(existing);
         }
+        if let Some(schema) = &t.schema {
+            admit(t, name, schema, &result, Some(&existing))?;
+        }
         let finalized = result["metadata"]["deletionTimestamp"].is_string()
             && result["metadata"]["finalizers"]
                 .as_array()
@@ -371,7 +394,7 @@ impl Store {
         let invalid = |message: String| ApiError::Invalid {
             kind: t.kind.clone(),
             name: name.to_owned(),
-            message,
+            causes: vec![message],
         };
         match kind {
             PatchKind::Merge | PatchKind::Json => {

@@ -280,3 +280,63 @@ async fn kube_runtime_watcher_sees_every_change() {
         ]
     );
 }
+
+#[tokio::test]
+async fn invalid_diceservices_are_refused_with_the_reason() {
+    let server = FakeApiServer::new();
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(server.client());
+    crds.create(&PostParams::default(), &DiceService::crd())
+        .await
+        .unwrap();
+    let api: Api<DiceService> = Api::namespaced(server.client(), "default");
+    let cases = [
+        (
+            json!({"dice": {"riskyErrorRate": 1.5}}),
+            "spec.dice.riskyErrorRate",
+        ),
+        (
+            json!({"dice": {"maxDelay": "45s"}}),
+            "maxDelay must be shorter than dice-server's 30s request timeout",
+        ),
+        (
+            json!({"sampleInterval": "10ms"}),
+            "sampleInterval must be at least 100ms",
+        ),
+        (json!({"sampleInterval": "soon"}), "spec.sampleInterval"),
+        (json!({"replicas": -1}), "spec.replicas"),
+        (
+            json!({"telemetry": {"tracesSampleRatio": 0.5}}),
+            "tracesSampleRatio needs an otlpEndpoint",
+        ),
+        (
+            json!({"imagePullPolicy": "Sometimes"}),
+            "spec.imagePullPolicy",
+        ),
+        (json!({"replica": 2}), "spec.replica: unknown field"),
+    ];
+    for (spec, expected) in cases {
+        let body = json!({"apiVersion": "dice.dev/v1alpha1", "kind": "DiceService", "metadata": {"name": "bad"}, "spec": spec});
+        let err = api
+            .patch("bad", &PatchParams::apply("test"), &Patch::Apply(&body))
+            .await
+            .unwrap_err();
+        let kube::Error::Api(status) = err else {
+            panic!("{spec}: not an API error")
+        };
+        assert_eq!(
+            (status.code, status.reason.as_str()),
+            (422, "Invalid"),
+            "{spec}"
+        );
+        assert!(
+            status.message.contains(expected),
+            "{spec}: {:?} lacks {expected:?}",
+            status.message
+        );
+    }
+    assert!(
+        api.get_opt("bad").await.unwrap().is_none(),
+        "nothing invalid was stored"
+    );
+}

@@ -26,6 +26,21 @@ fn kubectl(config: &Path, args: &[&str]) -> String {
     text
 }
 
+/// Runs kubectl expecting it to fail, and returns what it printed.
+async fn run_expecting_failure(config: &Path, args: &[&str]) -> String {
+    let mut command = Command::new("kubectl");
+    command.arg("--kubeconfig").arg(config).args(args);
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .expect("kubectl runs");
+    assert!(
+        !output.status.success(),
+        "kubectl {args:?} unexpectedly succeeded"
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_applies_gets_and_explains_diceservices() {
     if Command::new("kubectl")
@@ -45,6 +60,7 @@ async fn kubectl_applies_gets_and_explains_diceservices() {
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("kubeconfig");
     std::fs::write(&config, kubeconfig(address)).unwrap();
+    let config_path = config.clone();
 
     // kubectl blocks, and the server it talks to runs on this test's runtime.
     let run = move |args: &[&str]| {
@@ -107,5 +123,18 @@ async fn kubectl_applies_gets_and_explains_diceservices() {
 
     let explained = run(&["explain", "diceservice.spec.dice"]).await.unwrap();
     assert!(explained.contains("riskyErrorRate"), "{explained}");
+    let invalid = dir.join("invalid.yaml");
+    std::fs::write(&invalid, "apiVersion: dice.dev/v1alpha1\nkind: DiceService\nmetadata:\n  name: bad\nspec:\n  dice:\n    maxDelay: 45s\n").unwrap();
+    let refused = run_expecting_failure(
+        &config_path,
+        &[
+            "apply",
+            "--server-side",
+            "-f",
+            &invalid.display().to_string(),
+        ],
+    )
+    .await;
+    assert!(refused.contains("maxDelay must be shorter"), "{refused}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,0 +1,190 @@
+//! Validation of custom resources against their CRD schema, as the API server does on every
+//! write: OpenAPI constraints (types, ranges, enums, patterns, lengths, unknown fields) and the
+//! CEL `x-kubernetes-validations` rules, evaluated by kube's own CEL implementation.
+//! Unknown fields are always rejected, as with `fieldValidation=Strict` (kubectl's default).
+
+use serde_json::Value;
+
+/// Every problem found, as `field: message` strings; empty when the object is valid.
+pub fn validate(schema: &Value, object: &Value, old: Option<&Value>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+        return problems;
+    };
+    for (name, value) in object.as_object().into_iter().flatten() {
+        match properties.get(name) {
+            Some(property) => check(property, value, name, &mut problems),
+            None if matches!(name.as_str(), "apiVersion" | "kind" | "metadata") => {}
+            None => problems.push(format!("{name}: unknown field")),
+        }
+    }
+    if problems.is_empty() {
+        if let Err(errors) = kube::core::cel::Validator::new().validate(schema, object, old) {
+            problems.extend(errors.into_vec().into_iter().map(|e| e.to_string()));
+        }
+    }
+    problems
+}
+
+fn check(schema: &Value, value: &Value, path: &str, problems: &mut Vec<String>) {
+    if value.is_null() && schema["nullable"].as_bool() == Some(true) {
+        return;
+    }
+    let int_or_string = schema["x-kubernetes-int-or-string"].as_bool() == Some(true);
+    let type_ok = match (schema["type"].as_str(), value) {
+        _ if int_or_string => value.is_i64() || value.is_u64() || value.is_string(),
+        (None, _) => true,
+        (Some("object"), Value::Object(_))
+        | (Some("array"), Value::Array(_))
+        | (Some("string"), Value::String(_))
+        | (Some("boolean"), Value::Bool(_))
+        | (Some("number"), Value::Number(_)) => true,
+        (Some("integer"), Value::Number(n)) => n.is_i64() || n.is_u64(),
+        _ => false,
+    };
+    if !type_ok {
+        let wanted = schema["type"].as_str().unwrap_or("int-or-string");
+        problems.push(format!(
+            "{path}: Invalid value: {value}: must be of type {wanted}"
+        ));
+        return;
+    }
+    if let Some(number) = value.as_f64() {
+        if schema["minimum"].as_f64().is_some_and(|min| number < min) {
+            problems.push(format!(
+                "{path}: Invalid value: {number}: should be greater than or equal to {}",
+                schema["minimum"]
+            ));
+        }
+        if schema["maximum"].as_f64().is_some_and(|max| number > max) {
+            problems.push(format!(
+                "{path}: Invalid value: {number}: should be less than or equal to {}",
+                schema["maximum"]
+            ));
+        }
+    }
+    if let Some(allowed) = schema["enum"].as_array() {
+        if !allowed.contains(value) {
+            problems.push(format!(
+                "{path}: Unsupported value: {value}: supported values: {}",
+                Value::Array(allowed.clone())
+            ));
+        }
+    }
+    if let Value::String(text) = value {
+        check_string(schema, text, path, problems);
+    }
+    match value {
+        Value::Object(map) => check_object(schema, map, path, problems),
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                for (index, item) in items.iter().enumerate() {
+                    check(item_schema, item, &format!("{path}[{index}]"), problems);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn check_string(schema: &Value, text: &str, path: &str, problems: &mut Vec<String>) {
+    let length = text.chars().count() as u64;
+    if schema["minLength"].as_u64().is_some_and(|min| length < min) {
+        problems.push(format!(
+            "{path}: Invalid value: {text:?}: should be at least {} chars long",
+            schema["minLength"]
+        ));
+    }
+    if schema["maxLength"].as_u64().is_some_and(|max| length > max) {
+        problems.push(format!(
+            "{path}: Too long: may not be longer than {}",
+            schema["maxLength"]
+        ));
+    }
+    if let Some(pattern) = schema["pattern"].as_str() {
+        let matches = regex::Regex::new(pattern)
+            .map(|re| re.is_match(text))
+            .unwrap_or(true);
+        if !matches {
+            problems.push(format!(
+                "{path}: Invalid value: {text:?}: should match '{pattern}'"
+            ));
+        }
+    }
+}
+
+fn check_object(
+    schema: &Value,
+    map: &serde_json::Map<String, Value>,
+    path: &str,
+    problems: &mut Vec<String>,
+) {
+    if schema["x-kubernetes-preserve-unknown-fields"].as_bool() == Some(true) {
+        return;
+    }
+    let properties = schema.get("properties").and_then(Value::as_object);
+    let additional = schema.get("additionalProperties").filter(|a| a.is_object());
+    for (name, child) in map {
+        let child_path = format!("{path}.{name}");
+        match (properties.and_then(|p| p.get(name)), additional) {
+            (Some(property), _) => check(property, child, &child_path, problems),
+            (None, Some(values)) => check(values, child, &child_path, problems),
+            (None, None) if properties.is_some() => {
+                problems.push(format!("{child_path}: unknown field"))
+            }
+            (None, None) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn schema() -> Value {
+        json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "replicas": {"type": "integer", "minimum": 0},
+            "rate": {"type": "number", "maximum": 1.0},
+            "delay": {"type": "string", "pattern": "^[0-9]+s$"},
+            "mode": {"type": "string", "enum": ["a", "b"]},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+        "x-kubernetes-validations": [{"rule": "self.replicas <= 10", "message": "at most 10 replicas"}]}}})
+    }
+
+    #[test]
+    fn a_valid_object_passes() {
+        let object = json!({"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "x"},
+            "spec": {"replicas": 2, "rate": 0.5, "delay": "3s", "mode": "a", "labels": {"k": "v"}}});
+        assert_eq!(validate(&schema(), &object, None), Vec::<String>::new());
+    }
+
+    #[test]
+    fn constraint_violations_are_each_reported_with_their_field() {
+        let object = json!({"spec": {"replicas": -1, "rate": 1.5, "delay": "soon", "mode": "c", "extra": 1, "labels": {"k": 1}}});
+        let problems = validate(&schema(), &object, None).join("\n");
+        for expected in [
+            "spec.replicas",
+            "spec.rate",
+            "spec.delay",
+            "spec.mode",
+            "spec.extra: unknown field",
+            "spec.labels.k",
+        ] {
+            assert!(
+                problems.contains(expected),
+                "{expected} missing from:\n{problems}"
+            );
+        }
+    }
+
+    #[test]
+    fn cel_rules_report_their_message() {
+        let problems = validate(&schema(), &json!({"spec": {"replicas": 11}}), None);
+        assert!(
+            problems.iter().any(|p| p.contains("at most 10 replicas")),
+            "{problems:?}"
+        );
+    }
+}
