@@ -11,6 +11,14 @@ use kube::{CustomResourceExt, ResourceExt};
 use serde_json::json;
 use std::time::Duration;
 
+async fn install_dice_crd(server: &FakeApiServer) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crds: Api<CustomResourceDefinition> = Api::all(server.client());
+    crds.create(&PostParams::default(), &DiceService::crd())
+        .await
+        .unwrap();
+}
+
 fn config_map(name: &str, data: serde_json::Value) -> ConfigMap {
     serde_json::from_value(
         json!({"metadata": {"name": name, "labels": {"app": "dice"}}, "data": data}),
@@ -126,11 +134,7 @@ async fn server_side_apply_creates_removes_dropped_fields_and_noops_without_writ
 #[tokio::test]
 async fn custom_resources_get_status_isolation_and_generation() {
     let server = FakeApiServer::new();
-    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
-        Api::all(server.client());
-    crds.create(&PostParams::default(), &DiceService::crd())
-        .await
-        .unwrap();
+    install_dice_crd(&server).await;
     let api: Api<DiceService> = Api::namespaced(server.client(), "default");
     let dice = json!({"apiVersion": "dice.dev/v1alpha1", "kind": "DiceService", "metadata": {"name": "d"}, "spec": {"replicas": 1}});
     let created = api
@@ -284,11 +288,7 @@ async fn kube_runtime_watcher_sees_every_change() {
 #[tokio::test]
 async fn invalid_diceservices_are_refused_with_the_reason() {
     let server = FakeApiServer::new();
-    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
-        Api::all(server.client());
-    crds.create(&PostParams::default(), &DiceService::crd())
-        .await
-        .unwrap();
+    install_dice_crd(&server).await;
     let api: Api<DiceService> = Api::namespaced(server.client(), "default");
     let cases = [
         (
