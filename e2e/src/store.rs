@@ -81,6 +81,8 @@ pub struct Store {
     pub registry: Registry,
     resource_version: u64,
     objects: BTreeMap<ObjectKey, Value>,
+    /// Every stored object's uid, for owner-reference checks.
+    uids: std::collections::HashSet<String>,
     applied: BTreeMap<(ObjectKey, String), Value>,
     history: VecDeque<Arc<StoredEvent>>,
     events: broadcast::Sender<Arc<StoredEvent>>,
@@ -94,6 +96,7 @@ impl Default for Store {
             registry: Registry::default(),
             resource_version: 0,
             objects: BTreeMap::new(),
+            uids: std::collections::HashSet::new(),
             applied: BTreeMap::new(),
             history: VecDeque::new(),
             events: broadcast::channel(4096).0,
@@ -286,7 +289,25 @@ impl Store {
                 "storedVersions": [object["spec"]["versions"][0]["name"].clone()],
             });
         }
-        Ok(self.commit(t, object_key, Some(object), EventType::Added))
+        let created = self.commit(t, object_key, Some(object), EventType::Added);
+        if self.orphaned(&created) {
+            // The garbage collector removes dependents whose owners are all gone, also ones
+            // created after the owner was deleted (e.g. by a reconcile still in flight).
+            let _ = self.delete(t, namespace, &name);
+        }
+        Ok(created)
+    }
+
+    /// Owner references present, and none of their uids exists any more.
+    fn orphaned(&self, object: &Value) -> bool {
+        object["metadata"]["ownerReferences"]
+            .as_array()
+            .is_some_and(|owners| {
+                !owners.is_empty()
+                    && owners
+                        .iter()
+                        .all(|o| o["uid"].as_str().is_none_or(|uid| !self.uids.contains(uid)))
+            })
     }
 
     /// Replaces the object (or, for `Status`, only its status). `metadata.resourceVersion`, when
@@ -511,10 +532,13 @@ impl Store {
         self.writes += 1;
         let mut object = object.unwrap_or(Value::Null);
         object["metadata"]["resourceVersion"] = json!(self.resource_version.to_string());
+        let uid = object["metadata"]["uid"].as_str().map(str::to_owned);
         if kind == EventType::Deleted {
             self.objects.remove(&object_key);
+            uid.map(|uid| self.uids.remove(&uid));
         } else {
             self.objects.insert(object_key, object.clone());
+            uid.map(|uid| self.uids.insert(uid));
         }
         let event = Arc::new(StoredEvent {
             resource_version: self.resource_version,

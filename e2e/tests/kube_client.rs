@@ -340,3 +340,25 @@ async fn invalid_diceservices_are_refused_with_the_reason() {
         "nothing invalid was stored"
     );
 }
+
+#[tokio::test]
+async fn a_dependent_created_after_its_owner_is_gone_is_collected() {
+    let server = FakeApiServer::new();
+    let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    let mut late = config_map("late", json!({}));
+    late.metadata.owner_references = Some(vec![
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            name: "gone".into(),
+            uid: "00000000-0000-4000-8000-000000000000".into(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        },
+    ]);
+    api.create(&PostParams::default(), &late).await.unwrap();
+    assert!(
+        api.get_opt("late").await.unwrap().is_none(),
+        "orphan collected"
+    );
+}

@@ -2,9 +2,14 @@
 //!
 //! The reconcile is a pipeline: [`validate`] → [`children::build`] (pure) → apply → status.
 
+pub mod admin;
+pub mod apply;
 pub mod children;
+pub mod controller;
 pub mod crd;
+pub mod metrics;
 pub mod render;
+pub mod status;
 pub mod validate;
 
 /// The one field manager for every server-side apply the operator makes.
@@ -35,6 +40,8 @@ pub enum Error {
     Parse(String),
     #[error("cannot serialize {0}")]
     Serialize(String),
+    #[error("{0}")]
+    Startup(String),
 }
 
 impl Error {
@@ -46,6 +53,7 @@ impl Error {
             Error::Write { .. } => "write",
             Error::Parse(_) => "parse",
             Error::Serialize(_) => "serialize",
+            Error::Startup(_) => "startup",
         }
     }
 }

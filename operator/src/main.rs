@@ -1,4 +1,4 @@
-//! dice-operator command line: `crd` prints the CRD, `render` builds children offline.
+//! dice-operator command line: `run` the controller, print the `crd`, or `render` offline.
 
 use clap::{Parser, Subcommand};
 use dice_operator::{DEFAULT_WORKLOAD_IMAGE, render};
@@ -19,6 +19,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the controller against the cluster in KUBECONFIG (or the in-cluster service account).
+    Run(RunArgs),
     /// Print the DiceService CustomResourceDefinition as YAML.
     Crd,
     /// Print every object a DiceService manifest produces, with no cluster (GitOps review, CI diffs).
@@ -35,9 +37,27 @@ enum Command {
     },
 }
 
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Image for DiceServices that name none.
+    #[arg(long, env = "DICE_WORKLOAD_IMAGE", default_value = DEFAULT_WORKLOAD_IMAGE)]
+    workload_image: String,
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "DICE_OPERATOR_NAMESPACE")]
+    namespace: Option<String>,
+    /// Address of the admin server (`/metrics`, `/livez`, `/readyz`).
+    #[arg(
+        long,
+        env = "DICE_OPERATOR_ADMIN_LISTEN",
+        default_value = "0.0.0.0:8081"
+    )]
+    admin_listen: std::net::SocketAddr,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(args) => run(args),
         Command::Crd => serde_yaml::to_string(&dice_operator::crd::DiceService::crd())
             .map(|yaml| print!("{yaml}"))
             .map_err(|e| dice_operator::Error::Serialize(e.to_string())),
@@ -49,9 +69,53 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(dice_operator::Error::Startup(message)) => {
+            tracing::error!(error = %message, "dice-operator cannot start");
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
         Err(error) => {
             eprintln!("error: {error}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn run(args: RunArgs) -> dice_operator::Result<()> {
+    use dice_operator::Error::Startup;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .init();
+    let runtime =
+        tokio::runtime::Runtime::new().map_err(|e| Startup(format!("tokio runtime: {e}")))?;
+    runtime.block_on(async move {
+        let client = kube::Client::try_default()
+            .await
+            .map_err(|e| Startup(format!("no Kubernetes client configuration: {e}")))?;
+        let metrics = std::sync::Arc::new(dice_operator::metrics::OperatorMetrics::default());
+        let ready = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let listener = tokio::net::TcpListener::bind(args.admin_listen)
+            .await
+            .map_err(|e| Startup(format!("cannot listen on {}: {e}", args.admin_listen)))?;
+        let admin_address = listener.local_addr().map_err(|e| Startup(e.to_string()))?;
+        let admin = dice_operator::admin::router(dice_operator::admin::AdminState {
+            metrics: metrics.clone(),
+            ready: ready.clone(),
+        });
+        tokio::spawn(async move { axum::serve(listener, admin).await });
+        let ctx = std::sync::Arc::new(dice_operator::controller::Context::new(client, args.workload_image, metrics));
+        tracing::info!(admin = %admin_address, namespace = args.namespace.as_deref().unwrap_or("(all)"), "dice-operator started");
+        ready.store(true, std::sync::atomic::Ordering::Release);
+        let stop = ready.clone();
+        let shutdown = async move {
+            let _ = tokio::signal::ctrl_c().await;
+            stop.store(false, std::sync::atomic::Ordering::Release);
+            tracing::info!("shutting down");
+        };
+        dice_operator::controller::run(ctx, args.namespace.as_deref(), shutdown).await;
+        Ok(())
+    })
 }

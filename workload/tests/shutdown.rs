@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Server, wait_in_flight};
+use common::{Server, sample, scrape, wait_in_flight};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -78,7 +78,7 @@ async fn sigterm_under_load_loses_no_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_in_flight_at_sigterm_complete_before_exit() {
     let mut server = Server::start(&[
-        ("DICE_MAX_DELAY", "1500ms"),
+        ("DICE_MAX_DELAY", "3s"),
         ("DICE_SHUTDOWN_DELAY", "0s"),
         ("DICE_DRAIN_TIMEOUT", "10s"),
     ]);
@@ -86,8 +86,36 @@ async fn requests_in_flight_at_sigterm_complete_before_exit() {
     let requests: Vec<_> = (0..10)
         .map(|_| tokio::spawn(client.get(server.url("/roll?die=risky")).send()))
         .collect();
-    // Signal only once the server has accepted all ten (the scrape itself is the eleventh).
-    wait_in_flight(&client, &server, 11.0).await;
+    // Signal once the server has accepted all ten (finished or still running), with at least
+    // one still running; the scrape itself is one more request in flight.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let scraped = scrape(&client, &server).await;
+        let running = sample(&scraped, "http_requests_in_flight") - 1.0;
+        let finished = [200, 500]
+            .iter()
+            .map(|code| {
+                sample(
+                    &scraped,
+                    &format!(
+                        r#"http_requests_total{{method="GET",handler="/roll",status="{code}"}}"#
+                    ),
+                )
+            })
+            .sum::<f64>();
+        if running + finished >= 10.0 {
+            assert!(
+                running >= 1.0,
+                "every roll finished before SIGTERM; nothing was drained"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the rolls never all arrived ({running} running, {finished} done)"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     server.signal("TERM");
     for request in requests {
         let response = request

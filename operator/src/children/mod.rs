@@ -11,7 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use std::collections::BTreeMap;
 
 pub use deployment::{CONFIG_HASH_ANNOTATION, HTTP_PORT};
-pub use service::SERVICE_PORT;
+pub use service::{SERVICE_PORT, url};
 
 /// One field per child kind: `apply` destructures it without `..`, so a new child that is never
 /// applied does not compile.

@@ -26,3 +26,8 @@ pub fn build(service: &Validated) -> Service {
         ..Service::default()
     }
 }
+
+/// The in-cluster URL reported in status (`http://<name>.<namespace>.svc`; port 80 is implied).
+pub fn url(service: &Validated) -> String {
+    format!("http://{}.{}.svc", service.name, service.namespace)
+}

@@ -1,0 +1,65 @@
+//! The operator's own metrics, served on the admin port.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub category: &'static str,
+}
+
+#[derive(Debug)]
+pub struct OperatorMetrics {
+    pub registry: Registry,
+    pub reconciliations: Family<ResultLabels, Counter>,
+    pub errors: Family<ErrorLabels, Counter>,
+    pub duration: Histogram,
+    pub managed: Gauge,
+}
+
+impl Default for OperatorMetrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let metrics_duration = Histogram::new([
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ]);
+        let (reconciliations, errors, managed) =
+            (Family::default(), Family::default(), Gauge::default());
+        registry.register(
+            "dice_operator_reconciliations",
+            "Reconciliations by result (success, degraded, error)",
+            reconciliations.clone(),
+        );
+        registry.register(
+            "dice_operator_reconcile_errors",
+            "Failed reconciliations by error category",
+            errors.clone(),
+        );
+        registry.register(
+            "dice_operator_reconcile_duration_seconds",
+            "Time one reconciliation takes",
+            metrics_duration.clone(),
+        );
+        registry.register(
+            "dice_operator_managed_diceservices",
+            "DiceServices the operator currently manages",
+            managed.clone(),
+        );
+        Self {
+            registry,
+            reconciliations,
+            errors,
+            duration: metrics_duration,
+            managed,
+        }
+    }
+}

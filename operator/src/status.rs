@@ -1,0 +1,232 @@
+//! Status as a pure function of what was observed; the reconciler writes it only when it changed.
+
+use crate::crd::conditions::{DEGRADED, PROGRESSING, READY};
+use crate::crd::{DiceService, DiceServiceStatus};
+use crate::validate::Validated;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+/// Status of a valid DiceService whose Deployment is `deployment` (as last applied or observed).
+pub fn observed(
+    service: &DiceService,
+    validated: &Validated,
+    deployment: &Deployment,
+    now: &Time,
+) -> DiceServiceStatus {
+    let desired = validated.replicas;
+    let observed = deployment.status.clone().unwrap_or_default();
+    let ready = observed.ready_replicas.unwrap_or(0);
+    let updated = observed.updated_replicas.unwrap_or(0);
+    let current = observed.replicas.unwrap_or(0);
+    let caught_up = observed.observed_generation >= deployment.metadata.generation;
+    let rolled_out = caught_up && updated >= desired && ready >= desired && current <= desired;
+    let progress = format!("{ready}/{desired} replicas ready");
+    let conditions = Conditions::new(service, now);
+    DiceServiceStatus {
+        observed_generation: service.metadata.generation,
+        replicas: current,
+        ready_replicas: ready,
+        replica_summary: Some(format!("{ready}/{desired}")),
+        url: Some(crate::children::url(validated)),
+        conditions: vec![
+            if rolled_out {
+                conditions.make(READY, true, "AllReplicasReady", &progress)
+            } else {
+                conditions.make(READY, false, "ReplicasNotReady", &progress)
+            },
+            if rolled_out {
+                conditions.make(
+                    PROGRESSING,
+                    false,
+                    "RolloutComplete",
+                    "The Deployment has rolled out",
+                )
+            } else {
+                conditions.make(
+                    PROGRESSING,
+                    true,
+                    "RollingOut",
+                    &format!("Rolling out: {progress}"),
+                )
+            },
+            conditions.make(
+                DEGRADED,
+                false,
+                "AsExpected",
+                "The spec is valid and applied",
+            ),
+        ],
+    }
+}
+
+/// Status of a DiceService the operator cannot act on; `message` tells the user what to fix.
+pub fn degraded(service: &DiceService, message: &str, now: &Time) -> DiceServiceStatus {
+    let previous = service.status.clone().unwrap_or_default();
+    let conditions = Conditions::new(service, now);
+    DiceServiceStatus {
+        observed_generation: service.metadata.generation,
+        conditions: vec![
+            conditions.make(
+                READY,
+                false,
+                "InvalidSpec",
+                "The spec is invalid; see the Degraded condition",
+            ),
+            conditions.make(
+                PROGRESSING,
+                false,
+                "InvalidSpec",
+                "Waiting for a valid spec",
+            ),
+            conditions.make(DEGRADED, true, "InvalidSpec", message),
+        ],
+        ..previous
+    }
+}
+
+struct Conditions<'a> {
+    previous: &'a [Condition],
+    generation: Option<i64>,
+    now: &'a Time,
+}
+
+impl<'a> Conditions<'a> {
+    fn new(service: &'a DiceService, now: &'a Time) -> Self {
+        Self {
+            previous: service
+                .status
+                .as_ref()
+                .map_or(&[], |s| s.conditions.as_slice()),
+            generation: service.metadata.generation,
+            now,
+        }
+    }
+
+    /// Keeps `lastTransitionTime` while the condition's status stays the same.
+    fn make(&self, type_: &str, status: bool, reason: &str, message: &str) -> Condition {
+        let status = if status { "True" } else { "False" };
+        let since = self
+            .previous
+            .iter()
+            .find(|c| c.type_ == type_ && c.status == status)
+            .map_or_else(|| self.now.clone(), |c| c.last_transition_time.clone());
+        Condition {
+            type_: type_.to_owned(),
+            status: status.to_owned(),
+            reason: reason.to_owned(),
+            message: message.to_owned(),
+            observed_generation: self.generation,
+            last_transition_time: since,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::validate;
+    use k8s_openapi::api::apps::v1::DeploymentStatus;
+    use k8s_openapi::jiff::Timestamp;
+
+    fn at(seconds: i64) -> Time {
+        Time(Timestamp::from_second(seconds).expect("valid time"))
+    }
+
+    fn service(replicas: i32) -> DiceService {
+        let mut service = DiceService::new(
+            "dice",
+            serde_yaml::from_str(&format!("replicas: {replicas}")).expect("spec"),
+        );
+        service.metadata.namespace = Some("ns".into());
+        service.metadata.generation = Some(2);
+        service
+    }
+
+    fn deployment(ready: i32, updated: i32, observed_generation: i64) -> Deployment {
+        let mut deployment = Deployment::default();
+        deployment.metadata.generation = Some(1);
+        deployment.status = Some(DeploymentStatus {
+            replicas: Some(updated),
+            ready_replicas: Some(ready),
+            updated_replicas: Some(updated),
+            observed_generation: Some(observed_generation),
+            ..DeploymentStatus::default()
+        });
+        deployment
+    }
+
+    fn condition<'a>(status: &'a DiceServiceStatus, type_: &str) -> &'a Condition {
+        status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_)
+            .expect("condition present")
+    }
+
+    #[test]
+    fn all_replicas_ready_means_ready_and_not_progressing() {
+        let dice = service(2);
+        let status = observed(
+            &dice,
+            &validate(&dice, "img").expect("valid"),
+            &deployment(2, 2, 1),
+            &at(100),
+        );
+        assert_eq!(condition(&status, READY).status, "True");
+        assert_eq!(condition(&status, PROGRESSING).status, "False");
+        assert_eq!(condition(&status, DEGRADED).status, "False");
+        assert_eq!(status.replica_summary.as_deref(), Some("2/2"));
+        assert_eq!(status.url.as_deref(), Some("http://dice.ns.svc"));
+        assert_eq!(status.observed_generation, Some(2));
+        assert!(
+            status
+                .conditions
+                .iter()
+                .all(|c| c.observed_generation == Some(2))
+        );
+    }
+
+    #[test]
+    fn a_rollout_in_progress_is_progressing_and_not_ready() {
+        let dice = service(3);
+        let validated = validate(&dice, "img").expect("valid");
+        let status = observed(&dice, &validated, &deployment(1, 3, 1), &at(100));
+        assert_eq!(condition(&status, READY).status, "False");
+        assert_eq!(condition(&status, READY).message, "1/3 replicas ready");
+        assert_eq!(condition(&status, PROGRESSING).reason, "RollingOut");
+        let stale = observed(&dice, &validated, &deployment(3, 3, 0), &at(100));
+        assert_eq!(
+            condition(&stale, READY).status,
+            "False",
+            "the Deployment has not seen its spec yet"
+        );
+    }
+
+    #[test]
+    fn unchanged_conditions_keep_their_transition_time_so_status_is_stable() {
+        let mut dice = service(1);
+        let validated = validate(&dice, "img").expect("valid");
+        let first = observed(&dice, &validated, &deployment(1, 1, 1), &at(100));
+        dice.status = Some(first.clone());
+        let again = observed(&dice, &validated, &deployment(1, 1, 1), &at(500));
+        assert_eq!(again, first, "nothing changed, so nothing to write");
+        let dropped = observed(&dice, &validated, &deployment(0, 1, 1), &at(900));
+        assert_eq!(condition(&dropped, READY).last_transition_time, at(900));
+        assert_eq!(condition(&dropped, DEGRADED).last_transition_time, at(100));
+    }
+
+    #[test]
+    fn degraded_says_what_to_fix_and_keeps_replica_counts() {
+        let mut dice = service(1);
+        let validated = validate(&dice, "img").expect("valid");
+        dice.status = Some(observed(&dice, &validated, &deployment(1, 1, 1), &at(100)));
+        let status = degraded(&dice, "metadata.name is too long", &at(200));
+        assert_eq!(condition(&status, DEGRADED).status, "True");
+        assert_eq!(
+            condition(&status, DEGRADED).message,
+            "metadata.name is too long"
+        );
+        assert_eq!(condition(&status, READY).reason, "InvalidSpec");
+        assert_eq!(status.ready_replicas, 1);
+    }
+}
