@@ -111,11 +111,27 @@ fn run(args: RunArgs) -> dice_operator::Result<()> {
         ready.store(true, std::sync::atomic::Ordering::Release);
         let stop = ready.clone();
         let shutdown = async move {
-            let _ = tokio::signal::ctrl_c().await;
+            termination_signal().await;
             stop.store(false, std::sync::atomic::Ordering::Release);
             tracing::info!("shutting down");
         };
         dice_operator::controller::run(ctx, args.namespace.as_deref(), shutdown).await;
         Ok(())
     })
+}
+
+/// SIGTERM (what Kubernetes sends) or SIGINT (Ctrl-C).
+async fn termination_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = terminate.recv() => {},
+                _ = tokio::signal::ctrl_c() => {},
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
