@@ -69,6 +69,45 @@ impl FakeApiServer {
     }
 }
 
+/// The server listening on 127.0.0.1 with a kubeconfig file for it; stops and removes the file
+/// when dropped.
+#[derive(Debug)]
+pub struct Served {
+    pub address: SocketAddr,
+    pub kubeconfig: std::path::PathBuf,
+    directory: std::path::PathBuf,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl FakeApiServer {
+    /// Serves on a free port of 127.0.0.1 and writes a kubeconfig for kubectl and kube-rs.
+    pub async fn serve_locally(&self) -> std::io::Result<Served> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let directory = std::env::temp_dir().join(format!(
+            "fake-apiserver-{}-{}",
+            std::process::id(),
+            address.port()
+        ));
+        std::fs::create_dir_all(&directory)?;
+        let path = directory.join("kubeconfig");
+        std::fs::write(&path, kubeconfig(address))?;
+        Ok(Served {
+            address,
+            kubeconfig: path,
+            directory,
+            task: self.spawn(listener),
+        })
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_dir_all(&self.directory);
+    }
+}
+
 /// A kubeconfig pointing at `address` (plain HTTP, no credentials), for kubectl and kube-rs.
 pub fn kubeconfig(address: SocketAddr) -> String {
     format!(

@@ -2,7 +2,7 @@
 //! minimal example, schema defaults, printer columns, and explain.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use dice_e2e::{FakeApiServer, kubeconfig};
+use dice_e2e::FakeApiServer;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -53,13 +53,9 @@ async fn kubectl_applies_gets_and_explains_diceservices() {
         return;
     }
     let server = FakeApiServer::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let _serving = server.spawn(listener);
-    let dir = std::env::temp_dir().join(format!("dice-e2e-kubectl-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("kubeconfig");
-    std::fs::write(&config, kubeconfig(address)).unwrap();
+    let served = server.serve_locally().await.unwrap();
+    let config = served.kubeconfig.clone();
+    let dir = config.parent().unwrap().to_path_buf();
     let config_path = config.clone();
 
     // kubectl blocks, and the server it talks to runs on this test's runtime.
@@ -136,5 +132,4 @@ async fn kubectl_applies_gets_and_explains_diceservices() {
     )
     .await;
     assert!(refused.contains("maxDelay must be shorter"), "{refused}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,10 +1,10 @@
 //! The real dice-operator binary against the fake API server over HTTP, driven with kubectl.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use dice_e2e::{FakeApiServer, kubeconfig};
+use dice_e2e::FakeApiServer;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -53,14 +53,8 @@ async fn operator_binary_reconciles_what_kubectl_applies() {
         return;
     }
     let server = FakeApiServer::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let _serving = server.spawn(listener);
-    let dir: PathBuf =
-        std::env::temp_dir().join(format!("dice-operator-e2e-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("kubeconfig");
-    std::fs::write(&config, kubeconfig(address)).unwrap();
+    let served = server.serve_locally().await.unwrap();
+    let config = served.kubeconfig.clone();
 
     kubectl(
         &config,
@@ -169,5 +163,4 @@ async fn operator_binary_reconciles_what_kubectl_applies() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "{status:?}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
