@@ -33,9 +33,19 @@ pub fn lock(store: &SharedStore) -> MutexGuard<'_, Store> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// One request as the server received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// Path and query, e.g. `/api/v1/namespaces/ns/services/x?fieldManager=m`.
+    pub uri: String,
+    pub content_type: Option<String>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct FakeApiServer {
     pub store: SharedStore,
+    requests: Arc<Mutex<Vec<RecordedRequest>>>,
 }
 
 impl FakeApiServer {
@@ -44,9 +54,39 @@ impl FakeApiServer {
     }
 
     pub fn router(&self) -> Router {
+        let requests = self.requests.clone();
         Router::new()
             .fallback(api::handle)
             .with_state(self.store.clone())
+            .layer(axum::middleware::from_fn(
+                move |request: axum::extract::Request, next: axum::middleware::Next| {
+                    let recorded = RecordedRequest {
+                        method: request.method().to_string(),
+                        uri: request
+                            .uri()
+                            .path_and_query()
+                            .map_or_else(String::new, |p| p.as_str().to_owned()),
+                        content_type: request
+                            .headers()
+                            .get(http::header::CONTENT_TYPE)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned),
+                    };
+                    requests
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(recorded);
+                    next.run(request)
+                },
+            ))
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// A kube client talking to this server in process, with no sockets.
