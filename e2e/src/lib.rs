@@ -40,7 +40,13 @@ pub struct RecordedRequest {
     /// Path and query, e.g. `/api/v1/namespaces/ns/services/x?fieldManager=m`.
     pub uri: String,
     pub content_type: Option<String>,
+    /// Arrived over TCP (e.g. from the operator binary), not from the in-process client.
+    pub remote: bool,
 }
+
+/// Marks requests that arrived over the network listener.
+#[derive(Debug, Clone, Copy)]
+struct Remote;
 
 #[derive(Debug, Clone, Default)]
 pub struct FakeApiServer {
@@ -71,6 +77,7 @@ impl FakeApiServer {
                             .get(http::header::CONTENT_TYPE)
                             .and_then(|v| v.to_str().ok())
                             .map(str::to_owned),
+                        remote: request.extensions().get::<Remote>().is_some(),
                     };
                     requests
                         .lock()
@@ -99,7 +106,8 @@ impl FakeApiServer {
         &self,
         listener: tokio::net::TcpListener,
     ) -> tokio::task::JoinHandle<std::io::Result<()>> {
-        let router = self.router();
+        // Outermost, so the request log sees the mark.
+        let router = self.router().layer(axum::Extension(Remote));
         tokio::spawn(async move { axum::serve(listener, router).await })
     }
 

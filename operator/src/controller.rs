@@ -12,10 +12,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use kube::runtime::{PredicateConfig, WatchStreamExt, reflector, watcher};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -167,6 +168,14 @@ pub fn error_policy(
     Action::requeue(delay)
 }
 
+/// Changes when the spec changes (generation) or the object is recreated under the same name
+/// (uid), unlike `predicates::generation` alone.
+fn spec_identity(service: &DiceService) -> Option<u64> {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (service.uid(), service.metadata.generation).hash(&mut hasher);
+    Some(hasher.finish())
+}
+
 /// Runs the controller until `shutdown` resolves. `namespace` limits it to one namespace.
 pub async fn run(
     ctx: Arc<Context>,
@@ -189,7 +198,15 @@ pub async fn run(
         ),
     };
     let owned = || watcher::Config::default().labels(MANAGED_SELECTOR);
-    let controller = Controller::new(services, watcher::Config::default())
+    // Status-only changes (our own status writes among them) do not trigger a reconcile; child
+    // events still do, which is how Deployment readiness reaches the status.
+    let (reader, writer) = reflector::store();
+    let trigger = watcher::watcher(services, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(spec_identity, PredicateConfig::default());
+    let controller = Controller::for_stream(trigger, reader)
         .owns(deployments, owned())
         .owns(kube_services, owned())
         .owns(accounts, owned())
