@@ -7,6 +7,18 @@ command -v wrk >/dev/null || { echo "SKIP: wrk is not installed; no HTTP benchma
 cargo build --release -p dice-workload -p dice-bench
 python3 bench/http_bench.py "$@"
 ./target/release/inprocess-bench > bench/out/inprocess.md
+cargo build --release -p dice-operator -p dice-e2e
+{
+  echo "## dice-operator convergence (\`convergence-bench\`, fake API server in process)"
+  echo
+  echo "The release operator binary talks to the fake API server over HTTP; the harness creates"
+  echo "the DiceServices (32 at a time) and plays kubelet by marking each Deployment ready."
+  echo "Requests count only what the operator sent. Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores."
+  echo
+  echo "| DiceServices | created in s | all Ready in s | operator peak RSS MiB | operator requests per DiceService | writes in 60 s idle | operator requests in 60 s idle |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|"
+  ./target/release/convergence-bench --operator target/release/dice-operator --count 1000 --idle-seconds 60
+} > bench/out/convergence.md
 {
   echo "# Benchmark results"
   echo
@@ -16,5 +28,7 @@ python3 bench/http_bench.py "$@"
   cat bench/out/http.md
   echo
   cat bench/out/inprocess.md
+  echo
+  cat bench/out/convergence.md
 } > bench/RESULTS.md
 echo "wrote bench/RESULTS.md"

@@ -99,7 +99,7 @@ impl Default for Store {
             uids: std::collections::HashSet::new(),
             applied: BTreeMap::new(),
             history: VecDeque::new(),
-            events: broadcast::channel(4096).0,
+            events: broadcast::channel(HISTORY).0,
             writes: 0,
         };
         for namespace in ["default", "kube-system"] {
