@@ -10,6 +10,7 @@ mod api;
 pub mod apply;
 mod defaults;
 mod discovery;
+pub mod kubectl;
 mod openapi;
 pub mod resources;
 pub mod selectors;

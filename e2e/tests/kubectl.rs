@@ -3,20 +3,16 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use dice_e2e::FakeApiServer;
+use dice_e2e::kubectl::{kubectl, kubectl_installed};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
 }
 
-fn kubectl(config: &Path, args: &[&str]) -> String {
-    let output = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(config)
-        .args(args)
-        .output()
-        .expect("kubectl runs");
+/// Runs kubectl expecting success; returns everything it printed.
+async fn succeed(config: &Path, args: &[&str]) -> String {
+    let output = kubectl(config, args).await.expect("kubectl runs");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -28,12 +24,7 @@ fn kubectl(config: &Path, args: &[&str]) -> String {
 
 /// Runs kubectl expecting it to fail, and returns what it printed.
 async fn run_expecting_failure(config: &Path, args: &[&str]) -> String {
-    let mut command = Command::new("kubectl");
-    command.arg("--kubeconfig").arg(config).args(args);
-    let output = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .unwrap()
-        .expect("kubectl runs");
+    let output = kubectl(config, args).await.expect("kubectl runs");
     assert!(
         !output.status.success(),
         "kubectl {args:?} unexpectedly succeeded"
@@ -43,12 +34,7 @@ async fn run_expecting_failure(config: &Path, args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_applies_gets_and_explains_diceservices() {
-    if Command::new("kubectl")
-        .arg("version")
-        .arg("--client")
-        .output()
-        .is_err()
-    {
+    if !kubectl_installed() {
         println!("SKIP: kubectl is not installed");
         return;
     }
@@ -56,37 +42,23 @@ async fn kubectl_applies_gets_and_explains_diceservices() {
     let served = server.serve_locally().await.unwrap();
     let config = served.kubeconfig.clone();
     let dir = config.parent().unwrap().to_path_buf();
-    let config_path = config.clone();
 
-    // kubectl blocks, and the server it talks to runs on this test's runtime.
-    let run = move |args: &[&str]| {
-        let (config, args): (PathBuf, Vec<String>) = (
-            config.clone(),
-            args.iter().map(|a| (*a).to_owned()).collect(),
-        );
-        tokio::task::spawn_blocking(move || {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            kubectl(&config, &args)
-        })
-    };
     let crd = repo("crds/diceservice.yaml").display().to_string();
     let minimal = repo("manifests/examples/minimal.yaml")
         .display()
         .to_string();
-    let applied = run(&["apply", "--server-side", "-f", &crd]).await.unwrap();
+    let applied = succeed(&config, &["apply", "--server-side", "-f", &crd]).await;
     assert!(
         applied.contains("diceservices.dice.dev serverside-applied"),
         "{applied}"
     );
-    let applied = run(&["apply", "--server-side", "-f", &minimal])
-        .await
-        .unwrap();
+    let applied = succeed(&config, &["apply", "--server-side", "-f", &minimal]).await;
     assert!(
         applied.contains("diceservice.dice.dev/dice serverside-applied"),
         "{applied}"
     );
 
-    let table = run(&["get", "dice"]).await.unwrap();
+    let table = succeed(&config, &["get", "dice"]).await;
     let header: Vec<&str> = table
         .lines()
         .next()
@@ -106,23 +78,25 @@ async fn kubectl_applies_gets_and_explains_diceservices() {
         "{table}"
     );
 
-    let replicas = run(&[
-        "get",
-        "dice",
-        "dice",
-        "-o",
-        "jsonpath={.spec.replicas} {.spec.dice.maxDelay}",
-    ])
-    .await
-    .unwrap();
+    let replicas = succeed(
+        &config,
+        &[
+            "get",
+            "dice",
+            "dice",
+            "-o",
+            "jsonpath={.spec.replicas} {.spec.dice.maxDelay}",
+        ],
+    )
+    .await;
     assert_eq!(replicas.trim(), "1 1s", "schema defaults are applied");
 
-    let explained = run(&["explain", "diceservice.spec.dice"]).await.unwrap();
+    let explained = succeed(&config, &["explain", "diceservice.spec.dice"]).await;
     assert!(explained.contains("riskyErrorRate"), "{explained}");
     let invalid = dir.join("invalid.yaml");
     std::fs::write(&invalid, "apiVersion: dice.dev/v1alpha1\nkind: DiceService\nmetadata:\n  name: bad\nspec:\n  dice:\n    maxDelay: 45s\n").unwrap();
     let refused = run_expecting_failure(
-        &config_path,
+        &config,
         &[
             "apply",
             "--server-side",

@@ -2,6 +2,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use dice_e2e::FakeApiServer;
+use dice_e2e::kubectl::{kubectl, kubectl_installed};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams};
 use std::path::Path;
@@ -16,20 +17,15 @@ fn repo(path: &str) -> String {
         .to_string()
 }
 
-async fn kubectl(config: &Path, args: &[&str]) -> String {
-    let mut command = Command::new("kubectl");
-    command.arg("--kubeconfig").arg(config).args(args);
-    let output = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .unwrap()
-        .expect("kubectl runs");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+/// Runs kubectl expecting success; returns its standard output.
+async fn succeed(config: &Path, args: &[&str]) -> String {
+    let output = kubectl(config, args).await.expect("kubectl runs");
     assert!(
         output.status.success(),
         "kubectl {args:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    text
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 struct Operator(std::process::Child);
@@ -43,12 +39,7 @@ impl Drop for Operator {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_binary_reconciles_what_kubectl_applies() {
-    if Command::new("kubectl")
-        .arg("version")
-        .arg("--client")
-        .output()
-        .is_err()
-    {
+    if !kubectl_installed() {
         println!("SKIP: kubectl is not installed");
         return;
     }
@@ -56,7 +47,7 @@ async fn operator_binary_reconciles_what_kubectl_applies() {
     let served = server.serve_locally().await.unwrap();
     let config = served.kubeconfig.clone();
 
-    kubectl(
+    succeed(
         &config,
         &[
             "apply",
@@ -81,7 +72,7 @@ async fn operator_binary_reconciles_what_kubectl_applies() {
             .spawn()
             .expect("operator starts"),
     );
-    kubectl(
+    succeed(
         &config,
         &[
             "apply",
@@ -118,7 +109,7 @@ async fn operator_binary_reconciles_what_kubectl_applies() {
         .unwrap();
 
     let row = loop {
-        let table = kubectl(&config, &["get", "dice", "dice", "--no-headers"]).await;
+        let table = succeed(&config, &["get", "dice", "dice", "--no-headers"]).await;
         if table.split_whitespace().nth(1) == Some("True") {
             break table;
         }
