@@ -3,6 +3,7 @@
 
 use crate::crd::DiceService;
 use crate::metrics::{ErrorLabels, OperatorMetrics, ResultLabels};
+use crate::observed::ObservedChildren;
 use crate::validate::validate;
 use crate::{FIELD_MANAGER, apply, children, status};
 use futures::StreamExt;
@@ -11,7 +12,7 @@ use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::{PredicateConfig, WatchStreamExt, reflector, watcher};
 use kube::{Client, ResourceExt};
 use serde_json::json;
@@ -58,6 +59,8 @@ pub struct Context {
     pub client: Client,
     pub workload_image: String,
     pub metrics: Arc<OperatorMetrics>,
+    /// Children as the owned-kind watches see them; empty outside [`run`].
+    observed: ObservedChildren,
     /// Consecutive failures per object, for exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -76,6 +79,7 @@ impl Context {
             client,
             workload_image,
             metrics,
+            observed: ObservedChildren::none(),
             failures: Mutex::default(),
         }
     }
@@ -113,7 +117,10 @@ pub async fn reconcile(
         }
         Err(other) => return Err(other.into()),
         Ok(validated) => {
-            let applied = apply::apply_children(&ctx.client, &children::build(&validated)).await?;
+            ctx.observed.wait_for_first_list().await;
+            let children = children::build(&validated);
+            let applied = apply::apply_children(&ctx.client, &children, &ctx.observed).await?;
+            ctx.metrics.child_applies.inc_by(applied.sent as u64);
             let observed = status::observed(&service, &validated, &applied.deployment, &now);
             (observed, Action::requeue(RESYNC), "success")
         }
@@ -176,14 +183,33 @@ fn spec_identity(service: &DiceService) -> Option<u64> {
     Some(hasher.finish())
 }
 
-/// Runs the controller until `shutdown` resolves. `namespace` limits it to one namespace.
+/// How the controller runs (from the command line).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Watch only this namespace; `None` watches all.
+    pub namespace: Option<String>,
+    /// Reconciles in flight at once; bounds memory and API bursts when thousands of objects
+    /// arrive together.
+    pub concurrency: u16,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            namespace: None,
+            concurrency: 16,
+        }
+    }
+}
+
+/// Runs the controller until `shutdown` resolves.
 pub async fn run(
-    ctx: Arc<Context>,
-    namespace: Option<&str>,
+    ctx: Context,
+    settings: &Settings,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
-    let (services, deployments, kube_services, accounts) = match namespace {
+    let (services, deployments, kube_services, accounts) = match settings.namespace.as_deref() {
         Some(ns) => (
             Api::<DiceService>::namespaced(client.clone(), ns),
             Api::<Deployment>::namespaced(client.clone(), ns),
@@ -198,6 +224,17 @@ pub async fn run(
         ),
     };
     let owned = || watcher::Config::default().labels(MANAGED_SELECTOR);
+    let (deployment_cache, deployment_events) = owned_watch(deployments, owned());
+    let (service_cache, service_events) = owned_watch(kube_services, owned());
+    let (account_cache, account_events) = owned_watch(accounts, owned());
+    let ctx = Arc::new(Context {
+        observed: ObservedChildren {
+            deployments: deployment_cache,
+            services: service_cache,
+            accounts: account_cache,
+        },
+        ..ctx
+    });
     // Status-only changes (our own status writes among them) do not trigger a reconcile; child
     // events still do, which is how Deployment readiness reaches the status.
     let (reader, writer) = reflector::store();
@@ -206,10 +243,12 @@ pub async fn run(
         .reflect(writer)
         .applied_objects()
         .predicate_filter(spec_identity, PredicateConfig::default());
+    let config = controller::Config::default().concurrency(settings.concurrency);
     let controller = Controller::for_stream(trigger, reader)
-        .owns(deployments, owned())
-        .owns(kube_services, owned())
-        .owns(accounts, owned())
+        .with_config(config)
+        .owns_stream(deployment_events)
+        .owns_stream(service_events)
+        .owns_stream(account_events)
         .graceful_shutdown_on(shutdown);
     let store = controller.store();
     let metrics = ctx.metrics.clone();
@@ -225,4 +264,26 @@ pub async fn run(
             futures::future::ready(())
         })
         .await;
+}
+
+/// A watch of one owned kind feeding a reflector store (without managedFields, which the
+/// up-to-date check never reads) and yielding every touched object as a reconcile trigger.
+fn owned_watch<K>(
+    api: Api<K>,
+    config: watcher::Config,
+) -> (
+    reflector::Store<K>,
+    impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync + 'static,
+    K: serde::de::DeserializeOwned,
+{
+    let (reader, writer) = reflector::store();
+    let events = watcher::watcher(api, config)
+        .default_backoff()
+        .modify(|object| object.managed_fields_mut().clear())
+        .reflect(writer)
+        .touched_objects();
+    (reader, events)
 }

@@ -8,6 +8,7 @@ pub mod children;
 pub mod controller;
 pub mod crd;
 pub mod metrics;
+pub mod observed;
 pub mod render;
 pub mod status;
 pub mod validate;

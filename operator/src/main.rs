@@ -52,6 +52,9 @@ struct RunArgs {
         default_value = "0.0.0.0:8081"
     )]
     admin_listen: std::net::SocketAddr,
+    /// Reconciles in flight at once (bounds memory and API bursts).
+    #[arg(long, env = "DICE_OPERATOR_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    concurrency: u16,
 }
 
 fn main() -> ExitCode {
@@ -106,8 +109,8 @@ fn run(args: RunArgs) -> dice_operator::Result<()> {
             ready: ready.clone(),
         });
         tokio::spawn(async move { axum::serve(listener, admin).await });
-        let ctx = std::sync::Arc::new(dice_operator::controller::Context::new(client, args.workload_image, metrics));
-        tracing::info!(admin = %admin_address, namespace = args.namespace.as_deref().unwrap_or("(all)"), "dice-operator started");
+        let ctx = dice_operator::controller::Context::new(client, args.workload_image, metrics);
+        tracing::info!(admin = %admin_address, namespace = args.namespace.as_deref().unwrap_or("(all)"), concurrency = args.concurrency, "dice-operator started");
         ready.store(true, std::sync::atomic::Ordering::Release);
         let stop = ready.clone();
         let shutdown = async move {
@@ -115,7 +118,11 @@ fn run(args: RunArgs) -> dice_operator::Result<()> {
             stop.store(false, std::sync::atomic::Ordering::Release);
             tracing::info!("shutting down");
         };
-        dice_operator::controller::run(ctx, args.namespace.as_deref(), shutdown).await;
+        let settings = dice_operator::controller::Settings {
+            namespace: args.namespace,
+            concurrency: args.concurrency,
+        };
+        dice_operator::controller::run(ctx, &settings, shutdown).await;
         Ok(())
     })
 }

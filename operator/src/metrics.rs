@@ -24,6 +24,7 @@ pub struct OperatorMetrics {
     pub errors: Family<ErrorLabels, Counter>,
     pub duration: Histogram,
     pub managed: Gauge,
+    pub child_applies: Counter,
 }
 
 impl Default for OperatorMetrics {
@@ -32,8 +33,12 @@ impl Default for OperatorMetrics {
         let metrics_duration = Histogram::new([
             0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
         ]);
-        let (reconciliations, errors, managed) =
-            (Family::default(), Family::default(), Gauge::default());
+        let (reconciliations, errors, managed, child_applies) = (
+            Family::default(),
+            Family::default(),
+            Gauge::default(),
+            Counter::default(),
+        );
         registry.register(
             "dice_operator_reconciliations",
             "Reconciliations by result (success, degraded, error)",
@@ -54,12 +59,18 @@ impl Default for OperatorMetrics {
             "DiceServices the operator currently manages",
             managed.clone(),
         );
+        registry.register(
+            "dice_operator_child_applies",
+            "Server-side applies sent for children (children already up to date are skipped)",
+            child_applies.clone(),
+        );
         Self {
             registry,
             reconciliations,
             errors,
             duration: metrics_duration,
             managed,
+            child_applies,
         }
     }
 }

@@ -5,7 +5,13 @@ use dice_e2e::FakeApiServer;
 use dice_operator::apply::apply_children;
 use dice_operator::children;
 use dice_operator::crd::DiceService;
+use dice_operator::observed::ObservedChildren;
 use dice_operator::validate::validate;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+use kube::Api;
+use kube::runtime::reflector::{Store, store};
+use kube::runtime::watcher::Event;
 
 #[tokio::test]
 async fn children_are_applied_with_one_field_manager_and_the_apply_content_type() {
@@ -14,7 +20,9 @@ async fn children_are_applied_with_one_field_manager_and_the_apply_content_type(
     service.metadata.namespace = Some("games".into());
     service.metadata.uid = Some("6b1c2a4e-0000-4000-8000-000000000001".into());
     let built = children::build(&validate(&service, "dice-server:test").unwrap());
-    apply_children(&server.client(), &built).await.unwrap();
+    apply_children(&server.client(), &built, &ObservedChildren::none())
+        .await
+        .unwrap();
 
     let requests: Vec<(String, String, Option<String>)> = server
         .requests()
@@ -30,4 +38,92 @@ async fn children_are_applied_with_one_field_manager_and_the_apply_content_type(
             ("PATCH".into(), "/api/v1/namespaces/games/services/dice?&force=true&fieldManager=dice-operator".into(), apply),
         ]
     );
+}
+
+fn service(replicas: i32) -> DiceService {
+    let mut service = DiceService::new(
+        "dice",
+        serde_yaml::from_str(&format!("{{replicas: {replicas}}}")).unwrap(),
+    );
+    // No uid, so no owner reference: the fake server would collect children of a missing owner.
+    service.metadata.namespace = Some("games".into());
+    service
+}
+
+/// A store holding exactly `object`, as the controller's watch would after seeing it.
+fn observed<K>(object: K) -> Store<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    let (reader, mut writer) = store();
+    writer.apply_watcher_event(&Event::Apply(object));
+    reader
+}
+
+#[tokio::test]
+async fn children_the_watches_show_up_to_date_are_not_sent_again() {
+    let server = FakeApiServer::new();
+    let client = server.client();
+    let built = children::build(&validate(&service(1), "dice-server:test").unwrap());
+    apply_children(&client, &built, &ObservedChildren::none())
+        .await
+        .unwrap();
+    let get = |name: &'static str| {
+        let client = client.clone();
+        async move {
+            (
+                Api::<Deployment>::namespaced(client.clone(), "games")
+                    .get(name)
+                    .await
+                    .unwrap(),
+                Api::<Service>::namespaced(client.clone(), "games")
+                    .get(name)
+                    .await
+                    .unwrap(),
+                Api::<ServiceAccount>::namespaced(client, "games")
+                    .get(name)
+                    .await
+                    .unwrap(),
+            )
+        }
+    };
+    let (deployment, kube_service, account) = get("dice").await;
+    let on_server = ObservedChildren {
+        deployments: observed(deployment.clone()),
+        services: observed(kube_service.clone()),
+        accounts: observed(account.clone()),
+    };
+
+    let before = server.requests().len();
+    let applied = apply_children(&client, &built, &on_server).await.unwrap();
+    assert_eq!(applied.sent, 0);
+    assert_eq!(server.requests().len(), before, "nothing sent");
+    assert_eq!(
+        applied.deployment, deployment,
+        "status comes from the watch"
+    );
+
+    let mut edited = deployment.clone();
+    edited.spec.as_mut().unwrap().replicas = Some(7);
+    let hand_edited = ObservedChildren {
+        deployments: observed(edited),
+        ..on_server.clone()
+    };
+    let applied = apply_children(&client, &built, &hand_edited).await.unwrap();
+    assert_eq!(applied.sent, 1, "a hand edit is repaired");
+    assert!(server.requests()[before].uri.contains("/deployments/dice?"));
+
+    let scaled = children::build(&validate(&service(2), "dice-server:test").unwrap());
+    let applied = apply_children(&client, &scaled, &on_server).await.unwrap();
+    assert_eq!(applied.sent, 1, "a spec change reaches the Deployment");
+    assert_eq!(applied.deployment.spec.unwrap().replicas, Some(2));
+
+    let deployment_gone = ObservedChildren {
+        deployments: store().0,
+        ..on_server
+    };
+    let applied = apply_children(&client, &built, &deployment_gone)
+        .await
+        .unwrap();
+    assert_eq!(applied.sent, 1, "a child missing from the watch is applied");
 }

@@ -53,14 +53,18 @@ fn condition(service: &DiceService, type_: &str) -> Option<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_diceservice_goes_from_apply_to_ready_and_back_to_nothing() {
     let (server, client) = cluster_with_crd().await;
-    let ctx = Arc::new(Context::new(
+    let ctx = Context::new(
         client.clone(),
         "dice-server:test".into(),
         Arc::new(OperatorMetrics::default()),
-    ));
+    );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(async move {
-        controller::run(ctx, Some("default"), async move {
+        let settings = controller::Settings {
+            namespace: Some("default".into()),
+            ..controller::Settings::default()
+        };
+        controller::run(ctx, &settings, async move {
             let _ = stopped.await;
         })
         .await;
@@ -184,12 +188,15 @@ async fn a_diceservice_goes_from_apply_to_ready_and_back_to_nothing() {
 async fn a_spec_the_operator_cannot_build_ends_degraded_with_a_readable_message() {
     let (_server, client) = cluster_with_crd().await;
     let metrics = Arc::new(OperatorMetrics::default());
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        "dice-server:test".into(),
-        metrics.clone(),
-    ));
-    let running = tokio::spawn(controller::run(ctx, None, std::future::pending()));
+    let ctx = Context::new(client.clone(), "dice-server:test".into(), metrics.clone());
+    let running = tokio::spawn(async move {
+        controller::run(
+            ctx,
+            &controller::Settings::default(),
+            std::future::pending(),
+        )
+        .await;
+    });
     let services: Api<DiceService> = Api::namespaced(client.clone(), "default");
     let long_name = "d".repeat(70);
     let manifest = json!({"apiVersion": "dice.dev/v1alpha1", "kind": "DiceService", "metadata": {"name": long_name}, "spec": {}});

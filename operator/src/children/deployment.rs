@@ -13,7 +13,6 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 pub const HTTP_PORT: i32 = 8080;
@@ -29,7 +28,7 @@ pub fn build(service: &Validated) -> Deployment {
     if service.gpu {
         add_gpu_limit(&mut pod_spec);
     }
-    let hash = config_hash(&pod_spec);
+    let hash = super::content_hash(&pod_spec);
     Deployment {
         metadata: object_meta(service, &service.name),
         spec: Some(DeploymentSpec {
@@ -190,14 +189,4 @@ fn add_gpu_limit(pod_spec: &mut PodSpec) {
             .get_or_insert_with(BTreeMap::new)
             .insert("nvidia.com/gpu".into(), Quantity("1".into()));
     }
-}
-
-/// First 16 hex digits of the SHA-256 of the pod spec's JSON (field order is fixed by the types).
-fn config_hash(pod_spec: &PodSpec) -> String {
-    let json = serde_json::to_vec(pod_spec).unwrap_or_default();
-    Sha256::digest(&json)
-        .iter()
-        .take(8)
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
 }

@@ -8,10 +8,17 @@ use crate::validate::Validated;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::Resource;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 pub use deployment::{CONFIG_HASH_ANNOTATION, HTTP_PORT};
 pub use service::{SERVICE_PORT, url};
+
+/// Hash of everything the operator applies to a child; lets a reconcile skip an apply that
+/// would change nothing, including when a field was dropped from the desired object.
+pub const APPLIED_HASH_ANNOTATION: &str = "dice.dev/applied-hash";
 
 /// One field per child kind: `apply` destructures it without `..`, so a new child that is never
 /// applied does not compile.
@@ -24,10 +31,30 @@ pub struct Children {
 
 pub fn build(service: &Validated) -> Children {
     Children {
-        service_account: service_account::build(service),
-        deployment: deployment::build(service),
-        service: service::build(service),
+        service_account: with_applied_hash(service_account::build(service)),
+        deployment: with_applied_hash(deployment::build(service)),
+        service: with_applied_hash(service::build(service)),
     }
+}
+
+fn with_applied_hash<K: Resource + Serialize>(mut object: K) -> K {
+    let hash = content_hash(&object);
+    object
+        .meta_mut()
+        .annotations
+        .get_or_insert_with(BTreeMap::new)
+        .insert(APPLIED_HASH_ANNOTATION.to_owned(), hash);
+    object
+}
+
+/// First 16 hex digits of the SHA-256 of `value`'s JSON (field order is fixed by the types).
+pub fn content_hash(value: &impl Serialize) -> String {
+    let json = serde_json::to_vec(value).unwrap_or_default();
+    Sha256::digest(&json)
+        .iter()
+        .take(8)
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// Labels that identify a DiceService's pods; never change them, selectors are immutable.
