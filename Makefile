@@ -2,7 +2,7 @@
 CARGO ?= cargo
 NEXTEST_PROFILE := $(if $(CI),ci,default)
 
-.PHONY: all build generate test test-tools fmt fmt-check lint unit demo bench clean
+.PHONY: all build generate test test-tools fmt fmt-check lint unit demo bench e2e-cluster clean
 
 all: build
 
@@ -42,6 +42,13 @@ demo:
 	@echo "dice-server on http://127.0.0.1:8080  — try: curl '127.0.0.1:8080/roll?die=risky'"
 	@echo "metrics: curl 127.0.0.1:8080/metrics   (Ctrl-C to stop)"
 	DICE_LISTEN=127.0.0.1:8080 DICE_LOG_FORMAT=pretty ./target/release/dice-server
+
+## e2e-cluster: the operator's end-to-end scenario against the cluster in KUBECONFIG (opt-in).
+## Creates and deletes a namespace dice-e2e-<time>, installs the CRD; DICE_E2E_IMAGE must be a
+## dice-server image the cluster's nodes can pull (kind: `kind load docker-image`).
+e2e-cluster:
+	@test -n "$$KUBECONFIG" || test -f "$$HOME/.kube/config" || { echo "e2e-cluster: set KUBECONFIG to a cluster you may write to"; exit 2; }
+	$(CARGO) nextest run -p dice-operator --test binary_e2e --run-ignored only --no-capture
 
 ## bench: dice-server vs the uninstrumented baseline under wrk; writes bench/RESULTS.md
 bench:

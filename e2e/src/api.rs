@@ -177,12 +177,16 @@ fn resource(
         }
         ("GET", Some(name)) => lock(store).get(&t, &namespace, name)?,
         ("POST", None) => {
+            json_or_yaml_only(headers)?;
             let object = parse(body)?;
             let status = axum::http::StatusCode::CREATED;
             let created = lock(store).create(&t, &namespace, object)?;
             return Ok((status, Json(created)).into_response());
         }
-        ("PUT", Some(name)) => lock(store).update(&t, &namespace, name, parse(body)?, sub)?,
+        ("PUT", Some(name)) => {
+            json_or_yaml_only(headers)?;
+            lock(store).update(&t, &namespace, name, parse(body)?, sub)?
+        }
         ("PATCH", Some(name)) => {
             let content_type = headers
                 .get(header::CONTENT_TYPE)
@@ -224,6 +228,22 @@ fn resource(
         return Ok(Json(table::table(&t, std::slice::from_ref(&object), "")).into_response());
     }
     Ok(Json(object).into_response())
+}
+
+/// A real API server also takes protobuf (kubectl's `create <kind>` generators send it); this
+/// one says so plainly instead of failing to parse the bytes.
+fn json_or_yaml_only(headers: &HeaderMap) -> Result<(), ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if content_type.contains("protobuf") {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "{content_type}: the fake API server accepts JSON and YAML bodies only \
+             (use `kubectl apply -f` instead of `kubectl create <kind>`)"
+        )));
+    }
+    Ok(())
 }
 
 /// Bodies may be JSON or YAML (kubectl's apply patches are YAML).

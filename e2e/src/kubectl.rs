@@ -20,3 +20,30 @@ pub async fn kubectl(config: &Path, args: &[&str]) -> std::io::Result<Output> {
         .await
         .map_err(std::io::Error::other)?
 }
+
+/// Like [`kubectl`], with `input` on kubectl's standard input (`-f -`).
+pub async fn kubectl_with_input(
+    config: &Path,
+    args: &[&str],
+    input: String,
+) -> std::io::Result<Output> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut command = Command::new("kubectl");
+    command
+        .arg("--kubeconfig")
+        .arg(config)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    tokio::task::spawn_blocking(move || {
+        let mut child = command.spawn()?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(input.as_bytes())?;
+        }
+        child.wait_with_output()
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}

@@ -11,6 +11,7 @@ pub mod apply;
 mod defaults;
 mod discovery;
 pub mod kubectl;
+pub mod kubelet;
 mod openapi;
 pub mod resources;
 pub mod selectors;

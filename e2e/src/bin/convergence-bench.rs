@@ -5,12 +5,10 @@
 use clap::Parser;
 use dice_e2e::FakeApiServer;
 use futures_util::{StreamExt, TryStreamExt};
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
-use kube::runtime::watcher::{self, Event};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
@@ -54,39 +52,6 @@ async fn main() -> ExitCode {
             eprintln!("error: {error}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Marks every Deployment's pods ready, as a kubelet and the Deployment controller would.
-async fn play_kubelet(deployments: Api<Deployment>) {
-    let mut events = watcher::watcher(deployments.clone(), watcher::Config::default()).boxed();
-    while let Some(Ok(event)) = events.next().await {
-        let (Event::Apply(deployment) | Event::InitApply(deployment)) = event else {
-            continue;
-        };
-        let want = deployment
-            .spec
-            .as_ref()
-            .and_then(|s| s.replicas)
-            .unwrap_or(1);
-        let status = deployment.status.clone().unwrap_or_default();
-        let current = status.observed_generation == deployment.metadata.generation
-            && status.ready_replicas == Some(want);
-        if current {
-            continue;
-        }
-        let (Some(namespace), Some(name)) = (
-            deployment.metadata.namespace.clone(),
-            deployment.metadata.name.clone(),
-        ) else {
-            continue;
-        };
-        let patch = json!({"status": {"replicas": want, "readyReplicas": want, "updatedReplicas": want,
-            "availableReplicas": want, "observedGeneration": deployment.metadata.generation}});
-        let api: Api<Deployment> = Api::namespaced(deployments.clone().into_client(), &namespace);
-        let _ = api
-            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await;
     }
 }
 
@@ -138,7 +103,7 @@ async fn run(args: Args) -> Result<String, String> {
         .stdout(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", args.operator.display()))?;
-    tokio::spawn(play_kubelet(Api::all(client.clone())));
+    tokio::spawn(dice_e2e::kubelet::simulate(client.clone()));
 
     let resource = ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("dice.dev", "v1alpha1", "DiceService"),

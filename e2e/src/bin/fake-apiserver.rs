@@ -18,6 +18,10 @@ struct Args {
     /// Where to write the kubeconfig (printed to stdout when absent).
     #[arg(long, env = "FAKE_APISERVER_KUBECONFIG")]
     kubeconfig: Option<PathBuf>,
+    /// Mark every Deployment ready, as a kubelet would (for `make e2e-cluster` against this
+    /// server, which waits for real readiness).
+    #[arg(long, env = "FAKE_APISERVER_SIMULATE_KUBELET")]
+    simulate_kubelet: bool,
 }
 
 #[tokio::main]
@@ -49,6 +53,9 @@ async fn main() -> ExitCode {
         None => print!("{config}"),
     }
     let server = FakeApiServer::new();
+    if args.simulate_kubelet {
+        tokio::spawn(dice_e2e::kubelet::simulate(server.client()));
+    }
     tokio::select! {
         result = server.spawn(listener) => match result {
             Ok(Ok(())) => ExitCode::SUCCESS,
