@@ -1,14 +1,19 @@
 //! Server-side apply of every child with the one field manager, skipping children the watches
-//! already show up to date; returns what the server holds.
+//! already show up to date, deleting monitoring children switched off in the spec, and
+//! reporting what became of each optional one.
 
 use crate::FIELD_MANAGER;
-use crate::children::Children;
+use crate::children::{Children, dashboard};
+use crate::crd::{ChildState, ChildStatus};
 use crate::observed::{ObservedChildren, up_to_date};
+use crate::served::{MonitoringKind, ServedKinds};
+use crate::validate::Validated;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::reflector::Store;
-use kube::{Client, Resource};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
@@ -18,45 +23,219 @@ use std::hash::Hash;
 #[derive(Debug, Clone)]
 pub struct Applied {
     pub deployment: Deployment,
-    /// Children sent to the server (the rest were already up to date).
+    /// Requests sent (applies and deletes); children already up to date cost none.
     pub sent: usize,
+    /// One entry per monitoring child the spec asks for.
+    pub monitoring: Vec<ChildStatus>,
 }
 
 /// Applies each child that differs from what is observed. Destructured without `..`: a new
-/// child kind must be applied here.
+/// child kind must be handled here.
 pub async fn apply_children(
     client: &Client,
+    service: &Validated,
     children: &Children,
     observed: &ObservedChildren,
+    served: &ServedKinds,
 ) -> Result<Applied, kube::Error> {
     let Children {
         service_account,
         deployment,
-        service,
+        service: kube_service,
+        service_monitor,
+        prometheus_rule,
+        probe,
+        alertmanager_config,
+        dashboard,
     } = children;
-    let mut sent = 0;
-    apply_if_changed(client, &observed.accounts, service_account, &mut sent).await?;
-    let deployment = apply_if_changed(client, &observed.deployments, deployment, &mut sent).await?;
-    apply_if_changed(client, &observed.services, service, &mut sent).await?;
-    Ok(Applied { deployment, sent })
+    let mut run = Run {
+        client,
+        service,
+        served,
+        sent: 0,
+        monitoring: Vec::new(),
+    };
+    run.apply(&observed.accounts, service_account).await?;
+    let deployment = run.apply(&observed.deployments, deployment).await?;
+    run.apply(&observed.services, kube_service).await?;
+    let kind = MonitoringKind::ServiceMonitor;
+    run.optional(kind, &observed.service_monitors, service_monitor.as_ref())
+        .await?;
+    let kind = MonitoringKind::PrometheusRule;
+    run.optional(kind, &observed.prometheus_rules, prometheus_rule.as_ref())
+        .await?;
+    run.optional(MonitoringKind::Probe, &observed.probes, probe.as_ref())
+        .await?;
+    let kind = MonitoringKind::AlertmanagerConfig;
+    run.optional(
+        kind,
+        &observed.alertmanager_configs,
+        alertmanager_config.as_ref(),
+    )
+    .await?;
+    run.dashboard(&observed.config_maps, dashboard.as_ref())
+        .await?;
+    Ok(Applied {
+        deployment,
+        sent: run.sent,
+        monitoring: run.monitoring,
+    })
 }
 
-async fn apply_if_changed<K>(
-    client: &Client,
-    observed: &Store<K>,
-    desired: &K,
-    sent: &mut usize,
-) -> Result<K, kube::Error>
-where
-    K: Resource<Scope = NamespaceResourceScope> + Clone + Debug + Serialize + DeserializeOwned,
-    K: 'static,
-    K::DynamicType: Default + Eq + Hash + Clone,
+struct Run<'a> {
+    client: &'a Client,
+    service: &'a Validated,
+    served: &'a ServedKinds,
+    sent: usize,
+    monitoring: Vec<ChildStatus>,
+}
+
+trait Child:
+    Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + Debug
+    + Serialize
+    + DeserializeOwned
+    + 'static
 {
-    if let Some(current) = up_to_date(observed, desired) {
-        return Ok((*current).clone());
+}
+
+impl<K> Child for K where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Debug
+        + Serialize
+        + DeserializeOwned
+        + 'static
+{
+}
+
+impl Run<'_> {
+    async fn apply<K: Child>(&mut self, observed: &Store<K>, desired: &K) -> Result<K, kube::Error>
+    where
+        K::DynamicType: Eq + Hash,
+    {
+        if let Some(current) = up_to_date(observed, desired) {
+            return Ok((*current).clone());
+        }
+        self.sent += 1;
+        apply(self.client, desired).await
     }
-    *sent += 1;
-    apply(client, desired).await
+
+    /// A Prometheus Operator child: applied when served, skipped and reported when not, and
+    /// deleted when the spec switched it off. A refusal by the API (an admission webhook, a
+    /// schema) is reported rather than retried: only a spec change can fix it.
+    async fn optional<K: Child>(
+        &mut self,
+        kind: MonitoringKind,
+        observed: &Store<K>,
+        desired: Option<&K>,
+    ) -> Result<(), kube::Error> {
+        let name = self.service.name.clone();
+        let served = self.served.is_served(kind);
+        let Some(desired) = desired else {
+            let existing = ObjectRef::new(&name).within(&self.service.namespace);
+            if served && observed.get(&existing).is_some() {
+                self.sent += 1;
+                delete::<K>(self.client, &self.service.namespace, &name).await?;
+            }
+            return Ok(());
+        };
+        if !served {
+            let message = format!(
+                "the {} CRD ({}) is not installed; install the Prometheus Operator CRDs",
+                kind.kind(),
+                kind.crd_name()
+            );
+            self.report(kind.kind(), name, ChildState::Skipped, Some(message));
+            return Ok(());
+        }
+        match self.apply(observed, desired).await {
+            Ok(_) => self.report(kind.kind(), name, ChildState::Applied, None),
+            Err(kube::Error::Api(status)) if refused(status.code) => {
+                let message = format!("refused by the API server: {}", status.message);
+                self.report(kind.kind(), name, ChildState::Failed, Some(message));
+            }
+            Err(error) => return Err(error),
+        }
+        Ok(())
+    }
+
+    /// The dashboard, in whichever namespace the spec names; copies left in another namespace
+    /// (the spec moved or removed it) are deleted.
+    async fn dashboard(
+        &mut self,
+        observed: &Store<ConfigMap>,
+        desired: Option<&ConfigMap>,
+    ) -> Result<(), kube::Error> {
+        let service = self.service;
+        let uid = service.uid.as_deref();
+        for stale in dashboards_of(observed, &service.namespace, &service.name, uid) {
+            let keep = desired.is_some_and(|d| d.namespace() == stale.namespace());
+            if !keep {
+                self.sent += 1;
+                let namespace = stale.namespace().unwrap_or_default();
+                delete::<ConfigMap>(self.client, &namespace, &stale.name_any()).await?;
+            }
+        }
+        let Some(desired) = desired else {
+            return Ok(());
+        };
+        let name = format!(
+            "{}/{}",
+            desired.namespace().unwrap_or_default(),
+            desired.name_any()
+        );
+        match self.apply(observed, desired).await {
+            Ok(_) => self.report("ConfigMap", name, ChildState::Applied, None),
+            Err(kube::Error::Api(status)) if refused(status.code) => {
+                let message = format!("refused by the API server: {}", status.message);
+                self.report("ConfigMap", name, ChildState::Failed, Some(message));
+            }
+            Err(error) => return Err(error),
+        }
+        Ok(())
+    }
+
+    fn report(&mut self, kind: &str, name: String, state: ChildState, message: Option<String>) {
+        self.monitoring.push(ChildStatus {
+            kind: kind.to_owned(),
+            name,
+            state,
+            message,
+        });
+    }
+}
+
+/// Dashboards the watches show for this DiceService, in any namespace: owned in its own
+/// namespace, marked with the owner annotation elsewhere.
+pub fn dashboards_of(
+    observed: &Store<ConfigMap>,
+    namespace: &str,
+    name: &str,
+    uid: Option<&str>,
+) -> Vec<ConfigMap> {
+    let owner = format!("{namespace}/{name}");
+    let name = dashboard::name(name);
+    observed
+        .state()
+        .into_iter()
+        .filter(|cm| cm.name_any() == name)
+        .filter(|cm| {
+            let owned = cm
+                .owner_references()
+                .iter()
+                .any(|o| o.kind == "DiceService" && Some(o.uid.as_str()) == uid);
+            let marked = cm.annotations().get(dashboard::OWNER_ANNOTATION) == Some(&owner);
+            owned || marked
+        })
+        .map(|cm| (*cm).clone())
+        .collect()
+}
+
+/// 4xx answers that retrying cannot fix (conflicts and throttling can be retried).
+fn refused(code: u16) -> bool {
+    (400..500).contains(&code) && code != 409 && code != 429
 }
 
 /// `force`: the operator owns these objects; a hand edit of an owned field is reverted.
@@ -75,4 +254,20 @@ where
             &Patch::Apply(object),
         )
         .await
+}
+
+/// Deletes, treating "already gone" as done.
+pub async fn delete<K>(client: &Client, namespace: &str, name: &str) -> Result<(), kube::Error>
+where
+    K: Resource<Scope = NamespaceResourceScope> + Clone + Debug + DeserializeOwned,
+    K::DynamicType: Default,
+{
+    match Api::<K>::namespaced(client.clone(), namespace)
+        .delete(name, &DeleteParams::background())
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(error) => Err(error),
+    }
 }

@@ -4,11 +4,11 @@
 use crate::crd::DiceService;
 use crate::metrics::{ErrorLabels, OperatorMetrics, ResultLabels};
 use crate::observed::ObservedChildren;
-use crate::validate::validate;
-use crate::{FIELD_MANAGER, apply, children, status};
+use crate::served::{MonitoringKind, ServedKinds};
+use crate::status::MonitoringOutcome;
+use crate::validate::{Defaults, Validated, validate};
+use crate::{FIELD_MANAGER, apply, children, finalizer, secrets, status, watches};
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 
 /// Even with no events, re-check every object this often (repairs drift the watches missed).
 const RESYNC: Duration = Duration::from_secs(300);
+/// How soon to look again for a Secret that alerting refers to but that does not exist yet.
+const SECRET_RECHECK: Duration = Duration::from_secs(30);
 const BACKOFF_START: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
 /// Children carry this label; the owned-kind watches select on it.
@@ -57,10 +59,12 @@ impl ReconcileError {
 
 pub struct Context {
     pub client: Client,
-    pub workload_image: String,
+    pub defaults: Defaults,
     pub metrics: Arc<OperatorMetrics>,
     /// Children as the owned-kind watches see them; empty outside [`run`].
     observed: ObservedChildren,
+    /// Prometheus Operator kinds the cluster serves; none outside [`run`].
+    pub served: ServedKinds,
     /// Consecutive failures per object, for exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -68,18 +72,19 @@ pub struct Context {
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context")
-            .field("workload_image", &self.workload_image)
+            .field("defaults", &self.defaults)
             .finish_non_exhaustive()
     }
 }
 
 impl Context {
-    pub fn new(client: Client, workload_image: String, metrics: Arc<OperatorMetrics>) -> Self {
+    pub fn new(client: Client, defaults: Defaults, metrics: Arc<OperatorMetrics>) -> Self {
         Self {
             client,
-            workload_image,
+            defaults,
             metrics,
             observed: ObservedChildren::none(),
+            served: ServedKinds::default(),
             failures: Mutex::default(),
         }
     }
@@ -106,7 +111,11 @@ pub async fn reconcile(
 ) -> Result<Action, ReconcileError> {
     let started = Instant::now();
     let now = Time(Timestamp::now());
-    let (desired_status, action, result) = match validate(&service, &ctx.workload_image) {
+    if service.metadata.deletion_timestamp.is_some() {
+        finalizer::finalize(&ctx.client, &service, &ctx.observed).await?;
+        return Ok(Action::await_change());
+    }
+    let (desired_status, action, result) = match validate(&service, &ctx.defaults) {
         Err(crate::Error::InvalidSpec(message)) => {
             tracing::warn!(%message, "invalid DiceService; waiting for the spec to change");
             (
@@ -117,12 +126,8 @@ pub async fn reconcile(
         }
         Err(other) => return Err(other.into()),
         Ok(validated) => {
-            ctx.observed.wait_for_first_list().await;
-            let children = children::build(&validated);
-            let applied = apply::apply_children(&ctx.client, &children, &ctx.observed).await?;
-            ctx.metrics.child_applies.inc_by(applied.sent as u64);
-            let observed = status::observed(&service, &validated, &applied.deployment, &now);
-            (observed, Action::requeue(RESYNC), "success")
+            let (observed, action) = converge(&service, &validated, &ctx, &now).await?;
+            (observed, action, "success")
         }
     };
     if service.status.as_ref() != Some(&desired_status) {
@@ -145,6 +150,54 @@ pub async fn reconcile(
         .duration
         .observe(started.elapsed().as_secs_f64());
     Ok(action)
+}
+
+/// Applies every child of a valid DiceService and computes its status.
+async fn converge(
+    service: &DiceService,
+    validated: &Validated,
+    ctx: &Context,
+    now: &Time,
+) -> Result<(crate::crd::DiceServiceStatus, Action), ReconcileError> {
+    ctx.observed.wait_for_first_list().await;
+    let children = children::build(validated);
+    // Before a dashboard lands in another namespace, so deleting the DiceService cannot leak it.
+    let remote_dashboard = validated
+        .monitoring
+        .dashboard
+        .as_ref()
+        .is_some_and(|d| d.namespace != validated.namespace);
+    if remote_dashboard {
+        finalizer::ensure(&ctx.client, service, true).await?;
+    }
+    let applied = apply::apply_children(
+        &ctx.client,
+        validated,
+        &children,
+        &ctx.observed,
+        &ctx.served,
+    )
+    .await?;
+    if !remote_dashboard {
+        finalizer::ensure(&ctx.client, service, false).await?;
+    }
+    ctx.metrics.child_applies.inc_by(applied.sent as u64);
+    let secret_problems = match &validated.monitoring.alerting {
+        Some(alerting) => secrets::problems(&ctx.client, &validated.namespace, alerting).await?,
+        None => Vec::new(),
+    };
+    // A Secret created later does not trigger a reconcile; look again soon.
+    let action = if secret_problems.is_empty() {
+        Action::requeue(RESYNC)
+    } else {
+        Action::requeue(SECRET_RECHECK)
+    };
+    let outcome = MonitoringOutcome {
+        children: applied.monitoring,
+        secret_problems,
+    };
+    let status = status::observed(service, validated, &applied.deployment, &outcome, now);
+    Ok((status, action))
 }
 
 /// Transient failures retry with exponential backoff: 1 s, 2 s, 4 s … up to 5 minutes.
@@ -209,36 +262,50 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
-    let (services, deployments, kube_services, accounts) = match settings.namespace.as_deref() {
-        Some(ns) => (
-            Api::<DiceService>::namespaced(client.clone(), ns),
-            Api::<Deployment>::namespaced(client.clone(), ns),
-            Api::<Service>::namespaced(client.clone(), ns),
-            Api::<ServiceAccount>::namespaced(client, ns),
-        ),
-        None => (
-            Api::all(client.clone()),
-            Api::all(client.clone()),
-            Api::all(client.clone()),
-            Api::all(client),
-        ),
+    let namespaced = |client: &Client| {
+        settings
+            .namespace
+            .as_deref()
+            .map(|ns| ns.to_owned())
+            .map_or_else(
+                || ApiScope::All(client.clone()),
+                |ns| ApiScope::Namespace(client.clone(), ns),
+            )
     };
+    let scope = namespaced(&client);
     let owned = || watcher::Config::default().labels(MANAGED_SELECTOR);
-    let (deployment_cache, deployment_events) = owned_watch(deployments, owned());
-    let (service_cache, service_events) = owned_watch(kube_services, owned());
-    let (account_cache, account_events) = owned_watch(accounts, owned());
+    let served = ctx.served.clone();
+    let (deployments, deployment_events) = watches::owned(scope.api(), owned());
+    let (services, service_events) = watches::owned(scope.api(), owned());
+    let (accounts, account_events) = watches::owned(scope.api(), owned());
+    let (config_maps, config_map_events) = watches::owned(scope.api(), owned());
+    let optional = |kind| (scope.clone(), owned(), served.clone(), kind);
+    let (s, c, v, k) = optional(MonitoringKind::ServiceMonitor);
+    let (service_monitors, service_monitor_events) = watches::when_served(s.api(), c, v, k);
+    let (s, c, v, k) = optional(MonitoringKind::PrometheusRule);
+    let (prometheus_rules, prometheus_rule_events) = watches::when_served(s.api(), c, v, k);
+    let (s, c, v, k) = optional(MonitoringKind::Probe);
+    let (probes, probe_events) = watches::when_served(s.api(), c, v, k);
+    let (s, c, v, k) = optional(MonitoringKind::AlertmanagerConfig);
+    let (alertmanager_configs, alertmanager_config_events) = watches::when_served(s.api(), c, v, k);
     let ctx = Arc::new(Context {
         observed: ObservedChildren {
-            deployments: deployment_cache,
-            services: service_cache,
-            accounts: account_cache,
+            deployments,
+            services,
+            accounts,
+            config_maps,
+            service_monitors,
+            prometheus_rules,
+            probes,
+            alertmanager_configs,
         },
         ..ctx
     });
+    let discovery = tokio::spawn(watches::discovery_loop(client, served.clone()));
     // Status-only changes (our own status writes among them) do not trigger a reconcile; child
     // events still do, which is how Deployment readiness reaches the status.
     let (reader, writer) = reflector::store();
-    let trigger = watcher::watcher(services, watcher::Config::default())
+    let trigger = watcher::watcher(scope.api::<DiceService>(), watcher::Config::default())
         .default_backoff()
         .reflect(writer)
         .applied_objects()
@@ -249,6 +316,12 @@ pub async fn run(
         .owns_stream(deployment_events)
         .owns_stream(service_events)
         .owns_stream(account_events)
+        .owns_stream(service_monitor_events)
+        .owns_stream(prometheus_rule_events)
+        .owns_stream(probe_events)
+        .owns_stream(alertmanager_config_events)
+        .watches_stream(config_map_events, watches::dashboard_owner)
+        .reconcile_all_on(watches::served_changes(&served))
         .graceful_shutdown_on(shutdown);
     let store = controller.store();
     let metrics = ctx.metrics.clone();
@@ -264,26 +337,24 @@ pub async fn run(
             futures::future::ready(())
         })
         .await;
+    discovery.abort();
 }
 
-/// A watch of one owned kind feeding a reflector store (without managedFields, which the
-/// up-to-date check never reads) and yielding every touched object as a reconcile trigger.
-fn owned_watch<K>(
-    api: Api<K>,
-    config: watcher::Config,
-) -> (
-    reflector::Store<K>,
-    impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
-)
-where
-    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync + 'static,
-    K: serde::de::DeserializeOwned,
-{
-    let (reader, writer) = reflector::store();
-    let events = watcher::watcher(api, config)
-        .default_backoff()
-        .modify(|object| object.managed_fields_mut().clear())
-        .reflect(writer)
-        .touched_objects();
-    (reader, events)
+/// All namespaces, or the one the operator is limited to.
+#[derive(Clone)]
+enum ApiScope {
+    All(Client),
+    Namespace(Client, String),
+}
+
+impl ApiScope {
+    fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+    {
+        match self {
+            ApiScope::All(client) => Api::all(client.clone()),
+            ApiScope::Namespace(client, namespace) => Api::namespaced(client.clone(), namespace),
+        }
+    }
 }

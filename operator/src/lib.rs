@@ -7,14 +7,23 @@ pub mod apply;
 pub mod children;
 pub mod controller;
 pub mod crd;
+pub mod finalizer;
 pub mod metrics;
+pub mod monitoring_types;
 pub mod observed;
 pub mod render;
+pub mod secrets;
+pub mod served;
 pub mod status;
 pub mod validate;
+pub mod watches;
 
 /// The one field manager for every server-side apply the operator makes.
 pub const FIELD_MANAGER: &str = "dice-operator";
+
+/// Where alert `runbook_url`s point unless `--runbook-base-url` or the spec says otherwise.
+pub const DEFAULT_RUNBOOK_BASE_URL: &str =
+    "https://github.com/dice-operator/dice-operator/blob/main/docs/runbooks.md";
 
 /// Image used when a DiceService names none (the operator's `--workload-image`).
 pub const DEFAULT_WORKLOAD_IMAGE: &str = concat!(

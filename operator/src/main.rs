@@ -1,7 +1,8 @@
 //! dice-operator command line: `run` the controller, print the `crd`, or `render` offline.
 
 use clap::{Parser, Subcommand};
-use dice_operator::{DEFAULT_WORKLOAD_IMAGE, render};
+use dice_operator::validate::Defaults;
+use dice_operator::{DEFAULT_RUNBOOK_BASE_URL, DEFAULT_WORKLOAD_IMAGE, render};
 use kube::CustomResourceExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,17 +32,51 @@ enum Command {
         /// Write one file per object into this directory instead of printing to stdout.
         #[arg(short = 'o', long = "output-dir", env = "DICE_RENDER_OUTPUT_DIR")]
         output_dir: Option<PathBuf>,
-        /// Image for DiceServices that name none.
-        #[arg(long, env = "DICE_WORKLOAD_IMAGE", default_value = DEFAULT_WORKLOAD_IMAGE)]
-        workload_image: String,
+        #[command(flatten)]
+        defaults: DefaultsArgs,
     },
+}
+
+/// What fills in the fields a DiceService leaves out (shared by `run` and `render`).
+#[derive(Debug, clap::Args)]
+struct DefaultsArgs {
+    /// Image for DiceServices that name none.
+    #[arg(long, env = "DICE_WORKLOAD_IMAGE", default_value = DEFAULT_WORKLOAD_IMAGE)]
+    workload_image: String,
+    /// Labels on every ServiceMonitor, PrometheusRule and Probe, as `key=value,…`.
+    /// kube-prometheus-stack selects them by `release=<its Helm release name>`.
+    #[arg(long, env = "DICE_DEFAULT_MONITORING_LABELS", value_delimiter = ',', value_parser = parse_label)]
+    default_monitoring_labels: Vec<(String, String)>,
+    /// Base URL of the alert runbooks; each alert links to `<base>#<alertname>`.
+    #[arg(long, env = "DICE_RUNBOOK_BASE_URL", default_value = DEFAULT_RUNBOOK_BASE_URL)]
+    runbook_base_url: String,
+}
+
+impl DefaultsArgs {
+    fn defaults(&self, watch_namespace: Option<String>) -> Defaults {
+        Defaults {
+            workload_image: self.workload_image.clone(),
+            monitoring_labels: self.default_monitoring_labels.iter().cloned().collect(),
+            runbook_base_url: self.runbook_base_url.clone(),
+            watch_namespace,
+        }
+    }
+}
+
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not key=value"))?;
+    if key.is_empty() {
+        return Err(format!("{text:?} has an empty key"));
+    }
+    Ok((key.trim().to_owned(), value.trim().to_owned()))
 }
 
 #[derive(Debug, clap::Args)]
 struct RunArgs {
-    /// Image for DiceServices that name none.
-    #[arg(long, env = "DICE_WORKLOAD_IMAGE", default_value = DEFAULT_WORKLOAD_IMAGE)]
-    workload_image: String,
+    #[command(flatten)]
+    defaults: DefaultsArgs,
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "DICE_OPERATOR_NAMESPACE")]
     namespace: Option<String>,
@@ -67,8 +102,8 @@ fn main() -> ExitCode {
         Command::Render {
             file,
             output_dir,
-            workload_image,
-        } => render::run(&file, output_dir.as_deref(), &workload_image),
+            defaults,
+        } => render::run(&file, output_dir.as_deref(), &defaults.defaults(None)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -109,7 +144,8 @@ fn run(args: RunArgs) -> dice_operator::Result<()> {
             ready: ready.clone(),
         });
         tokio::spawn(async move { axum::serve(listener, admin).await });
-        let ctx = dice_operator::controller::Context::new(client, args.workload_image, metrics);
+        let defaults = args.defaults.defaults(args.namespace.clone());
+        let ctx = dice_operator::controller::Context::new(client, defaults, metrics);
         tracing::info!(admin = %admin_address, namespace = args.namespace.as_deref().unwrap_or("(all)"), concurrency = args.concurrency, "dice-operator started");
         ready.store(true, std::sync::atomic::Ordering::Release);
         let stop = ready.clone();

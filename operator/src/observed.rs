@@ -8,8 +8,9 @@
 //! desired object. Anything else — a hand edit, a deletion, a value the server normalised — means
 //! "apply", so a wrong guess costs one request, never a missed repair.
 
+use crate::monitoring_types::{AlertmanagerConfig, Probe, PrometheusRule, ServiceMonitor};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use kube::Resource;
 use kube::runtime::reflector::{ObjectRef, Store, store};
 use serde::Serialize;
@@ -27,6 +28,13 @@ pub struct ObservedChildren {
     pub deployments: Store<Deployment>,
     pub services: Store<Service>,
     pub accounts: Store<ServiceAccount>,
+    /// Dashboards, in any namespace.
+    pub config_maps: Store<ConfigMap>,
+    /// Filled once the kind is served; empty (so always applied) before.
+    pub service_monitors: Store<ServiceMonitor>,
+    pub prometheus_rules: Store<PrometheusRule>,
+    pub probes: Store<Probe>,
+    pub alertmanager_configs: Store<AlertmanagerConfig>,
 }
 
 impl ObservedChildren {
@@ -36,6 +44,11 @@ impl ObservedChildren {
             deployments: store().0,
             services: store().0,
             accounts: store().0,
+            config_maps: store().0,
+            service_monitors: store().0,
+            prometheus_rules: store().0,
+            probes: store().0,
+            alertmanager_configs: store().0,
         }
     }
 
@@ -46,6 +59,7 @@ impl ObservedChildren {
             let _ = self.deployments.wait_until_ready().await;
             let _ = self.services.wait_until_ready().await;
             let _ = self.accounts.wait_until_ready().await;
+            let _ = self.config_maps.wait_until_ready().await;
         };
         if tokio::time::timeout(FIRST_LIST_WAIT, all).await.is_err() {
             tracing::warn!("owned-kind watches have not listed yet; applying every child");
@@ -59,6 +73,7 @@ impl std::fmt::Debug for ObservedChildren {
             .field("deployments", &self.deployments.state().len())
             .field("services", &self.services.state().len())
             .field("accounts", &self.accounts.state().len())
+            .field("config_maps", &self.config_maps.state().len())
             .finish()
     }
 }

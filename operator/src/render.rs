@@ -2,7 +2,7 @@
 
 use crate::children::{self, Children};
 use crate::crd::DiceService;
-use crate::validate::validate;
+use crate::validate::{Defaults, validate};
 use crate::{Error, Result};
 use serde::Deserialize;
 use std::io::Read;
@@ -11,7 +11,7 @@ use std::path::Path;
 /// Every DiceService in `manifest` (other kinds, e.g. Secrets, are skipped) with its children.
 pub fn render_manifest(
     manifest: &str,
-    default_image: &str,
+    defaults: &Defaults,
 ) -> Result<Vec<(DiceService, Children)>> {
     let mut rendered = Vec::new();
     for document in serde_yaml::Deserializer::from_str(manifest) {
@@ -22,7 +22,7 @@ pub fn render_manifest(
         }
         let service: DiceService =
             serde_yaml::from_value(value).map_err(|e| Error::Parse(e.to_string()))?;
-        let children = children::build(&validate(&service, default_image)?);
+        let children = children::build(&validate(&service, defaults)?);
         rendered.push((service, children));
     }
     if rendered.is_empty() {
@@ -37,13 +37,34 @@ pub fn documents(children: &Children) -> Result<Vec<(&'static str, String)>> {
         service_account,
         deployment,
         service,
+        service_monitor,
+        prometheus_rule,
+        probe,
+        alertmanager_config,
+        dashboard,
     } = children;
     let yaml = |value: &dyn erased::Yaml| value.to_yaml();
-    Ok(vec![
+    let mut documents = vec![
         ("serviceaccount", yaml(service_account)?),
         ("deployment", yaml(deployment)?),
         ("service", yaml(service)?),
-    ])
+    ];
+    let optional: [(&'static str, Option<&dyn erased::Yaml>); 5] = [
+        ("servicemonitor", service_monitor.as_ref().map(|o| o as _)),
+        ("prometheusrule", prometheus_rule.as_ref().map(|o| o as _)),
+        ("probe", probe.as_ref().map(|o| o as _)),
+        (
+            "alertmanagerconfig",
+            alertmanager_config.as_ref().map(|o| o as _),
+        ),
+        ("dashboard", dashboard.as_ref().map(|o| o as _)),
+    ];
+    for (stem, object) in optional {
+        if let Some(object) = object {
+            documents.push((stem, yaml(object)?));
+        }
+    }
+    Ok(documents)
 }
 
 mod erased {
@@ -62,9 +83,9 @@ mod erased {
 }
 
 /// Reads `file` (`-` for stdin), renders it, and prints or writes one file per object.
-pub fn run(file: &Path, output_dir: Option<&Path>, default_image: &str) -> Result<()> {
+pub fn run(file: &Path, output_dir: Option<&Path>, defaults: &Defaults) -> Result<()> {
     let manifest = read(file)?;
-    for (service, children) in render_manifest(&manifest, default_image)? {
+    for (service, children) in render_manifest(&manifest, defaults)? {
         let name = service.metadata.name.clone().unwrap_or_default();
         for (kind, yaml) in documents(&children)? {
             match output_dir {

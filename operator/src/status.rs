@@ -1,16 +1,24 @@
 //! Status as a pure function of what was observed; the reconciler writes it only when it changed.
 
-use crate::crd::conditions::{DEGRADED, PROGRESSING, READY};
-use crate::crd::{DiceService, DiceServiceStatus};
+use crate::crd::conditions::{DEGRADED, MONITORING_READY, PROGRESSING, READY};
+use crate::crd::{ChildState, ChildStatus, DiceService, DiceServiceStatus};
 use crate::validate::Validated;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+/// What became of the monitoring children, and problems with the Secrets alerting refers to.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MonitoringOutcome {
+    pub children: Vec<ChildStatus>,
+    pub secret_problems: Vec<String>,
+}
 
 /// Status of a valid DiceService whose Deployment is `deployment` (as last applied or observed).
 pub fn observed(
     service: &DiceService,
     validated: &Validated,
     deployment: &Deployment,
+    monitoring: &MonitoringOutcome,
     now: &Time,
 ) -> DiceServiceStatus {
     let desired = validated.replicas;
@@ -55,8 +63,69 @@ pub fn observed(
                 "AsExpected",
                 "The spec is valid and applied",
             ),
+            monitoring_ready(&conditions, monitoring),
         ],
+        monitoring: monitoring.children.clone(),
     }
+}
+
+/// `MonitoringReady`: true when every monitoring child the spec asks for is applied and the
+/// Secrets alerting needs exist; otherwise says what is missing.
+fn monitoring_ready(conditions: &Conditions<'_>, outcome: &MonitoringOutcome) -> Condition {
+    let with_state = |state: ChildState| -> Vec<&ChildStatus> {
+        outcome
+            .children
+            .iter()
+            .filter(|c| c.state == state)
+            .collect()
+    };
+    let (skipped, failed) = (
+        with_state(ChildState::Skipped),
+        with_state(ChildState::Failed),
+    );
+    if !skipped.is_empty() {
+        let kinds: Vec<&str> = skipped.iter().map(|c| c.kind.as_str()).collect();
+        let message = format!(
+            "Prometheus Operator CRDs missing for {}; install them (e.g. with kube-prometheus-stack) \
+             and the operator applies these objects without a restart",
+            kinds.join(", ")
+        );
+        return conditions.make(
+            MONITORING_READY,
+            false,
+            "PrometheusOperatorCRDsMissing",
+            &message,
+        );
+    }
+    if !failed.is_empty() {
+        let reasons: Vec<String> = failed
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {}: {}",
+                    c.kind,
+                    c.name,
+                    c.message.as_deref().unwrap_or("")
+                )
+            })
+            .collect();
+        return conditions.make(
+            MONITORING_READY,
+            false,
+            "ChildRejected",
+            &reasons.join("; "),
+        );
+    }
+    if !outcome.secret_problems.is_empty() {
+        let message = outcome.secret_problems.join("; ");
+        return conditions.make(MONITORING_READY, false, "SecretMissing", &message);
+    }
+    let message = if outcome.children.is_empty() {
+        "No monitoring objects requested".to_owned()
+    } else {
+        format!("{} monitoring objects applied", outcome.children.len())
+    };
+    conditions.make(MONITORING_READY, true, "Applied", &message)
 }
 
 /// Status of a DiceService the operator cannot act on; `message` tells the user what to fix.
@@ -168,8 +237,9 @@ mod tests {
         let dice = service(2);
         let status = observed(
             &dice,
-            &validate(&dice, "img").expect("valid"),
+            &validate(&dice, &crate::validate::Defaults::with_image("img")).expect("valid"),
             &deployment(2, 2, 1),
+            &MonitoringOutcome::default(),
             &at(100),
         );
         assert_eq!(condition(&status, READY).status, "True");
@@ -189,12 +259,25 @@ mod tests {
     #[test]
     fn a_rollout_in_progress_is_progressing_and_not_ready() {
         let dice = service(3);
-        let validated = validate(&dice, "img").expect("valid");
-        let status = observed(&dice, &validated, &deployment(1, 3, 1), &at(100));
+        let validated =
+            validate(&dice, &crate::validate::Defaults::with_image("img")).expect("valid");
+        let status = observed(
+            &dice,
+            &validated,
+            &deployment(1, 3, 1),
+            &MonitoringOutcome::default(),
+            &at(100),
+        );
         assert_eq!(condition(&status, READY).status, "False");
         assert_eq!(condition(&status, READY).message, "1/3 replicas ready");
         assert_eq!(condition(&status, PROGRESSING).reason, "RollingOut");
-        let stale = observed(&dice, &validated, &deployment(3, 3, 0), &at(100));
+        let stale = observed(
+            &dice,
+            &validated,
+            &deployment(3, 3, 0),
+            &MonitoringOutcome::default(),
+            &at(100),
+        );
         assert_eq!(
             condition(&stale, READY).status,
             "False",
@@ -205,12 +288,31 @@ mod tests {
     #[test]
     fn unchanged_conditions_keep_their_transition_time_so_status_is_stable() {
         let mut dice = service(1);
-        let validated = validate(&dice, "img").expect("valid");
-        let first = observed(&dice, &validated, &deployment(1, 1, 1), &at(100));
+        let validated =
+            validate(&dice, &crate::validate::Defaults::with_image("img")).expect("valid");
+        let first = observed(
+            &dice,
+            &validated,
+            &deployment(1, 1, 1),
+            &MonitoringOutcome::default(),
+            &at(100),
+        );
         dice.status = Some(first.clone());
-        let again = observed(&dice, &validated, &deployment(1, 1, 1), &at(500));
+        let again = observed(
+            &dice,
+            &validated,
+            &deployment(1, 1, 1),
+            &MonitoringOutcome::default(),
+            &at(500),
+        );
         assert_eq!(again, first, "nothing changed, so nothing to write");
-        let dropped = observed(&dice, &validated, &deployment(0, 1, 1), &at(900));
+        let dropped = observed(
+            &dice,
+            &validated,
+            &deployment(0, 1, 1),
+            &MonitoringOutcome::default(),
+            &at(900),
+        );
         assert_eq!(condition(&dropped, READY).last_transition_time, at(900));
         assert_eq!(condition(&dropped, DEGRADED).last_transition_time, at(100));
     }
@@ -218,8 +320,15 @@ mod tests {
     #[test]
     fn degraded_says_what_to_fix_and_keeps_replica_counts() {
         let mut dice = service(1);
-        let validated = validate(&dice, "img").expect("valid");
-        dice.status = Some(observed(&dice, &validated, &deployment(1, 1, 1), &at(100)));
+        let validated =
+            validate(&dice, &crate::validate::Defaults::with_image("img")).expect("valid");
+        dice.status = Some(observed(
+            &dice,
+            &validated,
+            &deployment(1, 1, 1),
+            &MonitoringOutcome::default(),
+            &at(100),
+        ));
         let status = degraded(&dice, "metadata.name is too long", &at(200));
         assert_eq!(condition(&status, DEGRADED).status, "True");
         assert_eq!(

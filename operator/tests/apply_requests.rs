@@ -2,16 +2,36 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use dice_e2e::FakeApiServer;
-use dice_operator::apply::apply_children;
+use dice_operator::apply::{Applied, apply_children};
 use dice_operator::children;
 use dice_operator::crd::DiceService;
 use dice_operator::observed::ObservedChildren;
-use dice_operator::validate::validate;
+use dice_operator::served::ServedKinds;
+use dice_operator::validate::{Defaults, validate};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use kube::Api;
 use kube::runtime::reflector::{Store, store};
 use kube::runtime::watcher::Event;
+
+/// Applies every child of `service` as a reconcile would, with no monitoring CRDs served.
+async fn apply_all(
+    client: &kube::Client,
+    service: &DiceService,
+    observed: &ObservedChildren,
+) -> Applied {
+    let validated = validate(service, &Defaults::with_image("dice-server:test")).unwrap();
+    let built = children::build(&validated);
+    apply_children(
+        client,
+        &validated,
+        &built,
+        observed,
+        &ServedKinds::default(),
+    )
+    .await
+    .unwrap()
+}
 
 #[tokio::test]
 async fn children_are_applied_with_one_field_manager_and_the_apply_content_type() {
@@ -19,10 +39,7 @@ async fn children_are_applied_with_one_field_manager_and_the_apply_content_type(
     let mut service = DiceService::new("dice", serde_yaml::from_str("{}").unwrap());
     service.metadata.namespace = Some("games".into());
     service.metadata.uid = Some("6b1c2a4e-0000-4000-8000-000000000001".into());
-    let built = children::build(&validate(&service, "dice-server:test").unwrap());
-    apply_children(&server.client(), &built, &ObservedChildren::none())
-        .await
-        .unwrap();
+    apply_all(&server.client(), &service, &ObservedChildren::none()).await;
 
     let requests: Vec<(String, String, Option<String>)> = server
         .requests()
@@ -35,7 +52,8 @@ async fn children_are_applied_with_one_field_manager_and_the_apply_content_type(
         [
             ("PATCH".into(), "/api/v1/namespaces/games/serviceaccounts/dice?&force=true&fieldManager=dice-operator".into(), apply.clone()),
             ("PATCH".into(), "/apis/apps/v1/namespaces/games/deployments/dice?&force=true&fieldManager=dice-operator".into(), apply.clone()),
-            ("PATCH".into(), "/api/v1/namespaces/games/services/dice?&force=true&fieldManager=dice-operator".into(), apply),
+            ("PATCH".into(), "/api/v1/namespaces/games/services/dice?&force=true&fieldManager=dice-operator".into(), apply.clone()),
+            ("PATCH".into(), "/api/v1/namespaces/games/configmaps/dice-dashboard?&force=true&fieldManager=dice-operator".into(), apply),
         ]
     );
 }
@@ -64,10 +82,7 @@ where
 async fn children_the_watches_show_up_to_date_are_not_sent_again() {
     let server = FakeApiServer::new();
     let client = server.client();
-    let built = children::build(&validate(&service(1), "dice-server:test").unwrap());
-    apply_children(&client, &built, &ObservedChildren::none())
-        .await
-        .unwrap();
+    apply_all(&client, &service(1), &ObservedChildren::none()).await;
     let get = |name: &'static str| {
         let client = client.clone();
         async move {
@@ -80,22 +95,28 @@ async fn children_the_watches_show_up_to_date_are_not_sent_again() {
                     .get(name)
                     .await
                     .unwrap(),
-                Api::<ServiceAccount>::namespaced(client, "games")
+                Api::<ServiceAccount>::namespaced(client.clone(), "games")
                     .get(name)
+                    .await
+                    .unwrap(),
+                Api::<ConfigMap>::namespaced(client, "games")
+                    .get(&format!("{name}-dashboard"))
                     .await
                     .unwrap(),
             )
         }
     };
-    let (deployment, kube_service, account) = get("dice").await;
+    let (deployment, kube_service, account, dashboard) = get("dice").await;
     let on_server = ObservedChildren {
         deployments: observed(deployment.clone()),
         services: observed(kube_service.clone()),
         accounts: observed(account.clone()),
+        config_maps: observed(dashboard),
+        ..ObservedChildren::none()
     };
 
     let before = server.requests().len();
-    let applied = apply_children(&client, &built, &on_server).await.unwrap();
+    let applied = apply_all(&client, &service(1), &on_server).await;
     assert_eq!(applied.sent, 0);
     assert_eq!(server.requests().len(), before, "nothing sent");
     assert_eq!(
@@ -109,12 +130,11 @@ async fn children_the_watches_show_up_to_date_are_not_sent_again() {
         deployments: observed(edited),
         ..on_server.clone()
     };
-    let applied = apply_children(&client, &built, &hand_edited).await.unwrap();
+    let applied = apply_all(&client, &service(1), &hand_edited).await;
     assert_eq!(applied.sent, 1, "a hand edit is repaired");
     assert!(server.requests()[before].uri.contains("/deployments/dice?"));
 
-    let scaled = children::build(&validate(&service(2), "dice-server:test").unwrap());
-    let applied = apply_children(&client, &scaled, &on_server).await.unwrap();
+    let applied = apply_all(&client, &service(2), &on_server).await;
     assert_eq!(applied.sent, 1, "a spec change reaches the Deployment");
     assert_eq!(applied.deployment.spec.unwrap().replicas, Some(2));
 
@@ -122,8 +142,6 @@ async fn children_the_watches_show_up_to_date_are_not_sent_again() {
         deployments: store().0,
         ..on_server
     };
-    let applied = apply_children(&client, &built, &deployment_gone)
-        .await
-        .unwrap();
+    let applied = apply_all(&client, &service(1), &deployment_gone).await;
     assert_eq!(applied.sent, 1, "a child missing from the watch is applied");
 }

@@ -5,6 +5,7 @@ use dice_e2e::FakeApiServer;
 use dice_operator::controller::{self, Context};
 use dice_operator::crd::DiceService;
 use dice_operator::metrics::OperatorMetrics;
+use dice_operator::validate::Defaults;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -55,7 +56,7 @@ async fn a_diceservice_goes_from_apply_to_ready_and_back_to_nothing() {
     let (server, client) = cluster_with_crd().await;
     let ctx = Context::new(
         client.clone(),
-        "dice-server:test".into(),
+        Defaults::with_image("dice-server:test"),
         Arc::new(OperatorMetrics::default()),
     );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -188,7 +189,11 @@ async fn a_diceservice_goes_from_apply_to_ready_and_back_to_nothing() {
 async fn a_spec_the_operator_cannot_build_ends_degraded_with_a_readable_message() {
     let (_server, client) = cluster_with_crd().await;
     let metrics = Arc::new(OperatorMetrics::default());
-    let ctx = Context::new(client.clone(), "dice-server:test".into(), metrics.clone());
+    let ctx = Context::new(
+        client.clone(),
+        Defaults::with_image("dice-server:test"),
+        metrics.clone(),
+    );
     let running = tokio::spawn(async move {
         controller::run(
             ctx,

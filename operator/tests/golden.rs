@@ -5,6 +5,7 @@
 use dice_operator::children::{self, Children};
 use dice_operator::crd::DiceService;
 use dice_operator::render::render_manifest;
+use dice_operator::validate::Defaults;
 use dice_operator::validate::validate;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -30,17 +31,37 @@ fn from_cluster(service: &DiceService) -> DiceService {
 }
 
 fn snapshot_example(name: &str) {
-    let rendered = render_manifest(&example(name), IMAGE).expect("example renders");
+    let rendered =
+        render_manifest(&example(name), &Defaults::with_image(IMAGE)).expect("example renders");
     for (service, _) in rendered {
-        let validated = validate(&from_cluster(&service), IMAGE).expect("example is valid");
+        let validated = validate(&from_cluster(&service), &Defaults::with_image(IMAGE))
+            .expect("example is valid");
         let Children {
             service_account,
             deployment,
             service,
+            service_monitor,
+            prometheus_rule,
+            probe,
+            alertmanager_config,
+            dashboard,
         } = children::build(&validated);
         insta::assert_yaml_snapshot!(format!("{name}-serviceaccount"), service_account);
         insta::assert_yaml_snapshot!(format!("{name}-deployment"), deployment);
         insta::assert_yaml_snapshot!(format!("{name}-service"), service);
+        insta::assert_yaml_snapshot!(format!("{name}-servicemonitor"), service_monitor);
+        insta::assert_yaml_snapshot!(format!("{name}-prometheusrule"), prometheus_rule);
+        insta::assert_yaml_snapshot!(format!("{name}-probe"), probe);
+        insta::assert_yaml_snapshot!(format!("{name}-alertmanagerconfig"), alertmanager_config);
+        // The dashboard JSON itself is checked against Grafana's schema elsewhere; here, the
+        // ConfigMap around it.
+        let dashboard = dashboard.map(|mut config_map| {
+            for json in config_map.data.iter_mut().flat_map(|d| d.values_mut()) {
+                *json = format!("<dashboard JSON, {} bytes>", json.len());
+            }
+            config_map
+        });
+        insta::assert_yaml_snapshot!(format!("{name}-dashboard"), dashboard);
     }
 }
 

@@ -1,12 +1,18 @@
 //! Pure builders of every object a DiceService owns, and the metadata they share.
 
+pub mod alertmanager_config;
+pub mod dashboard;
 mod deployment;
+pub mod probe;
+pub mod rules;
 mod service;
 mod service_account;
+mod service_monitor;
 
+use crate::monitoring_types::{AlertmanagerConfig, Probe, PrometheusRule, ServiceMonitor};
 use crate::validate::Validated;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Resource;
 use serde::Serialize;
@@ -27,6 +33,12 @@ pub struct Children {
     pub service_account: ServiceAccount,
     pub deployment: Deployment,
     pub service: Service,
+    /// The monitoring children are `None` when switched off in the spec.
+    pub service_monitor: Option<ServiceMonitor>,
+    pub prometheus_rule: Option<PrometheusRule>,
+    pub probe: Option<Probe>,
+    pub alertmanager_config: Option<AlertmanagerConfig>,
+    pub dashboard: Option<ConfigMap>,
 }
 
 pub fn build(service: &Validated) -> Children {
@@ -34,6 +46,11 @@ pub fn build(service: &Validated) -> Children {
         service_account: with_applied_hash(service_account::build(service)),
         deployment: with_applied_hash(deployment::build(service)),
         service: with_applied_hash(service::build(service)),
+        service_monitor: service_monitor::build(service).map(with_applied_hash),
+        prometheus_rule: rules::build(service).map(with_applied_hash),
+        probe: probe::build(service).map(with_applied_hash),
+        alertmanager_config: alertmanager_config::build(service).map(with_applied_hash),
+        dashboard: dashboard::build(service).map(with_applied_hash),
     }
 }
 
@@ -107,6 +124,16 @@ pub fn object_meta(service: &Validated, name: &str) -> ObjectMeta {
         owner_references: owner_reference(service).map(|owner| vec![owner]),
         ..ObjectMeta::default()
     }
+}
+
+/// [`object_meta`] plus the monitoring labels Prometheus selects ServiceMonitors, rules and
+/// probes by (e.g. kube-prometheus-stack's `release`).
+pub fn monitoring_meta(service: &Validated, name: &str) -> ObjectMeta {
+    let mut meta = object_meta(service, name);
+    meta.labels
+        .get_or_insert_with(BTreeMap::new)
+        .extend(service.monitoring.labels.clone());
+    meta
 }
 
 /// Absent offline (`render` has no uid): the objects are then shown without an owner.

@@ -4,6 +4,15 @@
 //! for users. Validation lives in the schema (ranges, enums, patterns, CEL rules) so the API
 //! server rejects a bad object before the operator ever sees it.
 
+mod alerting;
+mod monitoring;
+
+pub use alerting::{AlertingSpec, PagerDutySpec, SecretKeyRef, SlackSpec};
+pub use monitoring::{
+    AlertSpec, AvailabilityObjective, DashboardSpec, LatencyObjective, MonitoringSpec, ProbeSpec,
+    RulesSpec, ServiceMonitorSpec, Severity, SloSpec,
+};
+
 use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
@@ -19,6 +28,8 @@ pub mod conditions {
     pub const READY: &str = "Ready";
     pub const PROGRESSING: &str = "Progressing";
     pub const DEGRADED: &str = "Degraded";
+    /// Every monitoring child the spec asks for is applied.
+    pub const MONITORING_READY: &str = "MonitoringReady";
 }
 
 /// A dice-server deployment whose observability wiring is declared in one place.
@@ -109,6 +120,15 @@ pub struct DiceServiceSpec {
     /// GPU access for the GPU metrics collector.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu: Option<GpuSpec>,
+
+    /// Scraping, recording rules, alerts, SLOs, probe and dashboard (Prometheus Operator kinds;
+    /// skipped, and reported in status, where those CRDs are not installed).
+    #[serde(default)]
+    pub monitoring: MonitoringSpec,
+
+    /// Where alerts go: Slack and PagerDuty, through an AlertmanagerConfig. None by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerting: Option<AlertingSpec>,
 }
 
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -234,6 +254,33 @@ pub struct DiceServiceStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
+
+    /// Every monitoring object the spec asks for, and whether it was applied, skipped or
+    /// failed (with the reason).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub monitoring: Vec<ChildStatus>,
+}
+
+/// What became of one child object.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChildStatus {
+    /// Kind of the object, e.g. `ServiceMonitor`.
+    pub kind: String,
+    /// Name (and, when not the DiceService's, namespace) of the object.
+    pub name: String,
+    /// `Applied`, `Skipped` or `Failed`.
+    pub state: ChildState,
+    /// Why it was skipped or failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChildState {
+    Applied,
+    Skipped,
+    Failed,
 }
 
 fn default_replicas() -> i32 {

@@ -1,5 +1,9 @@
 //! DiceService → [`Validated`]: defaults resolved and the rules the schema cannot express checked.
 
+pub mod monitoring;
+
+pub use monitoring::Monitoring;
+
 use crate::crd::{DiceService, ImagePullPolicy, OtlpProtocol};
 use crate::{Error, Result};
 use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
@@ -8,6 +12,31 @@ use std::collections::BTreeMap;
 
 /// Kubernetes Service names are DNS-1035 labels: at most 63 characters.
 const MAX_NAME_LENGTH: usize = 63;
+
+/// The operator's own settings that fill in what a DiceService leaves out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Defaults {
+    /// Image for DiceServices that name none (`--workload-image`).
+    pub workload_image: String,
+    /// Labels on every ServiceMonitor, PrometheusRule and Probe (`--default-monitoring-labels`).
+    pub monitoring_labels: BTreeMap<String, String>,
+    /// Base URL of alert runbooks (`--runbook-base-url`).
+    pub runbook_base_url: String,
+    /// The one namespace the operator watches, if any (`--namespace`).
+    pub watch_namespace: Option<String>,
+}
+
+impl Defaults {
+    /// Defaults with this workload image and nothing else set.
+    pub fn with_image(workload_image: &str) -> Self {
+        Self {
+            workload_image: workload_image.to_owned(),
+            monitoring_labels: BTreeMap::new(),
+            runbook_base_url: crate::DEFAULT_RUNBOOK_BASE_URL.to_owned(),
+            watch_namespace: None,
+        }
+    }
+}
 
 /// Everything the builders need, with every default applied.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +56,7 @@ pub struct Validated {
     pub sample_interval: String,
     pub telemetry: Option<Telemetry>,
     pub gpu: bool,
+    pub monitoring: Monitoring,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -37,8 +67,8 @@ pub struct Telemetry {
     pub service_name: String,
 }
 
-/// Checks `service` and resolves its defaults; `default_image` is the operator's workload image.
-pub fn validate(service: &DiceService, default_image: &str) -> Result<Validated> {
+/// Checks `service` and resolves its defaults from the spec, then from `defaults`.
+pub fn validate(service: &DiceService, defaults: &Defaults) -> Result<Validated> {
     let meta = &service.metadata;
     let name = meta
         .name
@@ -61,6 +91,12 @@ pub fn validate(service: &DiceService, default_image: &str) -> Result<Validated>
         }),
         None => None,
     };
+    let monitoring = monitoring::validate(
+        &spec.monitoring,
+        spec.alerting.as_ref(),
+        &namespace,
+        defaults,
+    )?;
     Ok(Validated {
         uid: meta.uid.clone(),
         generation: meta.generation,
@@ -68,7 +104,7 @@ pub fn validate(service: &DiceService, default_image: &str) -> Result<Validated>
         image: spec
             .image
             .clone()
-            .unwrap_or_else(|| default_image.to_owned()),
+            .unwrap_or_else(|| defaults.workload_image.clone()),
         image_pull_policy: spec.image_pull_policy,
         resources: spec.resources.clone().unwrap_or_else(default_resources),
         node_selector: spec.node_selector.clone(),
@@ -78,6 +114,7 @@ pub fn validate(service: &DiceService, default_image: &str) -> Result<Validated>
         sample_interval: spec.sample_interval.clone(),
         telemetry,
         gpu: spec.gpu.as_ref().is_some_and(|g| g.enabled),
+        monitoring,
         name,
         namespace,
     })
@@ -111,7 +148,7 @@ mod tests {
 
     #[test]
     fn an_empty_spec_gets_every_documented_default() {
-        let validated = validate(&service("{}"), "img:1").expect("valid");
+        let validated = validate(&service("{}"), &Defaults::with_image("img:1")).expect("valid");
         assert_eq!(validated.replicas, 1);
         assert_eq!(validated.image, "img:1");
         assert_eq!(validated.max_delay, "1s");
@@ -132,7 +169,7 @@ mod tests {
             traces_sample_ratio: None,
             service_name: None,
         });
-        let telemetry = validate(&dice, "img")
+        let telemetry = validate(&dice, &Defaults::with_image("img"))
             .expect("valid")
             .telemetry
             .expect("on");
@@ -143,14 +180,21 @@ mod tests {
     #[test]
     fn telemetry_without_an_endpoint_is_off() {
         let dice = service("telemetry: {serviceName: x}");
-        assert_eq!(validate(&dice, "img").expect("valid").telemetry, None);
+        assert_eq!(
+            validate(&dice, &Defaults::with_image("img"))
+                .expect("valid")
+                .telemetry,
+            None
+        );
     }
 
     #[test]
     fn names_too_long_for_a_service_are_reported_with_the_limit() {
         let mut dice = service("{}");
         dice.metadata.name = Some("d".repeat(64));
-        let error = validate(&dice, "img").expect_err("rejected").to_string();
+        let error = validate(&dice, &Defaults::with_image("img"))
+            .expect_err("rejected")
+            .to_string();
         assert!(error.contains("at most 63"), "{error}");
     }
 }

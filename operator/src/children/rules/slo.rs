@@ -1,0 +1,166 @@
+//! SLOs as multi-window, multi-burn-rate alerts (Google SRE workbook, chapter 5): error ratios
+//! recorded over each window, page and ticket alerts, and the error budget left.
+//!
+//! The workbook's factors are for a 30-day window (14.4× spends 2% of the budget in an hour);
+//! for another window they are scaled by window / 30d so each alert still means the same share
+//! of the budget.
+
+use super::alerts::{annotations, static_labels};
+use super::{Selector, le_matcher, number};
+use crate::monitoring_types::{Rule, RuleGroup};
+use crate::validate::Validated;
+use crate::validate::monitoring::Slo;
+use std::collections::BTreeMap;
+
+const THIRTY_DAYS: f64 = 30.0 * 86_400.0;
+/// (factor for 30 days, long window, short window), page then ticket.
+const PAGE: [(f64, &str, &str); 2] = [(14.4, "1h", "5m"), (6.0, "6h", "30m")];
+const TICKET: [(f64, &str, &str); 2] = [(3.0, "1d", "2h"), (1.0, "3d", "6h")];
+const WINDOWS: [&str; 7] = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"];
+
+pub const ERROR_RATIO_PREFIX: &str = "slo:sli_error:ratio_rate";
+pub const BUDGET_REMAINING: &str = "slo:error_budget_remaining:ratio";
+pub const OBJECTIVE: &str = "slo:objective:ratio";
+
+/// One SLO: its name (the `slo` label), alert name, objective, and its error-ratio PromQL for a
+/// range.
+struct Objective {
+    slo: &'static str,
+    alert: &'static str,
+    objective: f64,
+    what: String,
+    error_ratio: Box<dyn Fn(&str) -> String>,
+}
+
+pub fn groups(
+    service: &Validated,
+    slo: &Slo,
+    selector: &Selector,
+    prefix: String,
+) -> Vec<RuleGroup> {
+    objectives(slo, selector)
+        .into_iter()
+        .map(|objective| RuleGroup {
+            name: format!("{prefix}-{}", objective.slo),
+            rules: rules(service, slo, &objective),
+        })
+        .collect()
+}
+
+fn objectives(slo: &Slo, selector: &Selector) -> Vec<Objective> {
+    let mut objectives = Vec::new();
+    if let Some(objective) = slo.availability {
+        let selector = selector.clone();
+        objectives.push(Objective {
+            slo: "availability",
+            alert: "AvailabilityErrorBudgetBurn",
+            objective,
+            what: format!("{}% of dice requests succeed", number(objective * 100.0)),
+            error_ratio: Box::new(move |range| {
+                let ok = format!("http_requests_total{}", selector.api(&[r#"status!~"5..""#]));
+                let all = format!("http_requests_total{}", selector.api(&[]));
+                format!(
+                    "1 - (sum by (namespace, job) (rate({ok}[{range}])) / sum by (namespace, job) (rate({all}[{range}])))"
+                )
+            }),
+        });
+    }
+    if let Some(latency) = &slo.latency {
+        let selector = selector.clone();
+        let le = le_matcher(latency.threshold_seconds);
+        objectives.push(Objective {
+            slo: "latency",
+            alert: "LatencyErrorBudgetBurn",
+            objective: latency.objective,
+            what: format!(
+                "{}% of dice requests answer within {}",
+                number(latency.objective * 100.0),
+                latency.threshold
+            ),
+            error_ratio: Box::new(move |range| {
+                let fast = format!("http_request_duration_seconds_bucket{}", selector.api(&[&le]));
+                let all = format!("http_request_duration_seconds_count{}", selector.api(&[]));
+                format!(
+                    "1 - (sum by (namespace, job) (rate({fast}[{range}])) / sum by (namespace, job) (rate({all}[{range}])))"
+                )
+            }),
+        });
+    }
+    objectives
+}
+
+fn rules(service: &Validated, slo: &Slo, objective: &Objective) -> Vec<Rule> {
+    let slo_labels = BTreeMap::from([("slo".to_owned(), objective.slo.to_owned())]);
+    let budget = 1.0 - objective.objective;
+    let scale = slo.window_seconds / THIRTY_DAYS;
+    let mut rules: Vec<Rule> = WINDOWS
+        .iter()
+        .chain(std::iter::once(&slo.window.as_str()).filter(|w| !WINDOWS.contains(w)))
+        .map(|window| Rule {
+            record: Some(format!("{ERROR_RATIO_PREFIX}{window}")),
+            expr: (objective.error_ratio)(window),
+            labels: slo_labels.clone(),
+            ..Rule::default()
+        })
+        .collect();
+    let own = format!(
+        r#"{{job="{}",namespace="{}",slo="{}"}}"#,
+        service.name, service.namespace, objective.slo
+    );
+    rules.push(Rule {
+        record: Some(OBJECTIVE.to_owned()),
+        expr: format!("vector({})", number(objective.objective)),
+        labels: BTreeMap::from([
+            ("slo".to_owned(), objective.slo.to_owned()),
+            ("job".to_owned(), service.name.clone()),
+            ("namespace".to_owned(), service.namespace.clone()),
+        ]),
+        ..Rule::default()
+    });
+    rules.push(Rule {
+        record: Some(BUDGET_REMAINING.to_owned()),
+        expr: format!(
+            "1 - {ERROR_RATIO_PREFIX}{}{own} / {}",
+            slo.window,
+            number(budget)
+        ),
+        labels: slo_labels.clone(),
+        ..Rule::default()
+    });
+    for (severity, pairs, urgency) in [("critical", PAGE, "page"), ("warning", TICKET, "ticket")] {
+        let conditions: Vec<String> = pairs
+            .iter()
+            .map(|(factor, long, short)| {
+                let threshold = number(factor * scale * budget);
+                format!(
+                    "({ERROR_RATIO_PREFIX}{long}{own} > {threshold} and {ERROR_RATIO_PREFIX}{short}{own} > {threshold})"
+                )
+            })
+            .collect();
+        let mut labels = static_labels(service, severity);
+        labels.insert("slo".into(), objective.slo.into());
+        let base = &service.monitoring.runbook_base_url;
+        rules.push(Rule {
+            alert: Some(objective.alert.to_owned()),
+            expr: conditions.join("\nor\n"),
+            for_: slo.for_.clone(),
+            labels,
+            annotations: annotations(
+                service,
+                base,
+                objective.alert,
+                format!(
+                    "{}/{}: the {} error budget is burning fast enough to {urgency}",
+                    service.namespace, service.name, objective.slo
+                ),
+                format!(
+                    "Objective: {} over {}. At the current error ratio ({{{{ $value | humanizePercentage }}}}) \
+                     the budget is spent well before the window ends.",
+                    objective.what, slo.window
+                ),
+            ),
+            ..Rule::default()
+        });
+    }
+    rules
+}

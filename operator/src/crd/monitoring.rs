@@ -1,0 +1,289 @@
+//! `spec.monitoring`: how Prometheus scrapes, records, alerts on, probes and charts a DiceService.
+
+use kube::KubeSchema;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitoringSpec {
+    /// Extra labels on every ServiceMonitor, PrometheusRule and Probe. kube-prometheus-stack only
+    /// picks up objects labelled `release: <its Helm release name>` (for example
+    /// `release: kube-prometheus-stack`); without that label its Prometheus ignores them.
+    /// Added to the operator's --default-monitoring-labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+
+    /// The ServiceMonitor that makes Prometheus scrape `/metrics` on the Service's `http` port.
+    #[serde(default)]
+    pub service_monitor: ServiceMonitorSpec,
+
+    /// Recording rules and the standard alerts, in a PrometheusRule.
+    #[serde(default)]
+    pub rules: RulesSpec,
+
+    /// Service level objectives with multi-window, multi-burn-rate alerts. None by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<SloSpec>,
+
+    /// A blackbox-exporter Probe of the health endpoint. Off by default: it needs a blackbox
+    /// exporter in the cluster.
+    #[serde(default)]
+    pub probe: ProbeSpec,
+
+    /// The Grafana dashboard, as a ConfigMap the Grafana sidecar loads.
+    #[serde(default)]
+    pub dashboard: DashboardSpec,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceMonitorSpec {
+    /// Create the ServiceMonitor.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// How often Prometheus scrapes, e.g. `30s`.
+    #[serde(default = "default_scrape_interval")]
+    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h|d|w|y))+$"))]
+    pub interval: String,
+    /// How long one scrape may take, e.g. `10s`; no longer than the interval.
+    #[serde(default = "default_scrape_timeout")]
+    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h|d|w|y))+$"))]
+    pub scrape_timeout: String,
+}
+
+impl Default for ServiceMonitorSpec {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval: default_scrape_interval(),
+            scrape_timeout: default_scrape_timeout(),
+        }
+    }
+}
+
+/// Who is notified: `critical` pages (PagerDuty) and posts to Slack, `warning` posts to Slack.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Critical,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RulesSpec {
+    /// Create the PrometheusRule with the recording rules and the alerts below.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Base of every alert's `runbook_url`; the alert name is appended as an anchor
+    /// (`<base>#higherrorrate`). Defaults to the operator's docs/runbooks.md.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^https?://[^\s#]+$"))]
+    pub runbook_base_url: Option<String>,
+    /// HighErrorRate: the ratio of 5xx responses (0 to 1) above `threshold` (default 0.05) for
+    /// `for` (default 5m); severity critical by default.
+    #[serde(default)]
+    pub high_error_rate: AlertSpec,
+    /// SlowResponseTime: p95 latency above `threshold` seconds (default 1) for `for` (default
+    /// 10m); severity warning by default.
+    #[serde(default)]
+    pub slow_response_time: AlertSpec,
+    /// ServiceDown: a scrape target down (`up == 0`) for `for` (default 2m); severity critical by
+    /// default; `threshold` is unused.
+    #[serde(default)]
+    pub service_down: AlertSpec,
+    /// HighMemoryUsage: a pod's resident memory above `threshold` MiB (default 200) for `for`
+    /// (default 5m); severity warning by default.
+    #[serde(default)]
+    pub high_memory_usage: AlertSpec,
+    /// PodRestarting: more than `threshold` container restarts (default 0, from
+    /// kube-state-metrics) within `for` (default 5m); severity warning by default.
+    #[serde(default)]
+    pub pod_restarting: AlertSpec,
+}
+
+impl Default for RulesSpec {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            runbook_base_url: None,
+            high_error_rate: AlertSpec::default(),
+            slow_response_time: AlertSpec::default(),
+            service_down: AlertSpec::default(),
+            high_memory_usage: AlertSpec::default(),
+            pod_restarting: AlertSpec::default(),
+        }
+    }
+}
+
+/// One alert: whether it exists, and overrides of its threshold (unit depends on the alert),
+/// how long the condition must hold, and its severity.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertSpec {
+    /// Create this alert.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The threshold (see the alert for its unit and default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0))]
+    pub threshold: Option<f64>,
+    /// How long the condition must hold before the alert fires, e.g. `5m`.
+    #[serde(rename = "for", default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h|d|w|y))+$"))]
+    pub for_: Option<String>,
+    /// `critical` pages; `warning` and `info` notify.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
+}
+
+impl Default for AlertSpec {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            threshold: None,
+            for_: None,
+            severity: None,
+        }
+    }
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.availability) || has(self.latency)")
+    .message("an slo needs an availability or a latency objective"))]
+pub struct SloSpec {
+    /// The SLO window the error budget is spent over, e.g. `30d` or `28d`. Burn-rate factors
+    /// are scaled from the SRE workbook's 30 days.
+    #[serde(default = "default_slo_window")]
+    #[schemars(regex(pattern = r"^[0-9]+[dw]$"))]
+    pub window: String,
+    /// How long a burn-rate condition must hold before alerting (e.g. `2m`); none by default.
+    #[serde(rename = "for", default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h|d|w|y))+$"))]
+    pub for_: Option<String>,
+    /// Percentage of requests that must not fail with a 5xx, e.g. 99.9.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability: Option<AvailabilityObjective>,
+    /// Percentage of requests that must be faster than `threshold`, e.g. 99 under `500ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<LatencyObjective>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AvailabilityObjective {
+    /// Target percentage, above 0 and below 100 (e.g. 99.9).
+    #[schemars(range(min = 50.0, max = 99.9999))]
+    pub objective: f64,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LatencyObjective {
+    /// Target percentage of requests faster than `threshold` (e.g. 99).
+    #[schemars(range(min = 50.0, max = 99.9999))]
+    pub objective: f64,
+    /// Latency bound; must be one of dice-server's histogram buckets: 1ms, 2.5ms, 5ms, 10ms,
+    /// 25ms, 50ms, 100ms, 250ms, 500ms, 750ms, 1s, 2.5s, 5s, 10s.
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?(ms|s)$"))]
+    pub threshold: String,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeSpec {
+    /// Create the Probe.
+    #[serde(default)]
+    pub enabled: bool,
+    /// The blackbox exporter as `host:port`, no scheme (e.g. `blackbox-exporter.monitoring:9115`).
+    #[serde(default = "default_prober")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9.-]+:[0-9]+$"))]
+    pub prober: String,
+    /// Blackbox exporter module, e.g. `http_2xx`.
+    #[serde(default = "default_probe_module")]
+    #[schemars(length(min = 1))]
+    pub module: String,
+    /// How often to probe, e.g. `30s`.
+    #[serde(default = "default_scrape_interval")]
+    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h|d|w|y))+$"))]
+    pub interval: String,
+    /// Path probed on the Service, e.g. `/health`.
+    #[serde(default = "default_probe_path")]
+    #[schemars(regex(pattern = r"^/[^\s]*$"))]
+    pub path: String,
+}
+
+impl Default for ProbeSpec {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            prober: default_prober(),
+            module: default_probe_module(),
+            interval: default_scrape_interval(),
+            path: default_probe_path(),
+        }
+    }
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DashboardSpec {
+    /// Create the dashboard ConfigMap (labelled `grafana_dashboard: "1"` for the Grafana sidecar).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Namespace of the ConfigMap, when the Grafana sidecar watches only one (e.g. `monitoring`).
+    /// Defaults to the DiceService's namespace. Needs an operator watching all namespaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"), length(max = 63))]
+    pub namespace: Option<String>,
+    /// Grafana folder (the sidecar's `grafana_folder` annotation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub folder: Option<String>,
+}
+
+impl Default for DashboardSpec {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            namespace: None,
+            folder: None,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_scrape_interval() -> String {
+    "30s".into()
+}
+fn default_scrape_timeout() -> String {
+    "10s".into()
+}
+fn default_slo_window() -> String {
+    "30d".into()
+}
+fn default_prober() -> String {
+    "blackbox-exporter.monitoring:9115".into()
+}
+fn default_probe_module() -> String {
+    "http_2xx".into()
+}
+fn default_probe_path() -> String {
+    "/health".into()
+}

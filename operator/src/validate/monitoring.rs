@@ -1,0 +1,305 @@
+//! `spec.monitoring` and `spec.alerting` → [`Monitoring`]: per-alert defaults applied, durations
+//! parsed, and the rules the schema cannot express (units beyond CEL's durations) checked.
+
+use super::Defaults;
+use crate::crd::{AlertSpec, AlertingSpec, MonitoringSpec, SecretKeyRef, Severity};
+use crate::{Error, Result};
+use std::collections::BTreeMap;
+
+/// dice-server's `http_request_duration_seconds` buckets: a latency SLO threshold must be one of
+/// them, or "faster than the threshold" cannot be counted. The contract test checks them
+/// against a real scrape.
+pub const LATENCY_BUCKETS: [f64; 17] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0,
+    2.5, 5.0, 10.0,
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Monitoring {
+    /// The operator's default monitoring labels, then the spec's.
+    pub labels: BTreeMap<String, String>,
+    /// Every alert links to `<base>#<alertname lowercased>`.
+    pub runbook_base_url: String,
+    pub service_monitor: Option<Scrape>,
+    pub rules: Option<Rules>,
+    pub slo: Option<Slo>,
+    pub probe: Option<ProbeTarget>,
+    pub dashboard: Option<Dashboard>,
+    pub alerting: Option<Alerting>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scrape {
+    pub interval: String,
+    pub timeout: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rules {
+    /// Only the alerts switched on.
+    pub alerts: Vec<Alert>,
+}
+
+/// The alerts users already run, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertName {
+    HighErrorRate,
+    SlowResponseTime,
+    ServiceDown,
+    HighMemoryUsage,
+    PodRestarting,
+}
+
+impl AlertName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertName::HighErrorRate => "HighErrorRate",
+            AlertName::SlowResponseTime => "SlowResponseTime",
+            AlertName::ServiceDown => "ServiceDown",
+            AlertName::HighMemoryUsage => "HighMemoryUsage",
+            AlertName::PodRestarting => "PodRestarting",
+        }
+    }
+
+    /// Threshold, `for` and severity when the spec does not override them.
+    fn defaults(self) -> (f64, &'static str, Severity) {
+        match self {
+            AlertName::HighErrorRate => (0.05, "5m", Severity::Critical),
+            AlertName::SlowResponseTime => (1.0, "10m", Severity::Warning),
+            AlertName::ServiceDown => (0.0, "2m", Severity::Critical),
+            AlertName::HighMemoryUsage => (200.0, "5m", Severity::Warning),
+            AlertName::PodRestarting => (0.0, "5m", Severity::Warning),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    pub name: AlertName,
+    pub threshold: f64,
+    pub for_: String,
+    pub severity: Severity,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slo {
+    /// As written (`30d`), for labels and names.
+    pub window: String,
+    pub window_seconds: f64,
+    pub for_: Option<String>,
+    /// Objective as a fraction (0.999).
+    pub availability: Option<f64>,
+    pub latency: Option<LatencySlo>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencySlo {
+    /// Objective as a fraction (0.99).
+    pub objective: f64,
+    /// One of [`LATENCY_BUCKETS`].
+    pub threshold_seconds: f64,
+    /// As written (`500ms`), for alert text.
+    pub threshold: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeTarget {
+    pub prober: String,
+    pub module: String,
+    pub interval: String,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dashboard {
+    pub namespace: String,
+    pub folder: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alerting {
+    pub slack: Option<(String, SecretKeyRef)>,
+    pub pager_duty: Option<SecretKeyRef>,
+}
+
+pub fn validate(
+    spec: &MonitoringSpec,
+    alerting: Option<&AlertingSpec>,
+    namespace: &str,
+    defaults: &Defaults,
+) -> Result<Monitoring> {
+    let mut labels = defaults.monitoring_labels.clone();
+    labels.extend(spec.labels.clone());
+    let service_monitor = match &spec.service_monitor {
+        sm if !sm.enabled => None,
+        sm => {
+            let interval = seconds("monitoring.serviceMonitor.interval", &sm.interval)?;
+            let timeout = seconds(
+                "monitoring.serviceMonitor.scrapeTimeout",
+                &sm.scrape_timeout,
+            )?;
+            if timeout > interval {
+                return Err(Error::InvalidSpec(format!(
+                    "monitoring.serviceMonitor.scrapeTimeout {} is longer than the interval {}; \
+                     Prometheus rejects such a scrape config",
+                    sm.scrape_timeout, sm.interval
+                )));
+            }
+            Some(Scrape {
+                interval: sm.interval.clone(),
+                timeout: sm.scrape_timeout.clone(),
+            })
+        }
+    };
+    let rules = spec.rules.enabled.then(|| {
+        let r = &spec.rules;
+        let alerts = [
+            (AlertName::HighErrorRate, &r.high_error_rate),
+            (AlertName::SlowResponseTime, &r.slow_response_time),
+            (AlertName::ServiceDown, &r.service_down),
+            (AlertName::HighMemoryUsage, &r.high_memory_usage),
+            (AlertName::PodRestarting, &r.pod_restarting),
+        ]
+        .into_iter()
+        .filter(|(_, alert)| alert.enabled)
+        .map(|(name, alert)| resolve(name, alert))
+        .collect();
+        Rules { alerts }
+    });
+    let slo = match &spec.slo {
+        None => None,
+        Some(slo) => Some(Slo {
+            window_seconds: seconds("monitoring.slo.window", &slo.window)?,
+            window: slo.window.clone(),
+            for_: slo.for_.clone(),
+            availability: slo.availability.as_ref().map(|a| a.objective / 100.0),
+            latency: match &slo.latency {
+                None => None,
+                Some(latency) => Some(LatencySlo {
+                    objective: latency.objective / 100.0,
+                    threshold_seconds: bucket(
+                        "monitoring.slo.latency.threshold",
+                        &latency.threshold,
+                    )?,
+                    threshold: latency.threshold.clone(),
+                }),
+            },
+        }),
+    };
+    let probe = spec.probe.enabled.then(|| ProbeTarget {
+        prober: spec.probe.prober.clone(),
+        module: spec.probe.module.clone(),
+        interval: spec.probe.interval.clone(),
+        path: spec.probe.path.clone(),
+    });
+    let dashboard = match &spec.dashboard {
+        d if !d.enabled => None,
+        d => {
+            let target = d.namespace.clone().unwrap_or_else(|| namespace.to_owned());
+            if let Some(watched) = &defaults.watch_namespace
+                && target != *watched
+            {
+                return Err(Error::InvalidSpec(format!(
+                    "monitoring.dashboard.namespace {target:?} is outside the one namespace this \
+                     operator watches ({watched:?}); remove it or run the operator for all namespaces"
+                )));
+            }
+            Some(Dashboard {
+                namespace: target,
+                folder: d.folder.clone(),
+            })
+        }
+    };
+    let alerting = alerting.map(|a| Alerting {
+        slack: a
+            .slack
+            .as_ref()
+            .map(|s| (s.channel.clone(), s.api_url.clone())),
+        pager_duty: a.pager_duty.as_ref().map(|p| p.routing_key.clone()),
+    });
+    Ok(Monitoring {
+        labels,
+        runbook_base_url: spec
+            .rules
+            .runbook_base_url
+            .clone()
+            .unwrap_or_else(|| defaults.runbook_base_url.clone()),
+        service_monitor,
+        rules,
+        slo,
+        probe,
+        dashboard,
+        alerting,
+    })
+}
+
+fn resolve(name: AlertName, spec: &AlertSpec) -> Alert {
+    let (threshold, for_, severity) = name.defaults();
+    Alert {
+        name,
+        threshold: spec.threshold.unwrap_or(threshold),
+        for_: spec.for_.clone().unwrap_or_else(|| for_.to_owned()),
+        severity: spec.severity.unwrap_or(severity),
+    }
+}
+
+/// Seconds in a Prometheus duration (`1h30m`, `30d`, `250ms`).
+pub fn prometheus_seconds(text: &str) -> Option<f64> {
+    let mut total = 0.0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.')?;
+        let number: f64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "d" => 86_400.0,
+            "w" => 604_800.0,
+            "y" => 31_536_000.0,
+            _ => return None,
+        };
+        total += number * unit;
+        rest = &rest[unit_len..];
+    }
+    (!text.is_empty()).then_some(total)
+}
+
+fn seconds(field: &str, text: &str) -> Result<f64> {
+    prometheus_seconds(text)
+        .filter(|s| *s > 0.0)
+        .ok_or_else(|| Error::InvalidSpec(format!("{field} {text:?} is not a positive duration")))
+}
+
+fn bucket(field: &str, text: &str) -> Result<f64> {
+    let value = seconds(field, text)?;
+    LATENCY_BUCKETS
+        .iter()
+        .copied()
+        .find(|b| (b - value).abs() < 1e-9)
+        .ok_or_else(|| {
+            let allowed: Vec<String> = LATENCY_BUCKETS
+                .iter()
+                .filter(|b| **b >= 0.001)
+                .map(|b| human_seconds(*b))
+                .collect();
+            Error::InvalidSpec(format!(
+                "{field} {text:?} is not a bucket of dice-server's latency histogram; use one of {}",
+                allowed.join(", ")
+            ))
+        })
+}
+
+/// `0.5` → `500ms`, `2.5` → `2.5s`.
+pub fn human_seconds(value: f64) -> String {
+    if value < 1.0 {
+        format!("{}ms", (value * 1000.0 * 1000.0).round() / 1000.0)
+    } else {
+        format!("{value}s")
+    }
+}
