@@ -17,7 +17,7 @@ generate:
 test: test-tools fmt-check lint unit
 
 test-tools:
-	@scripts/install-test-tools.sh promtool
+	@scripts/install-test-tools.sh promtool amtool
 
 fmt:
 	$(CARGO) fmt --all

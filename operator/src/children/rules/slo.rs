@@ -154,9 +154,15 @@ fn rules(service: &Validated, slo: &Slo, objective: &Objective) -> Vec<Rule> {
                     service.namespace, service.name, objective.slo
                 ),
                 format!(
-                    "Objective: {} over {}. At the current error ratio ({{{{ $value | humanizePercentage }}}}) \
-                     the budget is spent well before the window ends.",
-                    objective.what, slo.window
+                    "Objective: {} over {}. At the current error ratio the error budget runs out long \
+                     before the window ends; {urgency} means {}.",
+                    objective.what,
+                    slo.window,
+                    if urgency == "page" {
+                        "act now (2% of the budget burns per hour or faster)"
+                    } else {
+                        "fix within days"
+                    }
                 ),
             ),
             ..Rule::default()
