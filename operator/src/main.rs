@@ -33,8 +33,67 @@ enum Command {
         #[arg(short = 'o', long = "output-dir", env = "DICE_RENDER_OUTPUT_DIR")]
         output_dir: Option<PathBuf>,
         #[command(flatten)]
+        alertmanager: AlertmanagerArgs,
+        #[command(flatten)]
         defaults: DefaultsArgs,
     },
+}
+
+/// The plain alertmanager.yml `render` can also write, and where its secrets come from.
+/// Without a value here, Secrets in the rendered manifest are used.
+#[derive(Debug, clap::Args)]
+struct AlertmanagerArgs {
+    /// Print an equivalent plain alertmanager.yml (with -o: also write DIR/alertmanager.yml),
+    /// for an Alertmanager not run by the Prometheus Operator.
+    #[arg(long, env = "DICE_RENDER_ALERTMANAGER_CONFIG")]
+    alertmanager_config: bool,
+    /// Slack incoming-webhook URL.
+    #[arg(
+        long,
+        env = "DICE_SLACK_API_URL",
+        conflicts_with = "slack_api_url_file"
+    )]
+    slack_api_url: Option<String>,
+    /// File holding the Slack incoming-webhook URL.
+    #[arg(long, env = "DICE_SLACK_API_URL_FILE")]
+    slack_api_url_file: Option<PathBuf>,
+    /// PagerDuty Events API v2 routing key.
+    #[arg(
+        long,
+        env = "DICE_PAGERDUTY_ROUTING_KEY",
+        conflicts_with = "pagerduty_routing_key_file"
+    )]
+    pagerduty_routing_key: Option<String>,
+    /// File holding the PagerDuty routing key.
+    #[arg(long, env = "DICE_PAGERDUTY_ROUTING_KEY_FILE")]
+    pagerduty_routing_key_file: Option<PathBuf>,
+    /// PagerDuty Events API URL (default: Alertmanager's, PagerDuty's own endpoint).
+    #[arg(long, env = "DICE_PAGERDUTY_URL")]
+    pagerduty_url: Option<String>,
+}
+
+impl AlertmanagerArgs {
+    fn secrets(&self) -> dice_operator::Result<render::SecretValues> {
+        let from = |value: &Option<String>, file: &Option<PathBuf>| match (value, file) {
+            (Some(value), _) => Ok(Some(value.clone())),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map(|text| Some(text.trim().to_owned()))
+                .map_err(|source| dice_operator::Error::Read {
+                    path: path.display().to_string(),
+                    source,
+                }),
+            (None, None) => Ok(None),
+        };
+        Ok(render::SecretValues {
+            slack_api_url: from(&self.slack_api_url, &self.slack_api_url_file)?,
+            pagerduty_routing_key: from(
+                &self.pagerduty_routing_key,
+                &self.pagerduty_routing_key_file,
+            )?,
+            pagerduty_url: self.pagerduty_url.clone(),
+            from_manifest: Default::default(),
+        })
+    }
 }
 
 /// What fills in the fields a DiceService leaves out (shared by `run` and `render`).
@@ -102,8 +161,16 @@ fn main() -> ExitCode {
         Command::Render {
             file,
             output_dir,
+            alertmanager,
             defaults,
-        } => render::run(&file, output_dir.as_deref(), &defaults.defaults(None)),
+        } => alertmanager.secrets().and_then(|secrets| {
+            let options = render::Options {
+                output_dir,
+                alertmanager_config: alertmanager.alertmanager_config,
+                secrets,
+            };
+            render::run(&file, &options, &defaults.defaults(None))
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,9 @@
 //! `dice-operator render`: a DiceService manifest in, every child as YAML out, no cluster needed.
 
+pub mod alertmanager;
+
+pub use alertmanager::SecretValues;
+
 use crate::children::{self, Children};
 use crate::crd::DiceService;
 use crate::validate::{Defaults, validate};
@@ -82,27 +86,94 @@ mod erased {
     }
 }
 
+/// What `render` writes besides the objects.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// One file per object in this directory instead of stdout.
+    pub output_dir: Option<std::path::PathBuf>,
+    /// Also the plain alertmanager.yml (alone on stdout; `alertmanager.yml` in the directory).
+    pub alertmanager_config: bool,
+    /// Command-line secret values for alertmanager.yml.
+    pub secrets: SecretValues,
+}
+
+/// Every Secret value in the manifest, keyed by namespace, name and key.
+pub fn manifest_secrets(
+    manifest: &str,
+) -> Result<std::collections::BTreeMap<(String, String, String), String>> {
+    let mut values = std::collections::BTreeMap::new();
+    for document in serde_yaml::Deserializer::from_str(manifest) {
+        let value =
+            serde_yaml::Value::deserialize(document).map_err(|e| Error::Parse(e.to_string()))?;
+        if value.get("kind").and_then(|k| k.as_str()) != Some("Secret") {
+            continue;
+        }
+        let secret: k8s_openapi::api::core::v1::Secret =
+            serde_yaml::from_value(value).map_err(|e| Error::Parse(e.to_string()))?;
+        let namespace = secret
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
+        let name = secret.metadata.name.clone().unwrap_or_default();
+        let data = secret
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()));
+        for (key, text) in data.chain(secret.string_data.unwrap_or_default()) {
+            values.insert((namespace.clone(), name.clone(), key), text);
+        }
+    }
+    Ok(values)
+}
+
 /// Reads `file` (`-` for stdin), renders it, and prints or writes one file per object.
-pub fn run(file: &Path, output_dir: Option<&Path>, defaults: &Defaults) -> Result<()> {
+pub fn run(file: &Path, options: &Options, defaults: &Defaults) -> Result<()> {
     let manifest = read(file)?;
-    for (service, children) in render_manifest(&manifest, defaults)? {
+    let rendered = render_manifest(&manifest, defaults)?;
+    let output_dir = options.output_dir.as_deref();
+    if options.alertmanager_config {
+        let mut secrets = options.secrets.clone();
+        secrets.from_manifest = manifest_secrets(&manifest)?;
+        let configs: Vec<_> = rendered
+            .iter()
+            .filter_map(|(_, children)| children.alertmanager_config.clone())
+            .collect();
+        if configs.is_empty() {
+            return Err(Error::Parse(
+                "no DiceService in the manifest declares spec.alerting".into(),
+            ));
+        }
+        let yaml = alertmanager::alertmanager_yml(&configs, &secrets)?;
+        match output_dir {
+            Some(dir) => write(&dir.join("alertmanager.yml"), &yaml)?,
+            None => {
+                print!("{yaml}");
+                return Ok(());
+            }
+        }
+    }
+    for (service, children) in rendered {
         let name = service.metadata.name.clone().unwrap_or_default();
         for (kind, yaml) in documents(&children)? {
             match output_dir {
-                Some(dir) => {
-                    let path = dir.join(format!("{name}-{kind}.yaml"));
-                    std::fs::create_dir_all(dir)
-                        .and_then(|()| std::fs::write(&path, &yaml))
-                        .map_err(|source| Error::Write {
-                            path: path.display().to_string(),
-                            source,
-                        })?;
-                }
+                Some(dir) => write(&dir.join(format!("{name}-{kind}.yaml")), &yaml)?,
                 None => print!("---\n{yaml}"),
             }
         }
     }
     Ok(())
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    path.parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(path, text))
+        .map_err(|source| Error::Write {
+            path: path.display().to_string(),
+            source,
+        })
 }
 
 fn read(file: &Path) -> Result<String> {
