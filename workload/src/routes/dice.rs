@@ -61,6 +61,7 @@ async fn perform_roll(
     die: Die,
 ) -> Result<u8, AppError> {
     let settings = &state.settings;
+    let started = std::time::Instant::now();
     // The thread-local RNG is not Send, so draw everything before the first await.
     let (delay, outcome) = {
         let mut rng = rand::rng();
@@ -88,6 +89,10 @@ async fn perform_roll(
             KeyValue::new("system.memory.usage_percent", system.memory_usage_percent),
         ]);
     }
+    state
+        .metrics
+        .dice
+        .record_duration(die, started.elapsed().as_secs_f64());
     match outcome {
         RollOutcome::Rolled(value) => {
             state.metrics.dice.record_success(die, value);
