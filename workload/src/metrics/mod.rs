@@ -1,7 +1,7 @@
 //! The one metrics registry of dice-server and its encodings (OpenMetrics, Prometheus text).
 
 mod dice;
-mod http;
+pub mod http;
 mod process;
 mod runtime;
 mod system;
