@@ -479,6 +479,10 @@ impl Store {
                 return Ok(existing);
             }
             existing["metadata"]["deletionTimestamp"] = json!(now());
+            // As the real API server does, so generation-based predicates see the deletion.
+            if let Some(generation) = existing["metadata"]["generation"].as_i64() {
+                existing["metadata"]["generation"] = json!(generation + 1);
+            }
             return Ok(self.commit(t, object_key, Some(existing), EventType::Modified));
         }
         Ok(self.remove(t, object_key, existing))

@@ -228,11 +228,12 @@ pub fn error_policy(
     Action::requeue(delay)
 }
 
-/// Changes when the spec changes (generation) or the object is recreated under the same name
-/// (uid), unlike `predicates::generation` alone.
+/// Changes when the spec changes (generation), the object is recreated under the same name
+/// (uid) or its deletion starts (the finalizer must run), unlike `predicates::generation` alone.
 fn spec_identity(service: &DiceService) -> Option<u64> {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (service.uid(), service.metadata.generation).hash(&mut hasher);
+    let deleting = service.metadata.deletion_timestamp.is_some();
+    (service.uid(), service.metadata.generation, deleting).hash(&mut hasher);
     Some(hasher.finish())
 }
 

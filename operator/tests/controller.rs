@@ -1,55 +1,20 @@
 //! The controller against the fake API server, in process: the whole lifecycle of a DiceService.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use dice_e2e::FakeApiServer;
 use dice_operator::controller::{self, Context};
 use dice_operator::crd::DiceService;
 use dice_operator::metrics::OperatorMetrics;
 use dice_operator::validate::Defaults;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use kube::{CustomResourceExt, ResourceExt};
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::json;
-use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use support::{DEADLINE, cluster_with_crd, condition, eventually};
 
-const DEADLINE: Duration = Duration::from_secs(15);
-
-/// Polls `check` until it yields a value or the deadline passes.
-async fn eventually<T, F, Fut>(what: &str, check: F) -> T
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let started = Instant::now();
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(started.elapsed() < DEADLINE, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// A fake API server with the DiceService CRD installed, and a client for it.
-async fn cluster_with_crd() -> (FakeApiServer, kube::Client) {
-    let server = FakeApiServer::new();
-    let client = server.client();
-    Api::<CustomResourceDefinition>::all(client.clone())
-        .create(&PostParams::default(), &DiceService::crd())
-        .await
-        .unwrap();
-    (server, client)
-}
-
-fn condition(service: &DiceService, type_: &str) -> Option<(String, String)> {
-    let status = service.status.as_ref()?;
-    let condition = status.conditions.iter().find(|c| c.type_ == type_)?;
-    Some((condition.status.clone(), condition.message.clone()))
-}
+mod support;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_diceservice_goes_from_apply_to_ready_and_back_to_nothing() {

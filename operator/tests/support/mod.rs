@@ -1,0 +1,45 @@
+//! Helpers the in-process controller tests share: a fake cluster with the DiceService CRD, and
+//! polling with a deadline.
+
+use dice_e2e::FakeApiServer;
+use dice_operator::crd::DiceService;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+use kube::api::{Api, PostParams};
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+pub const DEADLINE: Duration = Duration::from_secs(15);
+
+/// Polls `check` until it yields a value or the deadline passes.
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(started.elapsed() < DEADLINE, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A fake API server with the DiceService CRD installed, and a client for it.
+pub async fn cluster_with_crd() -> (FakeApiServer, kube::Client) {
+    let server = FakeApiServer::new();
+    let client = server.client();
+    Api::<CustomResourceDefinition>::all(client.clone())
+        .create(&PostParams::default(), &DiceService::crd())
+        .await
+        .unwrap();
+    (server, client)
+}
+
+pub fn condition(service: &DiceService, type_: &str) -> Option<(String, String)> {
+    let status = service.status.as_ref()?;
+    let condition = status.conditions.iter().find(|c| c.type_ == type_)?;
+    Some((condition.status.clone(), condition.message.clone()))
+}
