@@ -119,9 +119,15 @@ fn check_object(
     path: &str,
     problems: &mut Vec<String>,
 ) {
-    if schema["x-kubernetes-preserve-unknown-fields"].as_bool() == Some(true) {
-        return;
+    for required in schema["required"].as_array().into_iter().flatten() {
+        if let Some(name) = required.as_str()
+            && !map.contains_key(name)
+        {
+            problems.push(format!("{path}.{name}: Required value"));
+        }
     }
+    // Known fields are still checked where unknown ones are preserved.
+    let preserve = schema["x-kubernetes-preserve-unknown-fields"].as_bool() == Some(true);
     let properties = schema.get("properties").and_then(Value::as_object);
     let additional = schema.get("additionalProperties").filter(|a| a.is_object());
     for (name, child) in map {
@@ -129,7 +135,7 @@ fn check_object(
         match (properties.and_then(|p| p.get(name)), additional) {
             (Some(property), _) => check(property, child, &child_path, problems),
             (None, Some(values)) => check(values, child, &child_path, problems),
-            (None, None) if properties.is_some() => {
+            (None, None) if properties.is_some() && !preserve => {
                 problems.push(format!("{child_path}: unknown field"))
             }
             (None, None) => {}
@@ -186,5 +192,22 @@ mod tests {
             problems.iter().any(|p| p.contains("at most 10 replicas")),
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn required_fields_are_enforced_even_where_unknown_fields_are_preserved() {
+        let schema = json!({"type": "object", "properties": {"spec": {"type": "object",
+            "x-kubernetes-preserve-unknown-fields": true, "required": ["tenant"],
+            "properties": {"tenant": {"type": "string"}, "size": {"type": "integer", "maximum": 3}}}}});
+        let problems = validate(&schema, &json!({"spec": {"size": 5, "other": 1}}), None);
+        assert_eq!(
+            problems,
+            [
+                "spec.tenant: Required value",
+                "spec.size: Invalid value: 5: should be less than or equal to 3"
+            ]
+        );
+        let fine = json!({"spec": {"tenant": "a", "other": 1}});
+        assert_eq!(validate(&schema, &fine, None), Vec::<String>::new());
     }
 }

@@ -24,6 +24,14 @@ use support::{cluster_with_crd, condition, eventually};
 /// The Prometheus Operator kinds, as CRDs that accept any spec (the upstream schemas are
 /// checked in upstream_schemas.rs).
 async fn install_prometheus_operator_crds(client: &Client) {
+    install_crds_with_schema(
+        client,
+        |_| json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+    )
+    .await;
+}
+
+async fn install_crds_with_schema(client: &Client, schema: impl Fn(MonitoringKind) -> Value) {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     for kind in MonitoringKind::ALL {
         let plural = format!("{}s", kind.kind().to_lowercase());
@@ -36,7 +44,7 @@ async fn install_prometheus_operator_crds(client: &Client) {
                 "names": {"kind": kind.kind(), "plural": plural, "listKind": format!("{}List", kind.kind()), "singular": kind.kind().to_lowercase()},
                 "scope": "Namespaced",
                 "versions": [{"name": kind.version(), "served": true, "storage": true,
-                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]
+                    "schema": {"openAPIV3Schema": schema(kind)}}]
             }
         }))
         .unwrap();
@@ -199,5 +207,49 @@ async fn alerting_secrets_are_checked_and_a_remote_dashboard_is_cleaned_up() {
         },
     )
     .await;
+    running.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitoring_object_the_api_refuses_is_reported_not_retried_forever() {
+    let (_server, client) = cluster_with_crd().await;
+    // As if a policy required a field the operator does not set on PrometheusRules.
+    install_crds_with_schema(&client, |kind| {
+        let mut schema = json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
+        if kind == MonitoringKind::PrometheusRule {
+            schema = json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true,
+                "properties": {"spec": {"type": "object", "required": ["tenant"],
+                    "x-kubernetes-preserve-unknown-fields": true}}});
+        }
+        schema
+    })
+    .await;
+    let running = start(&client);
+    let services: Api<DiceService> = Api::namespaced(client.clone(), "default");
+    apply(&services, "dice", json!({})).await;
+    let (status, message) = eventually("the refusal in MonitoringReady", || async {
+        let service = services.get("dice").await.unwrap();
+        condition(&service, "MonitoringReady").filter(|(_, m)| m.contains("refused"))
+    })
+    .await;
+    assert_eq!(status, "False");
+    assert!(
+        message.contains("PrometheusRule dice") && message.contains("tenant"),
+        "{message}"
+    );
+    let service = services.get("dice").await.unwrap();
+    let (ready, _) = condition(&service, "Degraded").unwrap();
+    assert_eq!(ready, "False", "the workload itself is fine");
+    let children = service.status.unwrap().monitoring;
+    let rule = children
+        .iter()
+        .find(|c| c.kind == "PrometheusRule")
+        .unwrap();
+    assert_eq!(rule.state, ChildState::Failed);
+    let monitor = children
+        .iter()
+        .find(|c| c.kind == "ServiceMonitor")
+        .unwrap();
+    assert_eq!(monitor.state, ChildState::Applied);
     running.abort();
 }
