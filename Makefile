@@ -1,6 +1,10 @@
 # dice-operator: `make demo` runs the service locally, `make test` runs every check CI runs.
 CARGO ?= cargo
 NEXTEST_PROFILE := $(if $(CI),ci,default)
+# A CI build happens once: incremental state would only cost time and disk.
+ifdef CI
+export CARGO_INCREMENTAL := 0
+endif
 
 .PHONY: all build generate test test-tools fmt fmt-check lint unit demo bench e2e-cluster clean
 

@@ -5,7 +5,7 @@
 use crate::FIELD_MANAGER;
 use crate::children::{Children, dashboard};
 use crate::crd::{ChildState, ChildStatus};
-use crate::observed::{ObservedChildren, up_to_date};
+use crate::observed::{ObservedChildren, digested, up_to_date};
 use crate::served::{MonitoringKind, ServedKinds};
 use crate::validate::Validated;
 use k8s_openapi::NamespaceResourceScope;
@@ -115,7 +115,21 @@ impl Run<'_> {
     where
         K::DynamicType: Eq + Hash,
     {
-        if let Some(current) = up_to_date(observed, desired) {
+        self.apply_compared(observed, desired, desired).await
+    }
+
+    /// Applies `desired` unless the store's copy matches `compared` (`desired` as the store
+    /// keeps objects).
+    async fn apply_compared<K: Child>(
+        &mut self,
+        observed: &Store<K>,
+        compared: &K,
+        desired: &K,
+    ) -> Result<K, kube::Error>
+    where
+        K::DynamicType: Eq + Hash,
+    {
+        if let Some(current) = up_to_date(observed, compared) {
             return Ok((*current).clone());
         }
         self.sent += 1;
@@ -186,7 +200,10 @@ impl Run<'_> {
             desired.namespace().unwrap_or_default(),
             desired.name_any()
         );
-        match self.apply(observed, desired).await {
+        match self
+            .apply_compared(observed, &digested(desired), desired)
+            .await
+        {
             Ok(_) => self.report("ConfigMap", name, ChildState::Applied, None),
             Err(kube::Error::Api(status)) if refused(status.code) => {
                 let message = format!("refused by the API server: {}", status.message);

@@ -279,7 +279,8 @@ pub async fn run(
     let (deployments, deployment_events) = watches::owned(scope.api(), owned());
     let (services, service_events) = watches::owned(scope.api(), owned());
     let (accounts, account_events) = watches::owned(scope.api(), owned());
-    let (config_maps, config_map_events) = watches::owned(scope.api(), owned());
+    let (config_maps, config_map_events) =
+        watches::owned_slimmed(scope.api(), owned(), crate::observed::digest_data);
     let optional = |kind| (scope.clone(), owned(), served.clone(), kind);
     let (s, c, v, k) = optional(MonitoringKind::ServiceMonitor);
     let (service_monitors, service_monitor_events) = watches::when_served(s.api(), c, v, k);

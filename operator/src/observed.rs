@@ -78,6 +78,26 @@ impl std::fmt::Debug for ObservedChildren {
     }
 }
 
+/// A ConfigMap as the store keeps it: each value replaced by its hash, because every dashboard
+/// is tens of kilobytes of JSON and an operator with a thousand DiceServices should not hold
+/// them all. Compare a desired ConfigMap with [`digested`].
+pub fn digest_data(config_map: &mut ConfigMap) {
+    for value in config_map
+        .data
+        .iter_mut()
+        .flat_map(|data| data.values_mut())
+    {
+        *value = format!("sha256:{}", crate::children::content_hash(value));
+    }
+}
+
+/// `desired` with its data digested like the store's copies.
+pub fn digested(desired: &ConfigMap) -> ConfigMap {
+    let mut copy = desired.clone();
+    digest_data(&mut copy);
+    copy
+}
+
 /// The observed copy of `desired` when applying `desired` would change nothing.
 pub fn up_to_date<K>(observed: &Store<K>, desired: &K) -> Option<Arc<K>>
 where

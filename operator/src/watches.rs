@@ -27,10 +27,25 @@ pub fn owned<K>(api: Api<K>, config: watcher::Config) -> (reflector::Store<K>, E
 where
     K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
 {
+    owned_slimmed(api, config, |_| {})
+}
+
+/// [`owned`], with `slim` applied to each object before it is stored.
+pub fn owned_slimmed<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    slim: fn(&mut K),
+) -> (reflector::Store<K>, Events<K>)
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+{
     let (reader, writer) = reflector::store();
     let events = watcher::watcher(api, config)
         .default_backoff()
-        .modify(|object| object.managed_fields_mut().clear())
+        .modify(move |object| {
+            object.managed_fields_mut().clear();
+            slim(object);
+        })
         .reflect(writer)
         .touched_objects()
         .boxed();

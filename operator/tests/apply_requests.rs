@@ -111,7 +111,8 @@ async fn children_the_watches_show_up_to_date_are_not_sent_again() {
         deployments: observed(deployment.clone()),
         services: observed(kube_service.clone()),
         accounts: observed(account.clone()),
-        config_maps: observed(dashboard),
+        // As the controller's watch stores it: data digested.
+        config_maps: observed(dice_operator::observed::digested(&dashboard)),
         ..ObservedChildren::none()
     };
 
