@@ -10,6 +10,7 @@ pub mod sampler;
 pub mod serve;
 pub mod state;
 pub mod telemetry;
+pub mod traffic;
 
 use axum::Router;
 use state::AppState;
