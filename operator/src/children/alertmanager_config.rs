@@ -82,9 +82,9 @@ pub fn build(service: &Validated) -> Option<AlertmanagerConfig> {
             route: Route {
                 receiver: default_receiver.into(),
                 group_by: GROUP_BY.iter().map(|l| (*l).to_owned()).collect(),
-                group_wait: Some("30s".into()),
-                group_interval: Some("5m".into()),
-                repeat_interval: Some("4h".into()),
+                group_wait: Some(alerting.group_wait.clone()),
+                group_interval: Some(alerting.group_interval.clone()),
+                repeat_interval: Some(alerting.repeat_interval.clone()),
                 matchers: vec![equal("service", &service.name)],
                 routes,
                 ..Route::default()

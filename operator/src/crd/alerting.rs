@@ -17,6 +17,18 @@ pub struct AlertingSpec {
     /// PagerDuty (Events API v2) is paged for critical alerts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pager_duty: Option<PagerDutySpec>,
+    /// How long Alertmanager waits to batch the first alerts of a group (default `30s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h|d|w|y))+$"))]
+    pub group_wait: Option<String>,
+    /// How long before notifying about changes to a group, resolutions included (default `5m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h|d|w|y))+$"))]
+    pub group_interval: Option<String>,
+    /// How long before repeating a notification that is still firing (default `4h`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h|d|w|y))+$"))]
+    pub repeat_interval: Option<String>,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]

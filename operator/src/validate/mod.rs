@@ -197,4 +197,15 @@ mod tests {
             .to_string();
         assert!(error.contains("at most 63"), "{error}");
     }
+
+    #[test]
+    fn alert_grouping_takes_the_spec_and_defaults_the_rest() {
+        let dice =
+            service("alerting: {slack: {channel: '#d', apiURL: {name: s, key: k}}, groupWait: 5s}");
+        let validated = validate(&dice, &Defaults::with_image("img")).expect("valid");
+        let alerting = validated.monitoring.alerting.expect("alerting");
+        assert_eq!(alerting.group_wait, "5s");
+        assert_eq!(alerting.group_interval, "5m");
+        assert_eq!(alerting.repeat_interval, "4h");
+    }
 }

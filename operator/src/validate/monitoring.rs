@@ -120,6 +120,9 @@ pub struct Dashboard {
 pub struct Alerting {
     pub slack: Option<(String, SecretKeyRef)>,
     pub pager_duty: Option<SecretKeyRef>,
+    pub group_wait: String,
+    pub group_interval: String,
+    pub repeat_interval: String,
 }
 
 pub fn validate(
@@ -216,6 +219,9 @@ pub fn validate(
             .as_ref()
             .map(|s| (s.channel.clone(), s.api_url.clone())),
         pager_duty: a.pager_duty.as_ref().map(|p| p.routing_key.clone()),
+        group_wait: a.group_wait.clone().unwrap_or_else(|| "30s".into()),
+        group_interval: a.group_interval.clone().unwrap_or_else(|| "5m".into()),
+        repeat_interval: a.repeat_interval.clone().unwrap_or_else(|| "4h".into()),
     });
     Ok(Monitoring {
         labels,
