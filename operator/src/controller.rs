@@ -263,17 +263,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
-    let namespaced = |client: &Client| {
-        settings
-            .namespace
-            .as_deref()
-            .map(|ns| ns.to_owned())
-            .map_or_else(
-                || ApiScope::All(client.clone()),
-                |ns| ApiScope::Namespace(client.clone(), ns),
-            )
+    let scope = match settings.namespace.clone() {
+        Some(namespace) => ApiScope::Namespace(client.clone(), namespace),
+        None => ApiScope::All(client.clone()),
     };
-    let scope = namespaced(&client);
     let owned = || watcher::Config::default().labels(MANAGED_SELECTOR);
     let served = ctx.served.clone();
     let (deployments, deployment_events) = watches::owned(scope.api(), owned());
@@ -281,15 +274,26 @@ pub async fn run(
     let (accounts, account_events) = watches::owned(scope.api(), owned());
     let (config_maps, config_map_events) =
         watches::owned_slimmed(scope.api(), owned(), crate::observed::digest_data);
-    let optional = |kind| (scope.clone(), owned(), served.clone(), kind);
-    let (s, c, v, k) = optional(MonitoringKind::ServiceMonitor);
-    let (service_monitors, service_monitor_events) = watches::when_served(s.api(), c, v, k);
-    let (s, c, v, k) = optional(MonitoringKind::PrometheusRule);
-    let (prometheus_rules, prometheus_rule_events) = watches::when_served(s.api(), c, v, k);
-    let (s, c, v, k) = optional(MonitoringKind::Probe);
-    let (probes, probe_events) = watches::when_served(s.api(), c, v, k);
-    let (s, c, v, k) = optional(MonitoringKind::AlertmanagerConfig);
-    let (alertmanager_configs, alertmanager_config_events) = watches::when_served(s.api(), c, v, k);
+    let (service_monitors, service_monitor_events) = watches::when_served(
+        scope.api(),
+        owned(),
+        &served,
+        MonitoringKind::ServiceMonitor,
+    );
+    let (prometheus_rules, prometheus_rule_events) = watches::when_served(
+        scope.api(),
+        owned(),
+        &served,
+        MonitoringKind::PrometheusRule,
+    );
+    let (probes, probe_events) =
+        watches::when_served(scope.api(), owned(), &served, MonitoringKind::Probe);
+    let (alertmanager_configs, alertmanager_config_events) = watches::when_served(
+        scope.api(),
+        owned(),
+        &served,
+        MonitoringKind::AlertmanagerConfig,
+    );
     let ctx = Arc::new(Context {
         observed: ObservedChildren {
             deployments,

@@ -57,12 +57,13 @@ where
 pub fn when_served<K>(
     api: Api<K>,
     config: watcher::Config,
-    served: ServedKinds,
+    served: &ServedKinds,
     kind: MonitoringKind,
 ) -> (reflector::Store<K>, Events<K>)
 where
     K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
 {
+    let served = served.clone();
     let (reader, writer) = reflector::store();
     let events = futures::stream::once(async move {
         served.wait_for(kind).await;
