@@ -22,14 +22,24 @@ pub const ERROR_RATIO_PREFIX: &str = "slo:sli_error:ratio_rate";
 pub const BUDGET_REMAINING: &str = "slo:error_budget_remaining:ratio";
 pub const OBJECTIVE: &str = "slo:objective:ratio";
 
-/// One SLO: its name (the `slo` label), alert name, objective, and its error-ratio PromQL for a
-/// range.
+/// One SLO: its name (the `slo` label), alert name, objective, and the series of good and of
+/// all events; its error ratio over a range is 1 − good/all.
 struct Objective {
     slo: &'static str,
     alert: &'static str,
     objective: f64,
     what: String,
-    error_ratio: Box<dyn Fn(&str) -> String>,
+    good: String,
+    all: String,
+}
+
+impl Objective {
+    fn error_ratio(&self, range: &str) -> String {
+        let (good, all) = (&self.good, &self.all);
+        format!(
+            "1 - (sum by (namespace, job) (rate({good}[{range}])) / sum by (namespace, job) (rate({all}[{range}])))"
+        )
+    }
 }
 
 pub fn groups(
@@ -50,23 +60,16 @@ pub fn groups(
 fn objectives(slo: &Slo, selector: &Selector) -> Vec<Objective> {
     let mut objectives = Vec::new();
     if let Some(objective) = slo.availability {
-        let selector = selector.clone();
         objectives.push(Objective {
             slo: "availability",
             alert: "AvailabilityErrorBudgetBurn",
             objective,
             what: format!("{}% of dice requests succeed", number(objective * 100.0)),
-            error_ratio: Box::new(move |range| {
-                let ok = format!("http_requests_total{}", selector.api(&[r#"status!~"5..""#]));
-                let all = format!("http_requests_total{}", selector.api(&[]));
-                format!(
-                    "1 - (sum by (namespace, job) (rate({ok}[{range}])) / sum by (namespace, job) (rate({all}[{range}])))"
-                )
-            }),
+            good: format!("http_requests_total{}", selector.api(&[r#"status!~"5..""#])),
+            all: format!("http_requests_total{}", selector.api(&[])),
         });
     }
     if let Some(latency) = &slo.latency {
-        let selector = selector.clone();
         let le = le_matcher(latency.threshold_seconds);
         objectives.push(Objective {
             slo: "latency",
@@ -77,13 +80,11 @@ fn objectives(slo: &Slo, selector: &Selector) -> Vec<Objective> {
                 number(latency.objective * 100.0),
                 latency.threshold
             ),
-            error_ratio: Box::new(move |range| {
-                let fast = format!("http_request_duration_seconds_bucket{}", selector.api(&[&le]));
-                let all = format!("http_request_duration_seconds_count{}", selector.api(&[]));
-                format!(
-                    "1 - (sum by (namespace, job) (rate({fast}[{range}])) / sum by (namespace, job) (rate({all}[{range}])))"
-                )
-            }),
+            good: format!(
+                "http_request_duration_seconds_bucket{}",
+                selector.api(&[&le])
+            ),
+            all: format!("http_request_duration_seconds_count{}", selector.api(&[])),
         });
     }
     objectives
@@ -98,7 +99,7 @@ fn rules(service: &Validated, slo: &Slo, objective: &Objective) -> Vec<Rule> {
         .chain(std::iter::once(&slo.window.as_str()).filter(|w| !WINDOWS.contains(w)))
         .map(|window| Rule {
             record: Some(format!("{ERROR_RATIO_PREFIX}{window}")),
-            expr: (objective.error_ratio)(window),
+            expr: objective.error_ratio(window),
             labels: slo_labels.clone(),
             ..Rule::default()
         })
