@@ -97,6 +97,7 @@ pub fn build(service: &Validated) -> Option<AlertmanagerConfig> {
 /// Extra fields of a PagerDuty incident.
 pub fn details() -> Vec<KeyValue> {
     [
+        ("alertname", "{{ .CommonLabels.alertname }}"),
         ("firing", "{{ .Alerts.Firing | len }}"),
         ("namespace", "{{ .CommonLabels.namespace }}"),
         ("service", "{{ .CommonLabels.service }}"),

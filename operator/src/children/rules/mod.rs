@@ -47,6 +47,20 @@ impl Selector {
     }
 }
 
+/// The share of `all` that is not `good` over `range`, per job. It is 1 − good/all rather than
+/// errors/all because a service that never failed has no 5xx series and its ratio must read 0,
+/// not "no data"; and a complete outage leaves no `good` series at all, so a missing `good`
+/// counts as zero good requests instead of making the ratio vanish when it matters most.
+pub fn error_ratio(good: &str, all: &str, range: &str) -> String {
+    let sum = |series: &str| format!("sum by (namespace, job) (rate({series}[{range}]))");
+    format!(
+        "1 - (\n  ({} or 0 * {})\n  /\n  {}\n)",
+        sum(good),
+        sum(all),
+        sum(all)
+    )
+}
+
 /// Escapes a PromQL string literal's content.
 pub fn escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"")

@@ -1,7 +1,7 @@
 //! Recording rules per job (the monitoring guide's request rate, error ratio and p95/p99
 //! latency), so alerts and dashboards read cheap pre-aggregated series.
 
-use super::Selector;
+use super::{Selector, error_ratio};
 use crate::monitoring_types::Rule;
 
 pub const REQUEST_RATE: &str = "job:http_requests:rate5m";
@@ -19,8 +19,6 @@ fn record(name: &str, expr: String) -> Rule {
 
 pub fn rules(selector: &Selector) -> Vec<Rule> {
     let requests = format!("http_requests_total{}", selector.api(&[]));
-    // 1 − ok/all rather than errors/all: a service that never failed has no 5xx series, and the
-    // ratio must read 0 then, not "no data".
     let ok = format!("http_requests_total{}", selector.api(&[r#"status!~"5..""#]));
     let buckets = format!("http_request_duration_seconds_bucket{}", selector.api(&[]));
     let quantile = |q: &str| {
@@ -31,12 +29,7 @@ pub fn rules(selector: &Selector) -> Vec<Rule> {
             REQUEST_RATE,
             format!("sum by (namespace, job) (rate({requests}[5m]))"),
         ),
-        record(
-            ERROR_RATIO,
-            format!(
-                "1 - (\n  sum by (namespace, job) (rate({ok}[5m]))\n  /\n  sum by (namespace, job) (rate({requests}[5m]))\n)"
-            ),
-        ),
+        record(ERROR_RATIO, error_ratio(&ok, &requests, "5m")),
         record(LATENCY_P95, quantile("0.95")),
         record(LATENCY_P99, quantile("0.99")),
     ]

@@ -23,7 +23,7 @@ pub const BUDGET_REMAINING: &str = "slo:error_budget_remaining:ratio";
 pub const OBJECTIVE: &str = "slo:objective:ratio";
 
 /// One SLO: its name (the `slo` label), alert name, objective, and the series of good and of
-/// all events; its error ratio over a range is 1 − good/all.
+/// all events; its error ratio over a range is [`super::error_ratio`].
 struct Objective {
     slo: &'static str,
     alert: &'static str,
@@ -35,10 +35,7 @@ struct Objective {
 
 impl Objective {
     fn error_ratio(&self, range: &str) -> String {
-        let (good, all) = (&self.good, &self.all);
-        format!(
-            "1 - (sum by (namespace, job) (rate({good}[{range}])) / sum by (namespace, job) (rate({all}[{range}])))"
-        )
+        super::error_ratio(&self.good, &self.all, range)
     }
 }
 
