@@ -14,7 +14,9 @@ pub const SLACK: &str = "slack";
 pub const PAGERDUTY: &str = "pagerduty";
 /// Receives what no other route takes when Slack is not configured.
 pub const NOBODY: &str = "null";
-pub const GROUP_BY: [&str; 3] = ["alertname", "namespace", "service"];
+/// Severity too: an SLO's page and ticket share an alert name but not an urgency, and a
+/// notification whose alerts differ in severity could not say which it is.
+pub const GROUP_BY: [&str; 4] = ["alertname", "namespace", "service", "severity"];
 
 /// Slack message title and text, shared with the plain alertmanager.yml.
 pub const SLACK_TITLE: &str = "[{{ .Status | toUpper }}{{ if eq .Status \"firing\" }}:{{ .Alerts.Firing | len }}{{ end }}] {{ .CommonLabels.alertname }} ({{ .CommonLabels.severity }}) {{ .CommonLabels.namespace }}/{{ .CommonLabels.service }}";

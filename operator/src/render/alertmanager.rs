@@ -3,6 +3,7 @@
 //! Operator's: each object becomes a sub-route matching its namespace, receivers are named
 //! `<namespace>/<name>/<receiver>`, and Secret references are resolved to values.
 
+use crate::children::alertmanager_config::GROUP_BY;
 use crate::monitoring_types::{AlertmanagerConfig, Matcher, Route, SecretKeySelector};
 use crate::{Error, Result};
 use kube::ResourceExt;
@@ -117,7 +118,7 @@ pub fn alertmanager_yml(configs: &[AlertmanagerConfig], secrets: &SecretValues) 
     let document = json!({
         "route": {
             "receiver": "null",
-            "group_by": ["alertname", "namespace", "service"],
+            "group_by": GROUP_BY,
             "routes": routes,
         },
         "receivers": receivers,
