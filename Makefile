@@ -17,11 +17,14 @@ build:
 generate:
 	$(CARGO) run -q -p dice-operator -- crd > crds/diceservice.yaml
 
-## test: format check, clippy with -D warnings, then every test (installs promtool when root)
+## test: format check, clippy with -D warnings, then every test (installs the Prometheus tools when root)
 test: test-tools fmt-check lint unit
 
+# promtool, amtool and the programs of the live alert path (Prometheus, Alertmanager, blackbox exporter).
+STACK_TOOLS := promtool amtool prometheus prometheus-alertmanager prometheus-blackbox-exporter
+
 test-tools:
-	@scripts/install-test-tools.sh promtool amtool
+	@scripts/install-test-tools.sh $(STACK_TOOLS)
 
 fmt:
 	$(CARGO) fmt --all
@@ -40,12 +43,11 @@ unit:
 		$(CARGO) test --workspace; \
 	fi
 
-## demo: run dice-server on http://127.0.0.1:8080 with human-readable logs (Ctrl-C stops it)
-demo:
-	$(CARGO) build --release -p dice-workload
-	@echo "dice-server on http://127.0.0.1:8080  — try: curl '127.0.0.1:8080/roll?die=risky'"
-	@echo "metrics: curl 127.0.0.1:8080/metrics   (Ctrl-C to stop)"
-	DICE_LISTEN=127.0.0.1:8080 DICE_LOG_FORMAT=pretty ./target/release/dice-server
+## demo: the full example's alert path on 127.0.0.1 — dice-server, Prometheus, Alertmanager,
+## blackbox exporter, a Slack/PagerDuty capture receiver and traffic (Ctrl-C stops it all)
+demo: test-tools
+	$(CARGO) build -p dice-workload -p dice-operator -p dice-stack --bins
+	./target/debug/dice-stack
 
 ## e2e-cluster: the operator's end-to-end scenario against the cluster in KUBECONFIG (opt-in).
 ## Creates and deletes a namespace dice-e2e-<time>, installs the CRD; DICE_E2E_IMAGE must be a

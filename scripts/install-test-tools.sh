@@ -3,7 +3,11 @@
 # otherwise a SKIP line per missing tool; the tests that need it then skip themselves.
 set -uo pipefail
 
-declare -A package_for=([promtool]=prometheus [amtool]=prometheus-alertmanager [wrk]=wrk)
+declare -A package_for=(
+  [promtool]=prometheus [prometheus]=prometheus
+  [amtool]=prometheus-alertmanager [prometheus-alertmanager]=prometheus-alertmanager
+  [prometheus-blackbox-exporter]=prometheus-blackbox-exporter [wrk]=wrk
+)
 wanted=("$@")
 [ ${#wanted[@]} -eq 0 ] && wanted=(promtool)
 
