@@ -6,7 +6,7 @@ ifdef CI
 export CARGO_INCREMENTAL := 0
 endif
 
-.PHONY: all build generate test test-tools fmt fmt-check lint unit demo bench e2e-cluster clean
+.PHONY: all build generate test test-tools stack-tools fmt fmt-check lint unit demo bench e2e-cluster clean
 
 all: build
 
@@ -20,10 +20,15 @@ generate:
 ## test: format check, clippy with -D warnings, then every test (installs the Prometheus tools when root)
 test: test-tools fmt-check lint unit
 
-# promtool, amtool and the programs of the live alert path (Prometheus, Alertmanager, blackbox exporter).
+# promtool, amtool, the programs of the live alert path (Prometheus, Alertmanager, blackbox
+# exporter) and Chromium for the live page's browser test.
 STACK_TOOLS := promtool amtool prometheus prometheus-alertmanager prometheus-blackbox-exporter
+TEST_TOOLS := $(STACK_TOOLS) chromium
 
 test-tools:
+	@scripts/install-test-tools.sh $(TEST_TOOLS)
+
+stack-tools:
 	@scripts/install-test-tools.sh $(STACK_TOOLS)
 
 fmt:
@@ -45,7 +50,7 @@ unit:
 
 ## demo: the full example's alert path on 127.0.0.1 — dice-server, Prometheus, Alertmanager,
 ## blackbox exporter, a Slack/PagerDuty capture receiver and traffic (Ctrl-C stops it all)
-demo: test-tools
+demo: stack-tools
 	$(CARGO) build -p dice-workload -p dice-operator -p dice-stack --bins
 	./target/debug/dice-stack
 

@@ -6,7 +6,7 @@ set -uo pipefail
 declare -A package_for=(
   [promtool]=prometheus [prometheus]=prometheus
   [amtool]=prometheus-alertmanager [prometheus-alertmanager]=prometheus-alertmanager
-  [prometheus-blackbox-exporter]=prometheus-blackbox-exporter [wrk]=wrk
+  [prometheus-blackbox-exporter]=prometheus-blackbox-exporter [wrk]=wrk [chromium]=chromium
 )
 wanted=("$@")
 [ ${#wanted[@]} -eq 0 ] && wanted=(promtool)

@@ -9,6 +9,9 @@ use axum::http::Request;
 use dice_operator::render::render_manifest;
 use dice_operator::validate::Defaults;
 use dice_workload::app;
+use dice_workload::sampler::Sample;
+use dice_workload::sampler::host::HostReader;
+use dice_workload::sampler::sample::Gpu;
 use dice_workload::state::{AppState, Settings};
 use http_body_util::BodyExt;
 use promql_parser::label::{MatchOp, Matcher};
@@ -63,13 +66,35 @@ async fn scrape_after_traffic() -> Scrape {
         max_body_bytes: 1024,
         max_header_bytes: 4096,
     };
-    let router = app(AppState::new(settings, None));
+    let state = AppState::new(settings, None);
+    state.samples.publish(system_sample());
+    let router = app(state);
     for _ in 0..40 {
         for uri in ["/roll?die=fair", "/roll?die=risky", "/rolldice", "/health"] {
             get(&router, uri).await;
         }
     }
     parse_exposition(&get(&router, "/metrics").await)
+}
+
+/// A real reading of this machine, plus one GPU (these machines have none) so GPU panels are
+/// checked against the names dice-server really exports.
+fn system_sample() -> Sample {
+    let mut reader = HostReader::new(vec!["/".into()]).expect("sysinfo reads this machine");
+    let mut sample = Sample::default();
+    reader.read(&mut sample);
+    sample.timestamp_ms = 1;
+    sample.gpus = vec![Gpu {
+        index: 0,
+        uuid: "GPU-contract".into(),
+        name: "contract".into(),
+        utilization_percent: Some(50.0),
+        memory_used_bytes: Some(1),
+        memory_total_bytes: Some(2),
+        temperature_celsius: Some(60.0),
+        power_watts: Some(70.0),
+    }];
+    sample
 }
 
 /// Prometheus text format → series (label values unescaped enough for our labels).

@@ -1,7 +1,10 @@
 //! Command-line and environment configuration of dice-server (every flag has an `env`).
 
+use crate::sampler::SamplerConfig;
+use crate::sampler::gpu::GpuMode;
 use clap::{Parser, ValueEnum};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Parser)]
@@ -23,9 +26,27 @@ pub struct Config {
     #[arg(long, env = "DICE_RISKY_ERROR_RATE", default_value_t = 0.10, value_parser = parse_probability)]
     pub risky_error_rate: f64,
 
-    /// How often the background sampler reads system CPU and memory.
+    /// How often the background sampler reads CPU, memory, disks, temperatures and GPUs.
     #[arg(long, env = "DICE_SAMPLE_INTERVAL", default_value = "5s", value_parser = parse_sample_interval)]
     pub sample_interval: Duration,
+
+    /// Directory for persistent data (the data volume in Kubernetes); its filesystem is
+    /// reported next to the root filesystem.
+    #[arg(long, env = "DICE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Filesystems to report, by a path on each (comma-separated). Default: `/` and --data-dir.
+    #[arg(long, env = "DICE_DISK_PATHS", value_delimiter = ',')]
+    pub disk_paths: Vec<PathBuf>,
+
+    /// GPU metrics through NVML: `auto` uses it when the driver loads, `on` warns when it does
+    /// not, `off` never loads it.
+    #[arg(long, env = "DICE_GPU", value_enum, default_value_t = GpuMode::Auto)]
+    pub gpu: GpuMode,
+
+    /// Where the cgroup filesystem is mounted (container CPU and memory limits).
+    #[arg(long, env = "DICE_CGROUP_ROOT", default_value = "/sys/fs/cgroup")]
+    pub cgroup_root: PathBuf,
 
     /// Log format: one JSON object per line, or human-readable for terminals.
     #[arg(long, env = "DICE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
@@ -60,6 +81,23 @@ pub enum LogFormat {
 }
 
 impl Config {
+    /// What the background sampler reads, and how often.
+    pub fn sampler(&self) -> SamplerConfig {
+        let disk_paths = if self.disk_paths.is_empty() {
+            std::iter::once(PathBuf::from("/"))
+                .chain(self.data_dir.clone())
+                .collect()
+        } else {
+            self.disk_paths.clone()
+        };
+        SamplerConfig {
+            interval: self.sample_interval,
+            disk_paths,
+            gpu: self.gpu,
+            cgroup_root: self.cgroup_root.clone(),
+        }
+    }
+
     /// Cross-flag rules clap cannot express.
     pub fn check(&self) -> Result<(), String> {
         if self.max_delay >= self.request_timeout {

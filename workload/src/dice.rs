@@ -23,6 +23,14 @@ impl Die {
             Die::Risky => "risky",
         }
     }
+
+    /// The faces a successful roll can show.
+    pub fn faces(self) -> std::ops::RangeInclusive<u8> {
+        match self {
+            Die::Fair => 1..=6,
+            Die::Risky => 2..=7,
+        }
+    }
 }
 
 impl fmt::Display for Die {

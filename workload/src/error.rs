@@ -30,6 +30,8 @@ pub enum AppError {
     Timeout(std::time::Duration),
     #[error("the server is shutting down")]
     ShuttingDown,
+    #[error("no system sample yet; the first one is taken about 200 ms after start")]
+    NoSampleYet,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -48,6 +50,7 @@ impl AppError {
             AppError::HeadersTooLarge(..) => "headers_too_large",
             AppError::Timeout(_) => "timeout",
             AppError::ShuttingDown => "shutting_down",
+            AppError::NoSampleYet => "no_sample_yet",
             AppError::Internal(_) => "internal",
         }
     }
@@ -63,7 +66,9 @@ impl AppError {
             AppError::PayloadTooLarge(..) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UriTooLong(..) => StatusCode::URI_TOO_LONG,
             AppError::HeadersTooLarge(..) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            AppError::Timeout(_) | AppError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Timeout(_) | AppError::ShuttingDown | AppError::NoSampleYet => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 }

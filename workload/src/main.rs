@@ -5,7 +5,7 @@ use dice_workload::config::Config;
 use dice_workload::sampler;
 use dice_workload::serve::{ShutdownPolicy, serve, termination_signal};
 use dice_workload::state::{AppState, Settings};
-use dice_workload::telemetry::{self, OtelTracing};
+use dice_workload::telemetry::{self, MetricsExport, OtelTracing};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -38,8 +38,13 @@ async fn main() -> ExitCode {
 async fn run(config: Config) -> Result<(), String> {
     let otel = OtelTracing::from_env().map_err(|e| e.to_string())?;
     let tracing_on = otel.is_some();
+    let metrics_export = MetricsExport::from_env().map_err(|e| e.to_string())?;
     let state = AppState::new(Settings::from(&config), otel);
-    let sampler = sampler::spawn(state.clone(), config.sample_interval);
+    let sampler = sampler::spawn(state.clone(), config.sampler());
+    let pusher = metrics_export.clone().map(|export| {
+        tracing::info!(endpoint = %export.endpoint, interval = ?export.interval, "pushing metrics over OTLP");
+        export.spawn(state.clone())
+    });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -62,6 +67,13 @@ async fn run(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("server error: {e}"))?;
     sampler.abort();
+    if let (Some(pusher), Some(export)) = (pusher, metrics_export) {
+        pusher.abort();
+        // The last values since the previous push would otherwise be lost.
+        if let Err(error) = export.push(&state).await {
+            tracing::warn!(%error, "final OTLP metric push failed");
+        }
+    }
     if let Some(otel) = &state.otel {
         otel.shutdown(SPAN_FLUSH_TIMEOUT);
     }

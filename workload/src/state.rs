@@ -1,8 +1,8 @@
-//! Shared application state: settings, metrics, latest system sample, health, tracing.
+//! Shared application state: settings, metrics, system samples, health, tracing.
 
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::sampler::SystemSnapshotCell;
+use crate::sampler::Samples;
 use crate::telemetry::OtelTracing;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -50,9 +50,12 @@ impl Health {
 pub struct Shared {
     pub settings: Settings,
     pub metrics: Metrics,
-    pub system: SystemSnapshotCell,
+    /// The sampler's latest system sample, and each new one.
+    pub samples: Arc<Samples>,
     pub health: Health,
     pub otel: Option<OtelTracing>,
+    /// When the process started: the start time of every cumulative OTLP series.
+    pub started_at: std::time::SystemTime,
 }
 
 /// Cheap to clone: one `Arc`.
@@ -62,14 +65,16 @@ pub struct AppState(Arc<Shared>);
 impl AppState {
     /// Builds the state; call inside the Tokio runtime (runtime gauges bind to it).
     pub fn new(settings: Settings, otel: Option<OtelTracing>) -> Self {
+        let samples = Arc::new(Samples::default());
         Self(Arc::new(Shared {
             settings,
-            metrics: Metrics::new(),
-            system: SystemSnapshotCell::default(),
+            metrics: Metrics::new(samples.clone()),
+            samples,
             health: Health {
                 ready: AtomicBool::new(true),
             },
             otel,
+            started_at: std::time::SystemTime::now(),
         }))
     }
 }

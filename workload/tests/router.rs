@@ -1,24 +1,17 @@
 //! Every endpoint and every bad input, through the real router with `oneshot`.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use common::settings;
 use dice_workload::app;
 use dice_workload::state::{AppState, Settings};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use std::time::Duration;
 use tower::ServiceExt;
-
-fn settings() -> Settings {
-    Settings {
-        max_delay: Duration::ZERO,
-        risky_error_rate: 0.10,
-        request_timeout: Duration::from_secs(5),
-        max_body_bytes: 1024,
-        max_header_bytes: 2048,
-    }
-}
 
 struct Reply {
     status: StatusCode,

@@ -1,6 +1,7 @@
 //! The one metrics registry of dice-server and its encodings (OpenMetrics, Prometheus text).
 
 mod dice;
+pub mod families;
 pub mod http;
 mod process;
 mod runtime;
@@ -9,10 +10,12 @@ pub mod text_format;
 
 pub use dice::DiceMetrics;
 pub use http::{HttpMetrics, RequestLabels, RequestObservation, RouteLabels, TraceExemplar};
-pub use system::SystemGauges;
+pub use system::SystemCollector;
 
+use crate::sampler::Samples;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::registry::Registry;
+use std::sync::Arc;
 
 /// Every instrument the server exposes, registered once in one registry.
 #[derive(Debug)]
@@ -20,24 +23,23 @@ pub struct Metrics {
     registry: Registry,
     pub http: HttpMetrics,
     pub dice: DiceMetrics,
-    pub system: SystemGauges,
 }
 
 impl Metrics {
-    /// Builds the registry. Call inside the Tokio runtime so runtime gauges can see it.
-    pub fn new() -> Self {
+    /// Builds the registry; system and GPU series come from `samples`. Call inside the Tokio
+    /// runtime so runtime gauges can see it.
+    pub fn new(samples: Arc<Samples>) -> Self {
         let mut registry = Registry::default();
         let routes: Vec<&'static str> = crate::routes::ENDPOINTS.iter().map(|e| e.path).collect();
         let http = HttpMetrics::register(&mut registry, &routes);
         let dice = DiceMetrics::register(&mut registry);
-        let system = SystemGauges::register(&mut registry);
+        registry.register_collector(Box::new(SystemCollector(samples)));
         process::register(&mut registry);
         runtime::register(&mut registry);
         Self {
             registry,
             http,
             dice,
-            system,
         }
     }
 
@@ -48,16 +50,15 @@ impl Metrics {
         Ok(out)
     }
 
+    /// Every family as structured data (for the OTLP push and the live page).
+    pub fn families(&self) -> Result<Vec<families::model::MetricFamily>, std::fmt::Error> {
+        prometheus_client::encoding::prometheus_protobuf::encode(&self.registry)
+    }
+
     /// Prometheus text exposition format 0.0.4, for scrapers that do not ask for OpenMetrics.
     pub fn encode_prometheus_text(&self) -> Result<String, std::fmt::Error> {
         Ok(text_format::openmetrics_to_prometheus(
             &self.encode_openmetrics()?,
         ))
-    }
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
     }
 }

@@ -1,34 +1,310 @@
-//! System gauges, set by the background sampler and read for free at scrape time.
+//! System and GPU series, written at scrape time from the sampler's latest [`Sample`] — a scrape
+//! never reads the system. A reading the sample lacks (no sensor, no GPU, no cgroup limit, no
+//! sample yet) has no series rather than a zero.
 
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
-use std::sync::atomic::AtomicU64;
+use crate::sampler::{Sample, Samples};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use std::fmt::Error;
+use std::sync::Arc;
 
-#[derive(Debug, Clone, Default)]
-pub struct SystemGauges {
-    pub cpu_usage_percent: Gauge<f64, AtomicU64>,
-    pub memory_usage_percent: Gauge<f64, AtomicU64>,
-    pub memory_usage_bytes: Gauge,
-}
+type Labels = Vec<(&'static str, String)>;
 
-impl SystemGauges {
-    pub fn register(registry: &mut Registry) -> Self {
-        let gauges = Self::default();
-        registry.register(
-            "system_cpu_usage_percent",
-            "Host CPU utilisation in percent, averaged over the last sample interval",
-            gauges.cpu_usage_percent.clone(),
-        );
-        registry.register(
-            "system_memory_usage_percent",
-            "Host memory in use, in percent of total",
-            gauges.memory_usage_percent.clone(),
-        );
-        registry.register(
-            "system_memory_usage_bytes",
-            "Host memory in use (total minus available), in bytes",
-            gauges.memory_usage_bytes.clone(),
-        );
-        gauges
+#[derive(Debug)]
+pub struct SystemCollector(pub Arc<Samples>);
+
+impl Collector for SystemCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), Error> {
+        let sample = self.0.latest();
+        if !sample.taken() {
+            return Ok(());
+        }
+        host(&mut encoder, &sample)?;
+        cgroup(&mut encoder, &sample)?;
+        gpus(&mut encoder, &sample)
     }
 }
+
+fn host(e: &mut DescriptorEncoder, s: &Sample) -> Result<(), Error> {
+    let bytes = |value: u64| value as f64;
+    one(
+        e,
+        "system_sample_timestamp_seconds",
+        "When the system sample these series come from was taken (Unix time)",
+        Some(s.timestamp_ms as f64 / 1000.0),
+    )?;
+    one(
+        e,
+        "system_cpu_usage_percent",
+        "Host CPU utilisation in percent, averaged over the last sample interval",
+        Some(s.cpu.usage_percent),
+    )?;
+    let cores = s
+        .cpu
+        .per_core_percent
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (vec![("core", i.to_string())], *v));
+    many(
+        e,
+        "system_cpu_core_usage_percent",
+        "Utilisation of one CPU core in percent, averaged over the last sample interval",
+        cores,
+    )?;
+    one(
+        e,
+        "system_memory_usage_percent",
+        "Host memory in use, in percent of total",
+        Some(s.memory.usage_percent),
+    )?;
+    one(
+        e,
+        "system_memory_usage_bytes",
+        "Host memory in use (total minus available), in bytes",
+        Some(bytes(s.memory.used_bytes)),
+    )?;
+    one(
+        e,
+        "system_memory_available_bytes",
+        "Host memory available for new allocations without swapping, in bytes",
+        Some(bytes(s.memory.available_bytes)),
+    )?;
+    one(
+        e,
+        "system_memory_total_bytes",
+        "Host memory in total, in bytes",
+        Some(bytes(s.memory.total_bytes)),
+    )?;
+    one(
+        e,
+        "system_swap_used_bytes",
+        "Swap in use, in bytes",
+        Some(bytes(s.swap.used_bytes)),
+    )?;
+    one(
+        e,
+        "system_swap_total_bytes",
+        "Swap in total, in bytes",
+        Some(bytes(s.swap.total_bytes)),
+    )?;
+    let disk = |value: fn(&crate::sampler::sample::Disk) -> f64| {
+        s.disks
+            .iter()
+            .map(move |d| (vec![("mountpoint", d.mountpoint.clone())], value(d)))
+    };
+    many(
+        e,
+        "system_disk_used_bytes",
+        "Bytes in use on the filesystem holding mountpoint",
+        disk(|d| d.used_bytes as f64),
+    )?;
+    many(
+        e,
+        "system_disk_free_bytes",
+        "Bytes unprivileged users can still write on the filesystem holding mountpoint",
+        disk(|d| d.free_bytes as f64),
+    )?;
+    many(
+        e,
+        "system_disk_total_bytes",
+        "Size of the filesystem holding mountpoint, in bytes",
+        disk(|d| d.total_bytes as f64),
+    )?;
+    many(
+        e,
+        "system_disk_usage_percent",
+        "Used share of the filesystem holding mountpoint, in percent (as df computes it)",
+        disk(|d| d.usage_percent),
+    )?;
+    let sensors = s
+        .temperatures
+        .iter()
+        .map(|t| (vec![("sensor", t.sensor.clone())], t.celsius));
+    many(
+        e,
+        "system_temperature_celsius",
+        "Temperature of one hardware sensor, in degrees Celsius",
+        sensors,
+    )?;
+    if let Some(load) = s.load {
+        one(
+            e,
+            "system_load1",
+            "Load average over 1 minute",
+            Some(load.one),
+        )?;
+        one(
+            e,
+            "system_load5",
+            "Load average over 5 minutes",
+            Some(load.five),
+        )?;
+        one(
+            e,
+            "system_load15",
+            "Load average over 15 minutes",
+            Some(load.fifteen),
+        )?;
+    }
+    let received = s
+        .networks
+        .iter()
+        .map(|n| (vec![("interface", n.interface.clone())], n.received_bytes));
+    counters(
+        e,
+        "system_network_received_bytes",
+        "Bytes received on the interface since it came up",
+        received,
+    )?;
+    let sent = s.networks.iter().map(|n| {
+        (
+            vec![("interface", n.interface.clone())],
+            n.transmitted_bytes,
+        )
+    });
+    counters(
+        e,
+        "system_network_transmitted_bytes",
+        "Bytes sent on the interface since it came up",
+        sent,
+    )
+}
+
+fn cgroup(e: &mut DescriptorEncoder, s: &Sample) -> Result<(), Error> {
+    let Some(c) = s.container else {
+        return Ok(());
+    };
+    one(
+        e,
+        "system_cgroup_memory_limit_bytes",
+        "Memory limit of the container's cgroup, in bytes",
+        c.memory_limit_bytes.map(|v| v as f64),
+    )?;
+    one(
+        e,
+        "system_cgroup_memory_working_set_bytes",
+        "Container memory in use minus inactive file cache (what the kubelet compares with the limit), in bytes",
+        c.memory_used_bytes.map(|v| v as f64),
+    )?;
+    one(
+        e,
+        "system_cgroup_memory_usage_percent",
+        "Container working set in percent of its memory limit",
+        c.memory_percent_of_limit,
+    )?;
+    one(
+        e,
+        "system_cgroup_cpu_limit_cores",
+        "CPU limit of the container's cgroup, in cores",
+        c.cpu_limit_cores,
+    )?;
+    one(
+        e,
+        "system_cgroup_cpu_usage_percent",
+        "Container CPU use in percent of its CPU limit, over the last sample interval",
+        c.cpu_percent_of_limit,
+    )
+}
+
+fn gpus(e: &mut DescriptorEncoder, s: &Sample) -> Result<(), Error> {
+    one(
+        e,
+        "gpu_devices",
+        "GPUs the NVML collector sees (0 without a driver or GPU)",
+        Some(s.gpus.len() as f64),
+    )?;
+    let labels = |g: &crate::sampler::sample::Gpu| -> Labels {
+        vec![
+            ("gpu", g.index.to_string()),
+            ("uuid", g.uuid.clone()),
+            ("name", g.name.clone()),
+        ]
+    };
+    let per_gpu = |value: fn(&crate::sampler::sample::Gpu) -> Option<f64>| {
+        s.gpus
+            .iter()
+            .filter_map(move |g| value(g).map(|v| (labels(g), v)))
+    };
+    many(
+        e,
+        "gpu_utilization_percent",
+        "Share of the last sample period the GPU was busy, in percent",
+        per_gpu(|g| g.utilization_percent),
+    )?;
+    many(
+        e,
+        "gpu_memory_used_bytes",
+        "GPU memory in use, in bytes",
+        per_gpu(|g| g.memory_used_bytes.map(|v| v as f64)),
+    )?;
+    many(
+        e,
+        "gpu_memory_total_bytes",
+        "GPU memory in total, in bytes",
+        per_gpu(|g| g.memory_total_bytes.map(|v| v as f64)),
+    )?;
+    many(
+        e,
+        "gpu_temperature_celsius",
+        "GPU core temperature, in degrees Celsius",
+        per_gpu(|g| g.temperature_celsius),
+    )?;
+    many(
+        e,
+        "gpu_power_watts",
+        "GPU power draw, in watts",
+        per_gpu(|g| g.power_watts),
+    )
+}
+
+/// One unlabelled gauge, absent when `value` is.
+fn one(e: &mut DescriptorEncoder, name: &str, help: &str, value: Option<f64>) -> Result<(), Error> {
+    let Some(value) = value else {
+        return Ok(());
+    };
+    let metric = e.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    ConstGauge::new(value).encode(metric)
+}
+
+/// A labelled gauge family, absent when it has no series.
+fn many(
+    e: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    series: impl Iterator<Item = (Labels, f64)>,
+) -> Result<(), Error> {
+    let series: Vec<_> = series.collect();
+    if series.is_empty() {
+        return Ok(());
+    }
+    let mut metric = e.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, value) in &series {
+        ConstGauge::new(*value).encode(metric.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+/// A labelled counter family (`_total` is appended), absent when it has no series.
+fn counters(
+    e: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    series: impl Iterator<Item = (Labels, u64)>,
+) -> Result<(), Error> {
+    let series: Vec<_> = series.collect();
+    if series.is_empty() {
+        return Ok(());
+    }
+    let mut metric = e.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (labels, value) in &series {
+        ConstCounter::new(*value).encode(metric.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "system_tests.rs"]
+mod tests;

@@ -76,7 +76,7 @@ async fn perform_roll(
         tokio::time::sleep(delay).await;
     }
     if let Some(RequestSpan(cx)) = span {
-        let system = state.system.latest();
+        let system = state.samples.latest();
         let value = match outcome {
             RollOutcome::Rolled(v) => i64::from(v),
             RollOutcome::Failed => 0,
@@ -85,8 +85,8 @@ async fn perform_roll(
             KeyValue::new("die.type", die.as_str()),
             KeyValue::new("die.result", value),
             KeyValue::new("die.error", outcome == RollOutcome::Failed),
-            KeyValue::new("system.cpu.usage_percent", system.cpu_usage_percent),
-            KeyValue::new("system.memory.usage_percent", system.memory_usage_percent),
+            KeyValue::new("system.cpu.usage_percent", system.cpu.usage_percent),
+            KeyValue::new("system.memory.usage_percent", system.memory.usage_percent),
         ]);
     }
     state

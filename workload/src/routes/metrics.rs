@@ -28,12 +28,13 @@ pub async fn metrics(
         .unwrap_or("");
     let encoded = match negotiate(accept) {
         Exposition::Json => {
-            let system = state.system.latest();
+            let system = state.samples.latest();
+            let used = system.memory.used_bytes;
             return Ok(Json(json!({
-                "cpu_usage_percent": system.cpu_usage_percent,
-                "memory_usage_percent": system.memory_usage_percent,
-                "memory_usage_bytes": system.memory_used_bytes,
-                "memory_usage_mb": system.memory_used_bytes as f64 / (1024.0 * 1024.0),
+                "cpu_usage_percent": system.cpu.usage_percent,
+                "memory_usage_percent": system.memory.usage_percent,
+                "memory_usage_bytes": used,
+                "memory_usage_mb": used as f64 / (1024.0 * 1024.0),
             }))
             .into_response());
         }

@@ -2,7 +2,9 @@
 
 mod dice;
 mod health;
+pub mod live;
 mod metrics;
+mod system;
 
 use crate::error::AppError;
 use crate::state::AppState;
@@ -21,10 +23,10 @@ pub struct Endpoint {
 }
 
 /// Every route the server answers; `GET /` lists them.
-pub static ENDPOINTS: [Endpoint; 8] = [
+pub static ENDPOINTS: [Endpoint; 12] = [
     Endpoint {
         path: "/",
-        description: "Service name, version and this endpoint list",
+        description: "Service name, version and this endpoint list (the live page for browsers)",
     },
     Endpoint {
         path: "/roll",
@@ -51,6 +53,22 @@ pub static ENDPOINTS: [Endpoint; 8] = [
         description: "Prometheus metrics (OpenMetrics on request; JSON snapshot with Accept: application/json)",
     },
     Endpoint {
+        path: "/api/v1/system",
+        description: "Latest system sample: cpu, ram, gpu, temperature, disk, timestamp",
+    },
+    Endpoint {
+        path: "/gpu",
+        description: "GPUs seen through NVML ({\"available\": false, \"gpus\": []} without one)",
+    },
+    Endpoint {
+        path: "/ui",
+        description: "Live page: charts of CPU, memory, GPU, disk, temperature, requests and rolls",
+    },
+    Endpoint {
+        path: "/ws",
+        description: "WebSocket feed of every new system sample (what /ui draws)",
+    },
+    Endpoint {
         path: "/favicon.ico",
         description: "No icon: an empty 204 so browsers stop asking",
     },
@@ -73,6 +91,10 @@ pub fn router() -> Router<AppState> {
         .route("/livez", get(health::livez))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
+        .route("/api/v1/system", get(system::system))
+        .route("/gpu", get(system::gpu))
+        .route("/ui", get(live::page))
+        .route("/ws", get(live::ws))
         .route(
             "/favicon.ico",
             get(|| async { axum::http::StatusCode::NO_CONTENT }),

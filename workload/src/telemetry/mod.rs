@@ -1,14 +1,18 @@
-//! Logs and traces: JSON log lines that carry trace ids, and OpenTelemetry spans over OTLP.
+//! Logs, traces and metric push: JSON log lines that carry trace ids, OpenTelemetry spans over
+//! OTLP, and the registry's instruments pushed over OTLP.
 
 mod json_line;
 mod json_log;
 mod log_sink;
 mod otel;
+mod otlp_convert;
+mod otlp_metrics;
 mod request_trace;
 
 pub use json_log::{JsonLogFormat, SkipSpanFields};
 pub use log_sink::{LogSink, LogSinkGuard};
 pub use otel::OtelTracing;
+pub use otlp_metrics::{MetricsExport, Protocol};
 pub use request_trace::{RequestSpan, RequestTrace, TraceIds};
 
 use crate::config::LogFormat;
@@ -24,6 +28,10 @@ pub enum TelemetryError {
     Exporter(String),
     #[error("cannot start the log writer thread: {0}")]
     LogWriter(std::io::Error),
+    #[error("{0}")]
+    Config(String),
+    #[error("OTLP metric export failed: {0}")]
+    Export(String),
 }
 
 impl TelemetryError {
@@ -32,6 +40,8 @@ impl TelemetryError {
             TelemetryError::SubscriberInstalled(_) => "subscriber",
             TelemetryError::Exporter(_) => "otlp_exporter",
             TelemetryError::LogWriter(_) => "log_writer",
+            TelemetryError::Config(_) => "config",
+            TelemetryError::Export(_) => "export",
         }
     }
 }

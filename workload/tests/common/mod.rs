@@ -1,6 +1,8 @@
-//! Runs the real dice-server binary on an ephemeral port and captures its JSON log lines.
+//! Runs the real dice-server binary on an ephemeral port and captures its JSON log lines; and
+//! the request-path settings in-process tests build their state with.
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
 
+use dice_workload::state::Settings;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -160,5 +162,16 @@ pub async fn wait_in_flight(client: &reqwest::Client, server: &Server, count: f6
             "fewer than {count} requests ever in flight"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// No delay, the default risky error rate and small limits, for in-process routers.
+pub fn settings() -> Settings {
+    Settings {
+        max_delay: Duration::ZERO,
+        risky_error_rate: 0.10,
+        request_timeout: Duration::from_secs(5),
+        max_body_bytes: 1024,
+        max_header_bytes: 2048,
     }
 }

@@ -1,0 +1,78 @@
+//! The live page: `GET /ui` (and `/` for browsers) serves one self-contained HTML file, and
+//! `GET /ws` pushes every new sample to it with request and roll totals. The feed is a
+//! broadcast: a client that falls behind or stops reading is dropped, never queued for.
+
+use crate::metrics::families;
+use crate::sampler::Sample;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::response::{Html, Response};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+
+/// The page: inline CSS and JavaScript, no external resources, works offline.
+pub const PAGE: &str = include_str!("live.html");
+
+/// A client that has not taken a message within this long is dropped.
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub async fn page() -> Html<&'static str> {
+    Html(PAGE)
+}
+
+pub async fn ws(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade.on_upgrade(move |socket| feed(socket, state))
+}
+
+/// The latest sample at once (when there is one), then each new one until the client leaves.
+async fn feed(mut socket: WebSocket, state: AppState) {
+    let mut updates = state.samples.subscribe();
+    let latest = state.samples.latest();
+    if latest.taken() && send(&mut socket, &state, &latest).await.is_err() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            update = updates.recv() => match update {
+                Ok(sample) => {
+                    if send(&mut socket, &state, &sample).await.is_err() {
+                        return;
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::info!(missed, "live page client too slow; disconnected");
+                    let frame = CloseFrame { code: close_code::POLICY, reason: "too slow".into() };
+                    let _ = tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
+                    return;
+                }
+                Err(RecvError::Closed) => return,
+            },
+            incoming = socket.recv() => match incoming {
+                // The page sends nothing; anything but a close is ignored.
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+async fn send(socket: &mut WebSocket, state: &AppState, sample: &Sample) -> Result<(), ()> {
+    let text = update(state, sample).to_string();
+    match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+/// What the page draws: the sample, all requests answered so far and the faces rolled.
+pub fn update(state: &AppState, sample: &Sample) -> Value {
+    let families = state.metrics.families().unwrap_or_default();
+    json!({
+        "timestamp_ms": sample.timestamp_ms,
+        "sample": sample,
+        "requests_total": families::counter_total(&families, "http_requests_total"),
+        "rolls": families::roll_counts(&families),
+    })
+}
