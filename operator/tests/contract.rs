@@ -11,7 +11,7 @@ use dice_operator::validate::Defaults;
 use dice_workload::app;
 use dice_workload::sampler::Sample;
 use dice_workload::sampler::host::HostReader;
-use dice_workload::sampler::sample::Gpu;
+use dice_workload::sampler::sample::{Container, Gpu, Temperature};
 use dice_workload::state::{AppState, Settings};
 use http_body_util::BodyExt;
 use promql_parser::label::{MatchOp, Matcher};
@@ -77,13 +77,24 @@ async fn scrape_after_traffic() -> Scrape {
     parse_exposition(&get(&router, "/metrics").await)
 }
 
-/// A real reading of this machine, plus one GPU (these machines have none) so GPU panels are
-/// checked against the names dice-server really exports.
+/// A real reading of this machine, plus what it lacks — a GPU, a temperature sensor, cgroup
+/// limits — so every panel is checked against the names dice-server really exports.
 fn system_sample() -> Sample {
     let mut reader = HostReader::new(vec!["/".into()]).expect("sysinfo reads this machine");
     let mut sample = Sample::default();
     reader.read(&mut sample);
     sample.timestamp_ms = 1;
+    sample.temperatures = vec![Temperature {
+        sensor: "contract".into(),
+        celsius: 40.0,
+    }];
+    sample.container = Some(Container {
+        memory_limit_bytes: Some(2),
+        memory_used_bytes: Some(1),
+        memory_percent_of_limit: Some(50.0),
+        cpu_limit_cores: Some(1.0),
+        cpu_percent_of_limit: Some(10.0),
+    });
     sample.gpus = vec![Gpu {
         index: 0,
         uuid: "GPU-contract".into(),

@@ -125,6 +125,15 @@ fn env(service: &Validated) -> Vec<EnvVar> {
         value("DICE_SAMPLE_INTERVAL", &service.sample_interval),
         value("DICE_SHUTDOWN_DELAY", SHUTDOWN_DELAY),
     ];
+    if service.gpu {
+        // `on` logs a warning when NVML does not load: the pod asked for a GPU.
+        env.push(value("DICE_GPU", "on"));
+        // The NVIDIA container runtime mounts NVML (libnvidia-ml) only for the `utility`
+        // capability; the device plugin sets NVIDIA_VISIBLE_DEVICES to the allocated GPU.
+        env.push(value("NVIDIA_DRIVER_CAPABILITIES", "utility"));
+    } else {
+        env.push(value("DICE_GPU", "off"));
+    }
     if let Some(telemetry) = &service.telemetry {
         // POD_NAME must precede the variable that expands it.
         env.push(EnvVar {

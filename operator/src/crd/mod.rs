@@ -221,7 +221,8 @@ impl OtlpProtocol {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct GpuSpec {
-    /// Request one `nvidia.com/gpu` per pod and turn on the NVML collector.
+    /// Request one `nvidia.com/gpu` per pod and turn on the NVML collector (`gpu_*` metrics,
+    /// `/gpu`, the dashboard's GPU panels). Needs the NVIDIA device plugin on the node.
     #[serde(default)]
     pub enabled: bool,
 }
