@@ -6,7 +6,7 @@ ifdef CI
 export CARGO_INCREMENTAL := 0
 endif
 
-.PHONY: all build generate test test-tools stack-tools fmt fmt-check lint unit demo bench e2e-cluster clean
+.PHONY: all build generate images test test-tools stack-tools fmt fmt-check lint unit demo bench e2e-cluster clean
 
 all: build
 
@@ -16,6 +16,19 @@ build:
 ## generate: regenerate committed artefacts (a test fails when they drift)
 generate:
 	$(CARGO) run -q -p dice-operator -- crd > crds/diceservice.yaml
+	cp crds/diceservice.yaml charts/dice-operator/crds/diceservice.yaml
+	DICE_UPDATE_DOCS=1 $(CARGO) test -q -p dice-operator --test docs
+	@scripts/install-chart-tools.sh
+	scripts/render-install-manifest.sh > manifests/install.yaml
+
+## images: build the dice-operator and dice-server images with docker or podman
+IMAGE_REGISTRY ?= ghcr.io/dice-operator
+IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+CONTAINER_ENGINE ?= $(shell command -v docker || command -v podman)
+images:
+	@test -n "$(CONTAINER_ENGINE)" || { echo "images: neither docker nor podman found (see README, Images)"; exit 2; }
+	$(CONTAINER_ENGINE) build -f images/dice-operator.Dockerfile -t $(IMAGE_REGISTRY)/dice-operator:$(IMAGE_TAG) .
+	$(CONTAINER_ENGINE) build -f images/dice-server.Dockerfile -t $(IMAGE_REGISTRY)/dice-server:$(IMAGE_TAG) .
 
 ## test: format check, clippy with -D warnings, then every test (installs the Prometheus tools when root)
 test: test-tools fmt-check lint unit
@@ -27,6 +40,7 @@ TEST_TOOLS := $(STACK_TOOLS) chromium
 
 test-tools:
 	@scripts/install-test-tools.sh $(TEST_TOOLS)
+	@scripts/install-chart-tools.sh
 
 stack-tools:
 	@scripts/install-test-tools.sh $(STACK_TOOLS)
