@@ -12,6 +12,24 @@ use std::time::{Duration, Instant};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
+/// dice-stack, stopped even when an assertion fails: SIGTERM lets it stop the programs it
+/// started (SIGKILL would orphan them), SIGKILL only if it does not exit.
+struct Demo(std::process::Child);
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = kill(Pid::from_raw(self.0.id() as i32), Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while matches!(self.0.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 #[test]
 fn the_demo_prints_working_urls_and_ctrl_c_stops_everything() -> TestResult {
     if let Err(missing) = Tools::find() {
@@ -22,14 +40,16 @@ fn the_demo_prints_working_urls_and_ctrl_c_stops_everything() -> TestResult {
         return Ok(());
     }
     let work = tempfile::tempdir()?;
-    let mut demo = Command::new(env!("CARGO_BIN_EXE_dice-stack"))
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-        .arg("--work-dir")
-        .arg(work.path())
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()?;
-    let stderr = demo.stderr.take().ok_or("no stderr")?;
+    let mut demo = Demo(
+        Command::new(env!("CARGO_BIN_EXE_dice-stack"))
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+            .arg("--work-dir")
+            .arg(work.path())
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()?,
+    );
+    let stderr = demo.0.stderr.take().ok_or("no stderr")?;
     let (lines_tx, lines) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -71,9 +91,9 @@ fn the_demo_prints_working_urls_and_ctrl_c_stops_everything() -> TestResult {
     assert_eq!(get(&prometheus)?, 200);
     assert_eq!(get(&format!("{alertmanager}/-/ready"))?, 200);
 
-    kill(Pid::from_raw(demo.id() as i32), Signal::SIGINT)?;
+    kill(Pid::from_raw(demo.0.id() as i32), Signal::SIGINT)?;
     next_line("stack stopped")?;
-    let status = demo.wait()?;
+    let status = demo.0.wait()?;
     assert!(status.success(), "dice-stack exited with {status}");
     for url in [&dice, &prometheus, &alertmanager] {
         assert!(get(url).is_err(), "{url} still answers after Ctrl-C");

@@ -132,9 +132,19 @@ async fn promtool_accepts_a_real_scrape() {
     ] {
         client.get(server.url(uri)).send().await.expect("request");
     }
-    // Let the sampler publish its first reading so system_* carry real values.
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-    let text = scrape(&client, &server).await;
+    // Wait for the sampler's first reading, so the system series are checked too.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let text = loop {
+        let text = scrape(&client, &server).await;
+        if text.contains("system_cpu_usage_percent") {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no system sample in 15 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     let mut child = Command::new(promtool)
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

@@ -127,3 +127,42 @@ fn host_and_cgroup_readings_map_to_series_and_absent_ones_stay_absent() -> Resul
     assert!(!text.contains("gpu_utilization_percent"), "{text}");
     Ok(())
 }
+
+/// Every series the collector can write, GPU and sensors included (these machines have
+/// neither), passes `promtool check metrics`.
+#[test]
+fn promtool_accepts_every_system_and_gpu_series() -> Result<(), Error> {
+    use std::io::Write;
+    let Some(promtool) = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|d| d.join("promtool"))
+            .find(|p| p.is_file())
+    }) else {
+        println!("SKIP: promtool not installed (make test installs Debian `prometheus` as root)");
+        return Ok(());
+    };
+    let text = crate::metrics::text_format::openmetrics_to_prometheus(&exposition(Some(
+        sample_with_gpus(),
+    ))?);
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|_| Error)?;
+    child
+        .stdin
+        .take()
+        .ok_or(Error)?
+        .write_all(text.as_bytes())
+        .map_err(|_| Error)?;
+    let output = child.wait_with_output().map_err(|_| Error)?;
+    let report = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && report.trim().is_empty(),
+        "promtool: {report}\n---\n{text}"
+    );
+    Ok(())
+}
