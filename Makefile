@@ -34,9 +34,9 @@ images:
 test: test-tools fmt-check lint unit
 
 # promtool, amtool, the programs of the live alert path (Prometheus, Alertmanager, blackbox
-# exporter) and Chromium for the live page's browser test.
+# exporter), Chromium for the live page's browser test and PostgreSQL for the history tests.
 STACK_TOOLS := promtool amtool prometheus prometheus-alertmanager prometheus-blackbox-exporter
-TEST_TOOLS := $(STACK_TOOLS) chromium
+TEST_TOOLS := $(STACK_TOOLS) chromium pg_ctlcluster
 
 test-tools:
 	@scripts/install-test-tools.sh $(TEST_TOOLS)

@@ -44,6 +44,23 @@ pub struct Config {
     #[arg(long, env = "DICE_GPU", value_enum, default_value_t = GpuMode::Auto)]
     pub gpu: GpuMode,
 
+    /// History database: `sqlite://PATH`, `sqlite::memory:`, `postgres://USER:PASSWORD@HOST/DB`,
+    /// or `none` (off). Default: `history.db` under --data-dir when it is writable, else in memory.
+    #[arg(long, env = "DICE_HISTORY_DB")]
+    pub history_db: Option<String>,
+
+    /// How often the latest sample is written to the history database.
+    #[arg(long, env = "DICE_PERSIST_INTERVAL", default_value = "30s", value_parser = parse_positive)]
+    pub persist_interval: Duration,
+
+    /// History older than this is deleted (e.g. `7d`, `12h`).
+    #[arg(long, env = "DICE_RETENTION", default_value = "7d", value_parser = parse_positive)]
+    pub retention: Duration,
+
+    /// Samples kept in memory while the history database is unreachable (oldest dropped first).
+    #[arg(long, env = "DICE_HISTORY_BUFFER", default_value_t = 2880, value_parser = clap::value_parser!(u32).range(1..))]
+    pub history_buffer: u32,
+
     /// Where the cgroup filesystem is mounted (container CPU and memory limits).
     #[arg(long, env = "DICE_CGROUP_ROOT", default_value = "/sys/fs/cgroup")]
     pub cgroup_root: PathBuf,
@@ -118,6 +135,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
     humantime::parse_duration(text)
         .map_err(|e| format!("{text:?} is not a duration like `1s` or `250ms`: {e}"))
+}
+
+fn parse_positive(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration.is_zero() {
+        return Err(format!("{text:?} must be longer than 0"));
+    }
+    Ok(duration)
 }
 
 fn parse_sample_interval(text: &str) -> Result<Duration, String> {

@@ -32,6 +32,8 @@ pub enum AppError {
     ShuttingDown,
     #[error("no system sample yet; the first one is taken about 200 ms after start")]
     NoSampleYet,
+    #[error("history unavailable: {0}")]
+    HistoryUnavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -51,6 +53,7 @@ impl AppError {
             AppError::Timeout(_) => "timeout",
             AppError::ShuttingDown => "shutting_down",
             AppError::NoSampleYet => "no_sample_yet",
+            AppError::HistoryUnavailable(_) => "history_unavailable",
             AppError::Internal(_) => "internal",
         }
     }
@@ -66,9 +69,10 @@ impl AppError {
             AppError::PayloadTooLarge(..) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UriTooLong(..) => StatusCode::URI_TOO_LONG,
             AppError::HeadersTooLarge(..) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            AppError::Timeout(_) | AppError::ShuttingDown | AppError::NoSampleYet => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            AppError::Timeout(_)
+            | AppError::ShuttingDown
+            | AppError::NoSampleYet
+            | AppError::HistoryUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

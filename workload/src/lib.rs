@@ -3,8 +3,10 @@
 pub mod config;
 pub mod dice;
 pub mod error;
+pub mod history;
 pub mod metrics;
 pub mod observe;
+pub mod percent;
 pub mod routes;
 pub mod sampler;
 pub mod serve;

@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use dice_workload::config::Config;
+use dice_workload::history;
 use dice_workload::sampler;
 use dice_workload::serve::{ShutdownPolicy, serve, termination_signal};
 use dice_workload::state::{AppState, Settings};
@@ -41,6 +42,7 @@ async fn run(config: Config) -> Result<(), String> {
     let metrics_export = MetricsExport::from_env().map_err(|e| e.to_string())?;
     let state = AppState::new(Settings::from(&config), otel);
     let sampler = sampler::spawn(state.clone(), config.sampler());
+    let history_writer = start_history(&config, &state)?;
     let pusher = metrics_export.clone().map(|export| {
         tracing::info!(endpoint = %export.endpoint, interval = ?export.interval, "pushing metrics over OTLP");
         export.spawn(state.clone())
@@ -67,6 +69,7 @@ async fn run(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("server error: {e}"))?;
     sampler.abort();
+    history_writer.abort();
     if let (Some(pusher), Some(export)) = (pusher, metrics_export) {
         pusher.abort();
         // The last values since the previous push would otherwise be lost.
@@ -79,4 +82,31 @@ async fn run(config: Config) -> Result<(), String> {
     }
     tracing::info!(drained, "stopped");
     Ok(())
+}
+
+/// Opens the history store (lazily: an unreachable database never stops the server) and starts
+/// the writer.
+fn start_history(config: &Config, state: &AppState) -> Result<tokio::task::JoinHandle<()>, String> {
+    let (url, where_) = match &config.history_db {
+        Some(off) if off == "none" => {
+            tracing::info!("history off (--history-db none); /api/v1/history answers 503");
+            return Ok(tokio::spawn(async {}));
+        }
+        Some(url) => (url.clone(), "--history-db"),
+        None => history::default_url(config.data_dir.as_deref()),
+    };
+    let store = history::Store::lazy(&url).map_err(|e| format!("--history-db: {e}"))?;
+    let kind = url.split(':').next().unwrap_or("database");
+    tracing::info!(database = kind, location = where_, persist_interval = ?config.persist_interval,
+        retention = ?config.retention, "history on");
+    let shared = history::History::new(store, config.persist_interval);
+    let _ = state.history.set(shared.clone());
+    let writer = history::Writer::new(
+        shared,
+        state.metrics.history.clone(),
+        config.history_buffer as usize,
+        config.retention,
+        std::sync::Arc::new(history::SystemClock),
+    );
+    Ok(writer.spawn(state.samples.clone(), config.persist_interval))
 }

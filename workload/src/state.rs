@@ -56,6 +56,8 @@ pub struct Shared {
     pub otel: Option<OtelTracing>,
     /// When the process started: the start time of every cumulative OTLP series.
     pub started_at: std::time::SystemTime,
+    /// The history store, once main has opened it (absent in tests that do not need it).
+    pub history: std::sync::OnceLock<crate::history::History>,
 }
 
 /// Cheap to clone: one `Arc`.
@@ -75,6 +77,7 @@ impl AppState {
             },
             otel,
             started_at: std::time::SystemTime::now(),
+            history: std::sync::OnceLock::new(),
         }))
     }
 }

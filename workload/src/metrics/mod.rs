@@ -23,6 +23,7 @@ pub struct Metrics {
     registry: Registry,
     pub http: HttpMetrics,
     pub dice: DiceMetrics,
+    pub history: crate::history::HistoryMetrics,
 }
 
 impl Metrics {
@@ -33,6 +34,7 @@ impl Metrics {
         let routes: Vec<&'static str> = crate::routes::ENDPOINTS.iter().map(|e| e.path).collect();
         let http = HttpMetrics::register(&mut registry, &routes);
         let dice = DiceMetrics::register(&mut registry);
+        let history = crate::history::HistoryMetrics::register(&mut registry);
         registry.register_collector(Box::new(SystemCollector(samples)));
         process::register(&mut registry);
         runtime::register(&mut registry);
@@ -40,6 +42,7 @@ impl Metrics {
             registry,
             http,
             dice,
+            history,
         }
     }
 

@@ -23,7 +23,7 @@ pub struct Endpoint {
 }
 
 /// Every route the server answers; `GET /` lists them.
-pub static ENDPOINTS: [Endpoint; 12] = [
+pub static ENDPOINTS: [Endpoint; 13] = [
     Endpoint {
         path: "/",
         description: "Service name, version and this endpoint list (the live page for browsers)",
@@ -55,6 +55,10 @@ pub static ENDPOINTS: [Endpoint; 12] = [
     Endpoint {
         path: "/api/v1/system",
         description: "Latest system sample: cpu, ram, gpu, temperature, disk, timestamp",
+    },
+    Endpoint {
+        path: "/api/v1/history",
+        description: "Stored history: ?metric=cpu|ram|gpu|temperature|disk&from=-1h&to=now&step=30s",
     },
     Endpoint {
         path: "/gpu",
@@ -93,6 +97,7 @@ pub fn router() -> Router<AppState> {
         .route("/metrics", get(metrics::metrics))
         .route("/api/v1/system", get(system::system))
         .route("/gpu", get(system::gpu))
+        .route("/api/v1/history", get(crate::history::api::history))
         .route("/ui", get(live::page))
         .route("/ws", get(live::ws))
         .route(
