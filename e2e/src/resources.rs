@@ -68,6 +68,14 @@ impl Default for Registry {
             ResourceType::builtin("", "v1", "Namespace", "namespaces", false)
                 .with_status()
                 .with_short_names(&["ns"]),
+            ResourceType::builtin(
+                "",
+                "v1",
+                "PersistentVolumeClaim",
+                "persistentvolumeclaims",
+                true,
+            )
+            .with_status(),
             ResourceType::builtin("", "v1", "ServiceAccount", "serviceaccounts", true)
                 .with_short_names(&["sa"]),
             ResourceType::builtin("", "v1", "Service", "services", true)

@@ -47,6 +47,7 @@ pub async fn apply_children(
         probe,
         alertmanager_config,
         dashboard,
+        data_volume,
     } = children;
     let mut run = Run {
         client,
@@ -56,6 +57,10 @@ pub async fn apply_children(
         monitoring: Vec::new(),
     };
     run.apply(&observed.accounts, service_account).await?;
+    // The claim before the pods that mount it. Switched off, it is kept: it holds data.
+    if let Some(claim) = data_volume {
+        run.apply(&observed.claims, claim).await?;
+    }
     let deployment = run.apply(&observed.deployments, deployment).await?;
     run.apply(&observed.services, kube_service).await?;
     let kind = MonitoringKind::ServiceMonitor;

@@ -182,10 +182,7 @@ async fn converge(
         finalizer::ensure(&ctx.client, service, false).await?;
     }
     ctx.metrics.child_applies.inc_by(applied.sent as u64);
-    let secret_problems = match &validated.monitoring.alerting {
-        Some(alerting) => secrets::problems(&ctx.client, &validated.namespace, alerting).await?,
-        None => Vec::new(),
-    };
+    let secret_problems = secrets::problems(&ctx.client, &validated.namespace, validated).await?;
     // A Secret created later does not trigger a reconcile; look again soon.
     let action = if secret_problems.is_empty() {
         Action::requeue(RESYNC)
@@ -272,6 +269,7 @@ pub async fn run(
     let (deployments, deployment_events) = watches::owned(scope.api(), owned());
     let (services, service_events) = watches::owned(scope.api(), owned());
     let (accounts, account_events) = watches::owned(scope.api(), owned());
+    let (claims, claim_events) = watches::owned(scope.api(), owned());
     let (config_maps, config_map_events) =
         watches::owned_slimmed(scope.api(), owned(), crate::observed::digest_data);
     let (service_monitors, service_monitor_events) = watches::when_served(
@@ -299,6 +297,7 @@ pub async fn run(
             deployments,
             services,
             accounts,
+            claims,
             config_maps,
             service_monitors,
             prometheus_rules,
@@ -322,6 +321,7 @@ pub async fn run(
         .owns_stream(deployment_events)
         .owns_stream(service_events)
         .owns_stream(account_events)
+        .owns_stream(claim_events)
         .owns_stream(service_monitor_events)
         .owns_stream(prometheus_rule_events)
         .owns_stream(probe_events)

@@ -10,7 +10,7 @@
 
 use crate::monitoring_types::{AlertmanagerConfig, Probe, PrometheusRule, ServiceMonitor};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service, ServiceAccount};
 use kube::Resource;
 use kube::runtime::reflector::{ObjectRef, Store, store};
 use serde::Serialize;
@@ -28,6 +28,8 @@ pub struct ObservedChildren {
     pub deployments: Store<Deployment>,
     pub services: Store<Service>,
     pub accounts: Store<ServiceAccount>,
+    /// History claims.
+    pub claims: Store<PersistentVolumeClaim>,
     /// Dashboards, in any namespace.
     pub config_maps: Store<ConfigMap>,
     /// Filled once the kind is served; empty (so always applied) before.
@@ -44,6 +46,7 @@ impl ObservedChildren {
             deployments: store().0,
             services: store().0,
             accounts: store().0,
+            claims: store().0,
             config_maps: store().0,
             service_monitors: store().0,
             prometheus_rules: store().0,

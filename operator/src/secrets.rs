@@ -1,8 +1,8 @@
-//! Checks that the Secrets `spec.alerting` refers to exist and hold their keys. Only key names
-//! are read into messages; values never leave this function.
+//! Checks that the Secrets `spec.alerting` and `spec.history.postgres` refer to exist and hold
+//! their keys. Only key names are read into messages; values never leave this function.
 
 use crate::crd::SecretKeyRef;
-use crate::validate::monitoring::Alerting;
+use crate::validate::{HistoryStore, Validated};
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client};
 
@@ -10,14 +10,22 @@ use kube::{Api, Client};
 pub async fn problems(
     client: &Client,
     namespace: &str,
-    alerting: &Alerting,
+    service: &Validated,
 ) -> Result<Vec<String>, kube::Error> {
     let mut references: Vec<(&str, &SecretKeyRef)> = Vec::new();
-    if let Some((_, api_url)) = &alerting.slack {
-        references.push(("spec.alerting.slack.apiURL", api_url));
+    if let Some(alerting) = &service.monitoring.alerting {
+        if let Some((_, api_url)) = &alerting.slack {
+            references.push(("spec.alerting.slack.apiURL", api_url));
+        }
+        if let Some(routing_key) = &alerting.pager_duty {
+            references.push(("spec.alerting.pagerDuty.routingKey", routing_key));
+        }
     }
-    if let Some(routing_key) = &alerting.pager_duty {
-        references.push(("spec.alerting.pagerDuty.routingKey", routing_key));
+    if let Some(HistoryStore::Postgres(url)) = service.history.as_ref().map(|h| &h.store) {
+        references.push(("spec.history.postgres.secretRef", url));
+    }
+    if references.is_empty() {
+        return Ok(Vec::new());
     }
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let mut problems = Vec::new();

@@ -45,7 +45,9 @@ fn snapshot_example(name: &str) {
             probe,
             alertmanager_config,
             dashboard,
+            data_volume,
         } = children::build(&validated);
+        insta::assert_yaml_snapshot!(format!("{name}-datavolume"), data_volume);
         insta::assert_yaml_snapshot!(format!("{name}-serviceaccount"), service_account);
         insta::assert_yaml_snapshot!(format!("{name}-deployment"), deployment);
         insta::assert_yaml_snapshot!(format!("{name}-service"), service);

@@ -307,10 +307,16 @@ fn start_dice_servers(
     Ok(services)
 }
 
-/// The Deployment's `DICE_*` settings (die behaviour, sampling). The listen address, log format
-/// and shutdown delay are the stack's; OTLP settings name in-cluster collectors, so they stay out.
+/// The Deployment's `DICE_*` settings (die behaviour, sampling, history timing). The listen
+/// address, log format, shutdown delay and data directory (a pod path) are the stack's; OTLP
+/// settings and Secret references name in-cluster things, so they stay out.
 fn workload_env(deployment: &k8s_openapi::api::apps::v1::Deployment) -> Vec<(String, String)> {
-    let local = ["DICE_LISTEN", "DICE_LOG_FORMAT", "DICE_SHUTDOWN_DELAY"];
+    let local = [
+        "DICE_LISTEN",
+        "DICE_LOG_FORMAT",
+        "DICE_SHUTDOWN_DELAY",
+        "DICE_DATA_DIR",
+    ];
     deployment
         .spec
         .iter()

@@ -37,13 +37,7 @@ pub fn build(service: &Validated) -> Deployment {
                 match_labels: Some(selector_labels(service)),
                 ..LabelSelector::default()
             },
-            strategy: Some(DeploymentStrategy {
-                type_: Some("RollingUpdate".into()),
-                rolling_update: Some(RollingUpdateDeployment {
-                    max_surge: Some(IntOrString::Int(1)),
-                    max_unavailable: Some(IntOrString::Int(0)),
-                }),
-            }),
+            strategy: Some(strategy(service)),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(labels(service)),
@@ -58,6 +52,28 @@ pub fn build(service: &Validated) -> Deployment {
     }
 }
 
+/// Rolling by default; `Recreate` when history keeps SQLite on a ReadWriteOnce claim, which the
+/// new pod cannot attach while the old one holds it.
+fn strategy(service: &Validated) -> DeploymentStrategy {
+    let on_claim = matches!(
+        service.history.as_ref().map(|h| &h.store),
+        Some(crate::validate::HistoryStore::Claim { .. })
+    );
+    if on_claim {
+        return DeploymentStrategy {
+            type_: Some("Recreate".into()),
+            rolling_update: None,
+        };
+    }
+    DeploymentStrategy {
+        type_: Some("RollingUpdate".into()),
+        rolling_update: Some(RollingUpdateDeployment {
+            max_surge: Some(IntOrString::Int(1)),
+            max_unavailable: Some(IntOrString::Int(0)),
+        }),
+    }
+}
+
 fn pod_spec(service: &Validated) -> PodSpec {
     PodSpec {
         service_account_name: Some(service.name.clone()),
@@ -66,6 +82,8 @@ fn pod_spec(service: &Validated) -> PodSpec {
             run_as_non_root: Some(true),
             run_as_user: Some(NONROOT_UID),
             run_as_group: Some(NONROOT_UID),
+            // The data volume (a claim in particular) becomes writable for the nonroot user.
+            fs_group: Some(NONROOT_UID),
             seccomp_profile: Some(SeccompProfile {
                 type_: "RuntimeDefault".into(),
                 ..SeccompProfile::default()
@@ -76,6 +94,7 @@ fn pod_spec(service: &Validated) -> PodSpec {
         node_selector: service.node_selector.clone(),
         tolerations: service.tolerations.clone(),
         containers: vec![container(service)],
+        volumes: Some(vec![super::data_volume::volume(service).0]),
         ..PodSpec::default()
     }
 }
@@ -92,6 +111,7 @@ fn container(service: &Validated) -> Container {
             ..ContainerPort::default()
         }]),
         env: Some(env(service)),
+        volume_mounts: Some(vec![super::data_volume::volume(service).1]),
         resources: Some(service.resources.clone()),
         liveness_probe: Some(http_probe("/livez", 10)),
         readiness_probe: Some(http_probe("/readyz", 5)),
@@ -125,6 +145,7 @@ fn env(service: &Validated) -> Vec<EnvVar> {
         value("DICE_SAMPLE_INTERVAL", &service.sample_interval),
         value("DICE_SHUTDOWN_DELAY", SHUTDOWN_DELAY),
     ];
+    env.extend(super::data_volume::env(service));
     if service.gpu {
         // `on` logs a warning when NVML does not load: the pod asked for a GPU.
         env.push(value("DICE_GPU", "on"));

@@ -2,6 +2,7 @@
 
 pub mod alertmanager_config;
 pub mod dashboard;
+pub mod data_volume;
 mod deployment;
 pub mod probe;
 pub mod rules;
@@ -12,7 +13,7 @@ mod service_monitor;
 use crate::monitoring_types::{AlertmanagerConfig, Probe, PrometheusRule, ServiceMonitor};
 use crate::validate::Validated;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Resource;
 use serde::Serialize;
@@ -39,6 +40,8 @@ pub struct Children {
     pub probe: Option<Probe>,
     pub alertmanager_config: Option<AlertmanagerConfig>,
     pub dashboard: Option<ConfigMap>,
+    /// The claim holding the SQLite history, when `spec.history.storage` asks for one.
+    pub data_volume: Option<PersistentVolumeClaim>,
 }
 
 pub fn build(service: &Validated) -> Children {
@@ -51,6 +54,7 @@ pub fn build(service: &Validated) -> Children {
         probe: probe::build(service).map(with_applied_hash),
         alertmanager_config: alertmanager_config::build(service).map(with_applied_hash),
         dashboard: dashboard::build(service).map(with_applied_hash),
+        data_volume: data_volume::build(service).map(with_applied_hash),
     }
 }
 

@@ -5,9 +5,11 @@
 //! server rejects a bad object before the operator ever sees it.
 
 mod alerting;
+mod history;
 mod monitoring;
 
 pub use alerting::{AlertingSpec, PagerDutySpec, SecretKeyRef, SlackSpec};
+pub use history::{HistorySpec, HistoryStorage, PostgresHistory};
 pub use monitoring::{
     AlertSpec, AvailabilityObjective, DashboardSpec, LatencyObjective, MonitoringSpec, ProbeSpec,
     RulesSpec, ServiceMonitorSpec, Severity, SloSpec,
@@ -129,6 +131,11 @@ pub struct DiceServiceSpec {
     /// Where alerts go: Slack and PagerDuty, through an AlertmanagerConfig. None by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alerting: Option<AlertingSpec>,
+
+    /// Metrics history dice-server keeps and serves at `/api/v1/history` (on by default, in
+    /// an embedded SQLite file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<HistorySpec>,
 }
 
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]

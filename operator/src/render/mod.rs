@@ -46,6 +46,7 @@ pub fn documents(children: &Children) -> Result<Vec<(&'static str, String)>> {
         probe,
         alertmanager_config,
         dashboard,
+        data_volume,
     } = children;
     let yaml = |value: &dyn erased::Yaml| value.to_yaml();
     let mut documents = vec![
@@ -53,6 +54,9 @@ pub fn documents(children: &Children) -> Result<Vec<(&'static str, String)>> {
         ("deployment", yaml(deployment)?),
         ("service", yaml(service)?),
     ];
+    if let Some(claim) = data_volume {
+        documents.insert(1, ("persistentvolumeclaim", yaml(claim)?));
+    }
     let optional: [(&'static str, Option<&dyn erased::Yaml>); 5] = [
         ("servicemonitor", service_monitor.as_ref().map(|o| o as _)),
         ("prometheusrule", prometheus_rule.as_ref().map(|o| o as _)),

@@ -57,6 +57,29 @@ pub struct Validated {
     pub telemetry: Option<Telemetry>,
     pub gpu: bool,
     pub monitoring: Monitoring,
+    /// `None` when history is off.
+    pub history: Option<HistoryPlan>,
+}
+
+/// Where and how dice-server keeps its metrics history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryPlan {
+    pub retention: String,
+    pub persist_interval: String,
+    pub store: HistoryStore,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum HistoryStore {
+    /// SQLite on an emptyDir: lost with the pod.
+    EmptyDir,
+    /// SQLite on the claim `<name>-data`.
+    Claim {
+        size: String,
+        storage_class_name: Option<String>,
+    },
+    /// PostgreSQL, URL from this Secret key.
+    Postgres(crate::crd::SecretKeyRef),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -115,9 +138,45 @@ pub fn validate(service: &DiceService, defaults: &Defaults) -> Result<Validated>
         telemetry,
         gpu: spec.gpu.as_ref().is_some_and(|g| g.enabled),
         monitoring,
+        history: history(spec.history.as_ref(), spec.replicas)?,
         name,
         namespace,
     })
+}
+
+fn history(spec: Option<&crate::crd::HistorySpec>, replicas: i32) -> Result<Option<HistoryPlan>> {
+    let Some(spec) = spec else {
+        return Ok(Some(HistoryPlan {
+            retention: "7d".into(),
+            persist_interval: "30s".into(),
+            store: HistoryStore::EmptyDir,
+        }));
+    };
+    if !spec.enabled {
+        return Ok(None);
+    }
+    let store = match (&spec.postgres, &spec.storage) {
+        (Some(postgres), _) => HistoryStore::Postgres(postgres.secret_ref.clone()),
+        (None, Some(_)) if replicas > 1 => {
+            return Err(Error::InvalidSpec(format!(
+                "spec.history.storage needs replicas: 1 (there are {replicas}): one ReadWriteOnce \
+                 claim cannot be shared by several pods; use spec.history.postgres for more replicas"
+            )));
+        }
+        (None, Some(storage)) => HistoryStore::Claim {
+            size: storage.size.clone(),
+            storage_class_name: storage.storage_class_name.clone(),
+        },
+        (None, None) => HistoryStore::EmptyDir,
+    };
+    Ok(Some(HistoryPlan {
+        retention: spec.retention.clone().unwrap_or_else(|| "7d".into()),
+        persist_interval: spec
+            .persist_interval
+            .clone()
+            .unwrap_or_else(|| "30s".into()),
+        store,
+    }))
 }
 
 fn default_resources() -> ResourceRequirements {
@@ -175,6 +234,27 @@ mod tests {
             .expect("on");
         assert_eq!(telemetry.service_name, "dice");
         assert_eq!(telemetry.protocol, OtlpProtocol::Grpc);
+    }
+
+    #[test]
+    fn history_defaults_to_sqlite_on_an_empty_dir_and_can_be_switched_off() {
+        let defaults = Defaults::with_image("img");
+        let on = validate(&service("{}"), &defaults).expect("valid").history;
+        let plan = on.expect("history is on by default");
+        assert_eq!((plan.retention.as_str(), plan.persist_interval.as_str()), ("7d", "30s"));
+        assert_eq!(plan.store, HistoryStore::EmptyDir);
+        let off = validate(&service("history: {enabled: false}"), &defaults).expect("valid");
+        assert_eq!(off.history, None);
+    }
+
+    #[test]
+    fn a_history_claim_needs_a_single_replica() {
+        let dice = service("replicas: 3\nhistory: {storage: {size: 1Gi}}");
+        let error = validate(&dice, &Defaults::with_image("img"))
+            .expect_err("rejected")
+            .to_string();
+        assert!(error.contains("spec.history.storage needs replicas: 1 (there are 3)"), "{error}");
+        assert!(error.contains("spec.history.postgres"), "says what to use instead: {error}");
     }
 
     #[test]
