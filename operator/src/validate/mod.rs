@@ -241,7 +241,10 @@ mod tests {
         let defaults = Defaults::with_image("img");
         let on = validate(&service("{}"), &defaults).expect("valid").history;
         let plan = on.expect("history is on by default");
-        assert_eq!((plan.retention.as_str(), plan.persist_interval.as_str()), ("7d", "30s"));
+        assert_eq!(
+            (plan.retention.as_str(), plan.persist_interval.as_str()),
+            ("7d", "30s")
+        );
         assert_eq!(plan.store, HistoryStore::EmptyDir);
         let off = validate(&service("history: {enabled: false}"), &defaults).expect("valid");
         assert_eq!(off.history, None);
@@ -253,8 +256,14 @@ mod tests {
         let error = validate(&dice, &Defaults::with_image("img"))
             .expect_err("rejected")
             .to_string();
-        assert!(error.contains("spec.history.storage needs replicas: 1 (there are 3)"), "{error}");
-        assert!(error.contains("spec.history.postgres"), "says what to use instead: {error}");
+        assert!(
+            error.contains("spec.history.storage needs replicas: 1 (there are 3)"),
+            "{error}"
+        );
+        assert!(
+            error.contains("spec.history.postgres"),
+            "says what to use instead: {error}"
+        );
     }
 
     #[test]

@@ -196,7 +196,8 @@ impl Writer {
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut next_persist = tokio::time::Instant::now() + interval;
-            let mut retry_at: Option<tokio::time::Instant> = None;
+            // Connect and migrate at once, so /api/v1/history works before the first write.
+            let mut retry_at = Some(tokio::time::Instant::now());
             loop {
                 let wake = retry_at.map_or(next_persist, |r| r.min(next_persist));
                 tokio::time::sleep_until(wake).await;
