@@ -264,3 +264,63 @@ async fn the_live_page_shows_the_api_numbers_and_follows_new_samples() {
     std::fs::write(&path, &png).unwrap();
     println!("screenshot: {} ({} bytes)", path.display(), png.len());
 }
+
+/// The charts start from `/api/v1/history`, before (and besides) what the feed pushes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_page_starts_from_stored_history() {
+    let Some(chromium) = find_chromium() else {
+        println!("SKIP: chromium not installed (make test installs it as root)");
+        return;
+    };
+    let server = Server::start(&[
+        ("DICE_SAMPLE_INTERVAL", "100ms"),
+        ("DICE_PERSIST_INTERVAL", "100ms"),
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let history: Value =
+            reqwest::get(server.url("/api/v1/history?metric=cpu&from=-5m&step=30s"))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        if history["series"][0]["points"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty())
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "nothing stored: {history}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let browser = Browser::start(&chromium);
+    let mut page = Page::open(&browser).await;
+    page.call("Page.navigate", json!({"url": server.url("/ui")}))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let result = page
+            .call(
+                "Runtime.evaluate",
+                json!({"expression": "JSON.stringify({points: (series.cpu || []).length, received: Number(document.getElementById('samples-received').dataset.count)})", "returnByValue": true}),
+            )
+            .await;
+        if let Some(text) = result["result"]["value"].as_str() {
+            let state: Value = serde_json::from_str(text).unwrap();
+            if state["received"].as_u64() >= Some(1) {
+                // Every pushed sample adds one point; the rest came from history.
+                assert!(
+                    state["points"].as_u64() > state["received"].as_u64(),
+                    "{state}"
+                );
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page never received a sample"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
