@@ -34,6 +34,8 @@ pub enum AppError {
     NoSampleYet,
     #[error("history unavailable: {0}")]
     HistoryUnavailable(String),
+    #[error("{0}: /ws is a WebSocket; connect with a WebSocket client (the live page at /ui does)")]
+    NotAWebSocket(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -54,15 +56,17 @@ impl AppError {
             AppError::ShuttingDown => "shutting_down",
             AppError::NoSampleYet => "no_sample_yet",
             AppError::HistoryUnavailable(_) => "history_unavailable",
+            AppError::NotAWebSocket(_) => "websocket_required",
             AppError::Internal(_) => "internal",
         }
     }
 
     pub fn status(&self) -> StatusCode {
         match self {
-            AppError::MissingDie | AppError::UnknownDie(_) | AppError::BadQuery(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            AppError::MissingDie
+            | AppError::UnknownDie(_)
+            | AppError::BadQuery(_)
+            | AppError::NotAWebSocket(_) => StatusCode::BAD_REQUEST,
             AppError::RollFailed(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,

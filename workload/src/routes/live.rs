@@ -2,10 +2,12 @@
 //! `GET /ws` pushes every new sample to it with request and roll totals. The feed is a
 //! broadcast: a client that falls behind or stops reading is dropped, never queued for.
 
+use crate::error::AppError;
 use crate::metrics::families;
 use crate::sampler::Sample;
 use crate::state::AppState;
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::{Html, Response};
 use serde_json::{Value, json};
@@ -22,8 +24,13 @@ pub async fn page() -> Html<&'static str> {
     Html(PAGE)
 }
 
-pub async fn ws(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
-    upgrade.on_upgrade(move |socket| feed(socket, state))
+/// A plain GET (no upgrade) gets a JSON 400 like every other error.
+pub async fn ws(
+    State(state): State<AppState>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, AppError> {
+    let upgrade = upgrade.map_err(|rejection| AppError::NotAWebSocket(rejection.body_text()))?;
+    Ok(upgrade.on_upgrade(move |socket| feed(socket, state)))
 }
 
 /// The latest sample at once (when there is one), then each new one until the client leaves.
