@@ -154,19 +154,7 @@ async fn a_diceservice_goes_from_apply_to_ready_and_back_to_nothing() {
 async fn a_spec_the_operator_cannot_build_ends_degraded_with_a_readable_message() {
     let (_server, client) = cluster_with_crd().await;
     let metrics = Arc::new(OperatorMetrics::default());
-    let ctx = Context::new(
-        client.clone(),
-        Defaults::with_image("dice-server:test"),
-        metrics.clone(),
-    );
-    let running = tokio::spawn(async move {
-        controller::run(
-            ctx,
-            &controller::Settings::default(),
-            std::future::pending(),
-        )
-        .await;
-    });
+    let running = support::start_operator(&client, metrics.clone());
     let services: Api<DiceService> = Api::namespaced(client.clone(), "default");
     let long_name = "d".repeat(70);
     let manifest = json!({"apiVersion": "dice.dev/v1alpha1", "kind": "DiceService", "metadata": {"name": long_name}, "spec": {}});

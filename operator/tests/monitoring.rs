@@ -6,13 +6,11 @@
 
 mod support;
 
-use dice_operator::controller::{self, Context};
 use dice_operator::crd::{ChildState, DiceService};
 use dice_operator::finalizer::DASHBOARD_FINALIZER;
 use dice_operator::metrics::OperatorMetrics;
 use dice_operator::monitoring_types::{AlertmanagerConfig, PrometheusRule, ServiceMonitor};
 use dice_operator::served::MonitoringKind;
-use dice_operator::validate::Defaults;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
@@ -53,19 +51,7 @@ async fn install_crds_with_schema(client: &Client, schema: impl Fn(MonitoringKin
 }
 
 fn start(client: &Client) -> tokio::task::JoinHandle<()> {
-    let ctx = Context::new(
-        client.clone(),
-        Defaults::with_image("dice-server:test"),
-        Arc::new(OperatorMetrics::default()),
-    );
-    tokio::spawn(async move {
-        controller::run(
-            ctx,
-            &controller::Settings::default(),
-            std::future::pending(),
-        )
-        .await;
-    })
+    support::start_operator(client, Arc::new(OperatorMetrics::default()))
 }
 
 async fn apply(services: &Api<DiceService>, name: &str, spec: Value) {

@@ -5,10 +5,8 @@
 
 mod support;
 
-use dice_operator::controller::{self, Context};
 use dice_operator::crd::DiceService;
 use dice_operator::metrics::OperatorMetrics;
-use dice_operator::validate::Defaults;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Secret, Service, ServiceAccount};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
@@ -93,19 +91,7 @@ async fn secret_values_appear_in_no_object_status_event_or_log() {
             .await
             .unwrap();
     }
-    let ctx = Context::new(
-        client.clone(),
-        Defaults::with_image("dice:test"),
-        Arc::new(OperatorMetrics::default()),
-    );
-    let operator = tokio::spawn(async move {
-        controller::run(
-            ctx,
-            &controller::Settings::default(),
-            std::future::pending(),
-        )
-        .await;
-    });
+    let operator = support::start_operator(&client, Arc::new(OperatorMetrics::default()));
     let services: Api<DiceService> = Api::namespaced(client.clone(), "default");
     let manifest = json!({"apiVersion": "dice.dev/v1alpha1", "kind": "DiceService", "metadata": {"name": "canary"}, "spec": spec()});
     services

@@ -1,15 +1,39 @@
-//! Helpers the in-process controller tests share: a fake cluster with the DiceService CRD, and
-//! polling with a deadline.
+//! Helpers the in-process controller tests share: a fake cluster with the DiceService CRD, the
+//! controller running against it, and polling with a deadline.
 
 use dice_e2e::FakeApiServer;
+use dice_operator::controller::{self, Context};
 use dice_operator::crd::DiceService;
+use dice_operator::metrics::OperatorMetrics;
+use dice_operator::validate::Defaults;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 use kube::api::{Api, PostParams};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const DEADLINE: Duration = Duration::from_secs(15);
+
+/// The controller with default settings, recording into `metrics`, until the task is aborted.
+pub fn start_operator(
+    client: &kube::Client,
+    metrics: Arc<OperatorMetrics>,
+) -> tokio::task::JoinHandle<()> {
+    let ctx = Context::new(
+        client.clone(),
+        Defaults::with_image("dice-server:test"),
+        metrics,
+    );
+    tokio::spawn(async move {
+        controller::run(
+            ctx,
+            &controller::Settings::default(),
+            std::future::pending(),
+        )
+        .await;
+    })
+}
 
 /// Polls `check` until it yields a value or the deadline passes.
 pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
