@@ -276,15 +276,13 @@ fn many(
     help: &str,
     series: impl Iterator<Item = (Labels, f64)>,
 ) -> Result<(), Error> {
-    let series: Vec<_> = series.collect();
-    if series.is_empty() {
-        return Ok(());
-    }
-    let mut metric = e.encode_descriptor(name, help, None, MetricType::Gauge)?;
-    for (labels, value) in &series {
-        ConstGauge::new(*value).encode(metric.encode_family(labels)?)?;
-    }
-    Ok(())
+    family(
+        e,
+        name,
+        help,
+        MetricType::Gauge,
+        series.map(|(l, v)| (l, ConstGauge::new(v))),
+    )
 }
 
 /// A labelled counter family (`_total` is appended), absent when it has no series.
@@ -294,13 +292,29 @@ fn counters(
     help: &str,
     series: impl Iterator<Item = (Labels, u64)>,
 ) -> Result<(), Error> {
+    family(
+        e,
+        name,
+        help,
+        MetricType::Counter,
+        series.map(|(l, v)| (l, ConstCounter::new(v))),
+    )
+}
+
+fn family<M: EncodeMetric>(
+    e: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    metric_type: MetricType,
+    series: impl Iterator<Item = (Labels, M)>,
+) -> Result<(), Error> {
     let series: Vec<_> = series.collect();
     if series.is_empty() {
         return Ok(());
     }
-    let mut metric = e.encode_descriptor(name, help, None, MetricType::Counter)?;
+    let mut metric = e.encode_descriptor(name, help, None, metric_type)?;
     for (labels, value) in &series {
-        ConstCounter::new(*value).encode(metric.encode_family(labels)?)?;
+        value.encode(metric.encode_family(labels)?)?;
     }
     Ok(())
 }
