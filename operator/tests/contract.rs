@@ -65,6 +65,7 @@ async fn scrape_after_traffic() -> Scrape {
         request_timeout: Duration::from_secs(5),
         max_body_bytes: 1024,
         max_header_bytes: 4096,
+        max_concurrent_requests: 512,
     };
     let state = AppState::new(settings, None);
     state.samples.publish(system_sample());

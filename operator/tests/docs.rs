@@ -218,6 +218,7 @@ async fn metrics_reference_matches_the_registries() {
         request_timeout: Duration::from_secs(5),
         max_body_bytes: 1024,
         max_header_bytes: 4096,
+        max_concurrent_requests: 512,
     };
     let state = AppState::new(settings, None);
     state.samples.publish(full_sample());

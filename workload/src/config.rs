@@ -81,6 +81,17 @@ pub struct Config {
     #[arg(long, env = "DICE_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
 
+    /// Requests allowed to run at once; the next one is answered 503 (`overloaded`, with
+    /// `Retry-After: 1`) at once instead of queueing. /livez, /readyz and /metrics are never shed.
+    #[arg(long, env = "DICE_MAX_CONCURRENT_REQUESTS", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_requests: u32,
+
+    /// A client must send a request's complete headers within this long after connecting (or
+    /// after its previous response), else the connection is closed: slow or idle clients
+    /// cannot hold connections open.
+    #[arg(long, env = "DICE_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_positive)]
+    pub header_read_timeout: Duration,
+
     /// Largest accepted request body in bytes (by Content-Length); larger ones get 413.
     #[arg(long, env = "DICE_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: u64,
@@ -182,6 +193,8 @@ mod tests {
         assert_eq!(config.sample_interval, Duration::from_secs(5));
         assert_eq!(config.listen.port(), 8080);
         assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.max_concurrent_requests, 512);
+        assert_eq!(config.header_read_timeout, Duration::from_secs(10));
         assert_eq!(config.check(), Ok(()));
         Ok(())
     }
@@ -210,6 +223,12 @@ mod tests {
         let config = parse(&["--max-delay", "5s", "--request-timeout", "2s"])?;
         assert!(config.check().is_err());
         Ok(())
+    }
+
+    #[test]
+    fn a_zero_concurrency_limit_or_header_timeout_is_rejected() {
+        assert!(parse(&["--max-concurrent-requests", "0"]).is_err());
+        assert!(parse(&["--header-read-timeout", "0"]).is_err());
     }
 
     #[test]

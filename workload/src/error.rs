@@ -28,6 +28,8 @@ pub enum AppError {
     HeadersTooLarge(usize, usize),
     #[error("request did not complete within {0:?}")]
     Timeout(std::time::Duration),
+    #[error("overloaded: {0} requests are already running; retry shortly")]
+    Overloaded(usize),
     #[error("the server is shutting down")]
     ShuttingDown,
     #[error("no system sample yet; the first one is taken about 200 ms after start")]
@@ -53,6 +55,7 @@ impl AppError {
             AppError::UriTooLong(..) => "uri_too_long",
             AppError::HeadersTooLarge(..) => "headers_too_large",
             AppError::Timeout(_) => "timeout",
+            AppError::Overloaded(_) => "overloaded",
             AppError::ShuttingDown => "shutting_down",
             AppError::NoSampleYet => "no_sample_yet",
             AppError::HistoryUnavailable(_) => "history_unavailable",
@@ -74,6 +77,7 @@ impl AppError {
             AppError::UriTooLong(..) => StatusCode::URI_TOO_LONG,
             AppError::HeadersTooLarge(..) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             AppError::Timeout(_)
+            | AppError::Overloaded(_)
             | AppError::ShuttingDown
             | AppError::NoSampleYet
             | AppError::HistoryUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -98,6 +102,14 @@ impl IntoResponse for AppError {
             code: self.category(),
             valid_values,
         };
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        if matches!(self, AppError::Overloaded(_)) {
+            // Well-behaved clients back off instead of retrying at once.
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        response
     }
 }

@@ -1,5 +1,6 @@
 //! dice-server: an instrumented dice-rolling HTTP service (the workload dice-operator deploys).
 
+pub mod admission;
 pub mod config;
 pub mod dice;
 pub mod error;

@@ -4,13 +4,16 @@ use clap::Parser;
 use dice_workload::config::Config;
 use dice_workload::history;
 use dice_workload::sampler;
-use dice_workload::serve::{ShutdownPolicy, serve, termination_signal};
+use dice_workload::serve::{ConnectionPolicy, ShutdownPolicy, serve, termination_signal};
 use dice_workload::state::{AppState, Settings};
 use dice_workload::telemetry::{self, MetricsExport, OtelTracing};
 use std::process::ExitCode;
 use std::time::Duration;
 
 const SPAN_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+/// The last history write at exit gets this long (a database that is down would otherwise
+/// hold the exit for the whole connect timeout).
+const HISTORY_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -58,6 +61,7 @@ async fn run(config: Config) -> Result<(), String> {
         version = env!("CARGO_PKG_VERSION"),
         max_delay = ?config.max_delay,
         risky_error_rate = config.risky_error_rate,
+        max_concurrent_requests = config.max_concurrent_requests,
         tracing = tracing_on,
         "listening"
     );
@@ -65,11 +69,28 @@ async fn run(config: Config) -> Result<(), String> {
         delay: config.shutdown_delay,
         drain_timeout: config.drain_timeout,
     };
-    let drained = serve(listener, state.clone(), policy, termination_signal())
-        .await
-        .map_err(|e| format!("server error: {e}"))?;
+    let connections = ConnectionPolicy {
+        header_read_timeout: config.header_read_timeout,
+    };
+    let drained = serve(
+        listener,
+        state.clone(),
+        connections,
+        policy,
+        termination_signal(),
+    )
+    .await
+    .map_err(|e| format!("server error: {e}"))?;
     sampler.abort();
-    history_writer.abort();
+    if let Some((stop, writer)) = history_writer {
+        let _ = stop.send(());
+        if tokio::time::timeout(HISTORY_FLUSH_TIMEOUT, writer)
+            .await
+            .is_err()
+        {
+            tracing::warn!("final history write did not finish in time; queued samples are lost");
+        }
+    }
     if let (Some(pusher), Some(export)) = (pusher, metrics_export) {
         pusher.abort();
         // The last values since the previous push would otherwise be lost.
@@ -86,11 +107,16 @@ async fn run(config: Config) -> Result<(), String> {
 
 /// Opens the history store (lazily: an unreachable database never stops the server) and starts
 /// the writer.
-fn start_history(config: &Config, state: &AppState) -> Result<tokio::task::JoinHandle<()>, String> {
+type HistoryWriter = (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+);
+
+fn start_history(config: &Config, state: &AppState) -> Result<Option<HistoryWriter>, String> {
     let (url, where_) = match &config.history_db {
         Some(off) if off == "none" => {
             tracing::info!("history off (--history-db none); /api/v1/history answers 503");
-            return Ok(tokio::spawn(async {}));
+            return Ok(None);
         }
         Some(url) => (url.clone(), "--history-db"),
         None => history::default_url(config.data_dir.as_deref()),
@@ -108,5 +134,7 @@ fn start_history(config: &Config, state: &AppState) -> Result<tokio::task::JoinH
         config.retention,
         std::sync::Arc::new(history::SystemClock),
     );
-    Ok(writer.spawn(state.samples.clone(), config.persist_interval))
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let task = writer.spawn(state.samples.clone(), config.persist_interval, stopped);
+    Ok(Some((stop, task)))
 }

@@ -1,4 +1,5 @@
-//! The request middleware: trace context, log ids, size limits, timeout and HTTP metrics.
+//! The request middleware: trace context, log ids, size limits, load shedding, timeout and
+//! HTTP metrics.
 //!
 //! A hand-written tower service rather than `axum::middleware::from_fn`: this runs on every
 //! request, and calling the inner service directly saves a service clone and a second boxed
@@ -72,7 +73,17 @@ where
             request.extensions_mut().insert(span);
         }
         let request_bytes = declared_length(&request);
-        let rejected = oversized(&request, request_bytes, &in_flight.0.settings);
+        let admitted = match oversized(&request, request_bytes, &in_flight.0.settings) {
+            Some(error) => Err(error),
+            None => in_flight.0.admission.admit(handler),
+        };
+        if let Err(AppError::Overloaded(_)) = &admitted {
+            in_flight.0.metrics.http.shed.inc();
+        }
+        let (admitted, rejected) = match admitted {
+            Ok(admitted) => (Some(admitted), None),
+            Err(error) => (None, Some(error)),
+        };
         let handled = rejected
             .is_none()
             .then(|| trace.ids.scope(self.inner.call(request)));
@@ -112,6 +123,7 @@ where
                 });
             }
             trace.finish(status);
+            drop(admitted);
             Ok(response)
         })
     }

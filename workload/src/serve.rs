@@ -1,10 +1,14 @@
-//! Serving with graceful shutdown: readiness off, optional delay, bounded drain, span flush.
+//! Serving with graceful shutdown: readiness off, optional delay, bounded drain, span flush;
+//! and per-connection limits (a header read timeout, so slow clients cannot hold connections).
 
 use crate::state::AppState;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ShutdownPolicy {
@@ -14,36 +18,113 @@ pub struct ShutdownPolicy {
     pub drain_timeout: Duration,
 }
 
+/// Per-connection limits.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionPolicy {
+    /// Complete request headers must arrive within this long after the connection opens or the
+    /// previous response; otherwise the connection is closed.
+    pub header_read_timeout: Duration,
+}
+
 /// Serves until `signal` resolves, then shuts down per `policy`. Returns whether the drain
 /// finished in time (`false`: requests were still running at the drain timeout).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
+    connections: ConnectionPolicy,
     policy: ShutdownPolicy,
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<bool> {
-    let (draining_tx, mut draining_rx) = watch::channel(false);
-    let shutdown_state = state.clone();
-    let stop_accepting = async move {
+    let app = crate::app(state.clone());
+    let graceful = GracefulShutdown::new();
+    let stop_accepting = async {
         signal.await;
-        shutdown_state.health.begin_shutdown();
+        state.health.begin_shutdown();
         tracing::info!(delay = ?policy.delay, "shutdown signal received; readiness is now 503");
         tokio::time::sleep(policy.delay).await;
-        tracing::info!(drain_timeout = ?policy.drain_timeout, "no longer accepting connections; draining");
-        let _ = draining_tx.send(true);
     };
-    let server = axum::serve(listener, crate::app(state)).with_graceful_shutdown(stop_accepting);
-    let drain_deadline = async move {
-        let _ = draining_rx.wait_for(|draining| *draining).await;
-        tokio::time::sleep(policy.drain_timeout).await;
-    };
-    tokio::select! {
-        served = server.into_future() => served.map(|()| true),
-        () = drain_deadline => {
+    tokio::pin!(stop_accepting);
+    loop {
+        tokio::select! {
+            () = &mut stop_accepting => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    let service = TowerToHyperService::new(app.clone());
+                    let watcher = graceful.watcher();
+                    tokio::spawn(async move {
+                        if !first_bytes_arrive(&stream, connections.header_read_timeout).await {
+                            return;
+                        }
+                        let builder = connection_builder(connections);
+                        let connection = builder
+                            .serve_connection_with_upgrades(TokioIo::new(stream), service);
+                        if let Err(error) = watcher.watch(connection).await {
+                            tracing::debug!(%error, "connection ended with an error");
+                        }
+                    });
+                }
+                Err(error) => accept_failed(error).await,
+            },
+        }
+    }
+    drop(listener);
+    tracing::info!(drain_timeout = ?policy.drain_timeout, "no longer accepting connections; draining");
+    // Idle keep-alive connections close at once; busy ones after their current response.
+    match tokio::time::timeout(policy.drain_timeout, graceful.shutdown()).await {
+        Ok(()) => Ok(true),
+        Err(_) => {
             tracing::warn!("drain timeout reached with requests still running; exiting anyway");
             Ok(false)
         }
     }
+}
+
+fn connection_builder(policy: ConnectionPolicy) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(policy.header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        // WebSockets over HTTP/2 (RFC 8441).
+        .enable_connect_protocol();
+    builder
+}
+
+const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether the client sent enough to tell HTTP/1 from HTTP/2 within `within`. hyper's header
+/// read timeout starts only once the protocol is known, so a client that connects and sends
+/// nothing (or a few bytes of the HTTP/2 preface) would otherwise hold the connection forever.
+async fn first_bytes_arrive(stream: &tokio::net::TcpStream, within: Duration) -> bool {
+    let sniff = async {
+        let mut start = [0_u8; HTTP2_PREFACE.len()];
+        loop {
+            match stream.peek(&mut start).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) if n == start.len() || start[..n] != HTTP2_PREFACE[..n] => return true,
+                // Part of the preface: the rest is on its way.
+                Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+    };
+    tokio::time::timeout(within, sniff).await.unwrap_or(false)
+}
+
+/// Out of file descriptors and the like: wait instead of spinning; a connection reset before
+/// it was accepted is the client's business.
+async fn accept_failed(error: std::io::Error) {
+    use std::io::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::ConnectionRefused
+    ) {
+        return;
+    }
+    tracing::error!(%error, "cannot accept connections; retrying in 100 ms");
+    tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).

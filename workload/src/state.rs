@@ -1,5 +1,6 @@
 //! Shared application state: settings, metrics, system samples, health, tracing.
 
+use crate::admission::Admission;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::sampler::Samples;
@@ -17,6 +18,7 @@ pub struct Settings {
     pub request_timeout: Duration,
     pub max_body_bytes: u64,
     pub max_header_bytes: usize,
+    pub max_concurrent_requests: usize,
 }
 
 impl From<&Config> for Settings {
@@ -27,6 +29,7 @@ impl From<&Config> for Settings {
             request_timeout: config.request_timeout,
             max_body_bytes: config.max_body_bytes,
             max_header_bytes: config.max_header_bytes,
+            max_concurrent_requests: config.max_concurrent_requests as usize,
         }
     }
 }
@@ -35,14 +38,28 @@ impl From<&Config> for Settings {
 #[derive(Debug)]
 pub struct Health {
     ready: AtomicBool,
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl Health {
+    fn new() -> Self {
+        Self {
+            ready: AtomicBool::new(true),
+            shutdown: tokio::sync::watch::Sender::new(false),
+        }
+    }
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
     }
     pub fn begin_shutdown(&self) {
         self.ready.store(false, Ordering::Release);
+        self.shutdown.send_replace(true);
+    }
+    /// Resolves once shutdown has begun: long-lived connections (the live page's WebSockets)
+    /// close themselves rather than being cut when the process exits.
+    pub async fn shutdown_begun(&self) {
+        let mut begun = self.shutdown.subscribe();
+        let _ = begun.wait_for(|begun| *begun).await;
     }
 }
 
@@ -53,6 +70,7 @@ pub struct Shared {
     /// The sampler's latest system sample, and each new one.
     pub samples: Arc<Samples>,
     pub health: Health,
+    pub admission: Admission,
     pub otel: Option<OtelTracing>,
     /// When the process started: the start time of every cumulative OTLP series.
     pub started_at: std::time::SystemTime,
@@ -68,13 +86,15 @@ impl AppState {
     /// Builds the state; call inside the Tokio runtime (runtime gauges bind to it).
     pub fn new(settings: Settings, otel: Option<OtelTracing>) -> Self {
         let samples = Arc::new(Samples::default());
+        let admission = Admission::new(settings.max_concurrent_requests);
+        let metrics = Metrics::new(samples.clone());
+        metrics.http.concurrency_limit.set(admission.limit() as i64);
         Self(Arc::new(Shared {
             settings,
-            metrics: Metrics::new(samples.clone()),
+            metrics,
+            admission,
             samples,
-            health: Health {
-                ready: AtomicBool::new(true),
-            },
+            health: Health::new(),
             otel,
             started_at: std::time::SystemTime::now(),
             history: std::sync::OnceLock::new(),

@@ -17,6 +17,7 @@ async fn dice_server(risky_error_rate: f64) -> SocketAddr {
         request_timeout: Duration::from_secs(5),
         max_body_bytes: 1024,
         max_header_bytes: 4096,
+        max_concurrent_requests: 512,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();

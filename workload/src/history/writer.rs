@@ -188,19 +188,25 @@ impl Writer {
         Duration::from_secs(seconds).min(MAX_BACKOFF)
     }
 
-    /// Buffers the latest sample every `interval`, writes, retries failures with backoff.
+    /// Buffers the latest sample every `interval`, writes, retries failures with backoff. When
+    /// `stop` fires, the latest sample is buffered and everything queued gets one last write.
     pub fn spawn(
         mut self,
         samples: Arc<Samples>,
         interval: Duration,
+        stop: tokio::sync::oneshot::Receiver<()>,
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut next_persist = tokio::time::Instant::now() + interval;
             // Connect and migrate at once, so /api/v1/history works before the first write.
             let mut retry_at = Some(tokio::time::Instant::now());
+            tokio::pin!(stop);
             loop {
                 let wake = retry_at.map_or(next_persist, |r| r.min(next_persist));
-                tokio::time::sleep_until(wake).await;
+                tokio::select! {
+                    () = tokio::time::sleep_until(wake) => {}
+                    _ = &mut stop => break,
+                }
                 if tokio::time::Instant::now() >= next_persist {
                     self.buffer(&samples.latest());
                     next_persist += interval;
@@ -211,6 +217,14 @@ impl Writer {
                 };
                 if let Err(error) = self.cleanup_if_due().await {
                     tracing::warn!(%error, "history retention cleanup failed");
+                }
+            }
+            self.buffer(&samples.latest());
+            let queued = self.buffered();
+            match self.flush().await {
+                Ok(()) => tracing::info!(samples = queued, "history written before exit"),
+                Err(error) => {
+                    tracing::warn!(%error, samples = queued, "final history write failed; these samples are lost");
                 }
             }
         })

@@ -1,4 +1,5 @@
-//! HTTP server instruments: request counts, latency (with trace exemplars), sizes, in-flight.
+//! HTTP server instruments: request counts, latency (with trace exemplars), sizes, in-flight,
+//! load shedding.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -63,6 +64,9 @@ pub struct HttpMetrics {
     pub requests: Family<RequestLabels, Counter>,
     pub duration: Family<RouteLabels, DurationHistogram, fn() -> DurationHistogram>,
     pub in_flight: Gauge,
+    /// Requests refused with 503 because the concurrency limit was reached.
+    pub shed: Counter,
+    pub concurrency_limit: Gauge,
     pub request_size: Family<RouteLabels, Histogram, fn() -> Histogram>,
     pub response_size: Family<RouteLabels, Histogram, fn() -> Histogram>,
     /// `GET` series per route, filled on first use so unused routes add no series.
@@ -82,6 +86,8 @@ impl HttpMetrics {
                 HistogramWithExemplars::new(DURATION_BUCKETS.into_iter())
             }),
             in_flight: Gauge::default(),
+            shed: Counter::default(),
+            concurrency_limit: Gauge::default(),
             request_size: Family::new_with_constructor(|| Histogram::new(SIZE_BUCKETS)),
             response_size: Family::new_with_constructor(|| Histogram::new(SIZE_BUCKETS)),
         };
@@ -99,6 +105,16 @@ impl HttpMetrics {
             "http_requests_in_flight",
             "HTTP requests currently being served",
             metrics.in_flight.clone(),
+        );
+        registry.register(
+            "http_requests_shed",
+            "Requests answered 503 at once because --max-concurrent-requests were already running",
+            metrics.shed.clone(),
+        );
+        registry.register(
+            "http_requests_concurrency_limit",
+            "Requests allowed to run at once (--max-concurrent-requests); more are shed",
+            metrics.concurrency_limit.clone(),
         );
         registry.register(
             "http_request_size_bytes",

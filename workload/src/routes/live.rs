@@ -42,6 +42,11 @@ async fn feed(mut socket: WebSocket, state: AppState) {
     }
     loop {
         tokio::select! {
+            () = state.health.shutdown_begun() => {
+                let frame = CloseFrame { code: close_code::AWAY, reason: "server shutting down".into() };
+                let _ = tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
+                return;
+            }
             update = updates.recv() => match update {
                 Ok(sample) => {
                     if send(&mut socket, &state, &sample).await.is_err() {

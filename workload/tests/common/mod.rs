@@ -173,5 +173,6 @@ pub fn settings() -> Settings {
         request_timeout: Duration::from_secs(5),
         max_body_bytes: 1024,
         max_header_bytes: 2048,
+        max_concurrent_requests: 512,
     }
 }

@@ -88,6 +88,7 @@ async fn main() {
         request_timeout: Duration::from_secs(30),
         max_body_bytes: 64 * 1024,
         max_header_bytes: 16 * 1024,
+        max_concurrent_requests: 512,
     };
     let mut dice = dice_workload::app(AppState::new(settings, None)).into_service();
     let mut bare = Router::new()
