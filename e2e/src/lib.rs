@@ -10,6 +10,7 @@ mod api;
 pub mod apply;
 mod defaults;
 mod discovery;
+pub mod faults;
 pub mod kubectl;
 pub mod kubelet;
 mod openapi;
@@ -101,6 +102,16 @@ impl FakeApiServer {
     /// A kube client talking to this server in process, with no sockets.
     pub fn client(&self) -> kube::Client {
         kube::Client::new(self.router(), "default")
+    }
+
+    /// A kube client whose requests (only this client's) meet `faults`.
+    pub fn client_with_faults(&self, faults: Arc<faults::Faults>) -> kube::Client {
+        let router = self.router().layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                faults.clone().inject(request, next)
+            },
+        ));
+        kube::Client::new(router, "default")
     }
 
     /// Serves on `listener` until the returned task is dropped or aborted.

@@ -1,5 +1,6 @@
 //! Helpers the in-process controller tests share: a fake cluster with the DiceService CRD, the
 //! controller running against it, and polling with a deadline.
+#![allow(dead_code)] // each test binary uses its own subset of these helpers
 
 use dice_e2e::FakeApiServer;
 use dice_operator::controller::{self, Context};
