@@ -63,7 +63,8 @@ cargo build --release -p dice-operator -p dice-e2e
   echo
   echo "The release operator binary talks to the fake API server over HTTP; the harness creates"
   echo "the DiceServices (32 at a time) and plays kubelet by marking each Deployment ready."
-  echo "Requests count only what the operator sent. Machine: $(machine)."
+  echo "Requests count only what the operator sent, leaving out leader election (a Lease read and"
+  echo "renewal every 2 s). Machine: $(machine)."
   echo
   echo "| DiceServices | created in s | all Ready in s | operator peak RSS MiB | operator requests per DiceService | writes in 60 s idle | operator requests in 60 s idle |"
   echo "|---:|---:|---:|---:|---:|---:|---:|"

@@ -128,6 +128,12 @@ impl FakeApiServer {
     pub fn writes(&self) -> u64 {
         lock(&self.store).writes
     }
+
+    /// Committed writes other than Lease renewals (leader election renews every few seconds).
+    pub fn writes_except_leases(&self) -> u64 {
+        let store = lock(&self.store);
+        store.writes - store.lease_writes
+    }
 }
 
 /// The server listening on 127.0.0.1 with a kubeconfig file for it; stops and removes the file

@@ -8,6 +8,7 @@ pub mod children;
 pub mod controller;
 pub mod crd;
 pub mod finalizer;
+pub mod leader;
 pub mod metrics;
 pub mod monitoring_types;
 pub mod observed;

@@ -1,6 +1,7 @@
 //! dice-operator command line: `run` the controller, print the `crd`, or `render` offline.
 
 use clap::{Parser, Subcommand};
+use dice_operator::leader::{self, Elector, LeaseSettings};
 use dice_operator::validate::Defaults;
 use dice_operator::{DEFAULT_RUNBOOK_BASE_URL, DEFAULT_WORKLOAD_IMAGE, render};
 use kube::CustomResourceExt;
@@ -149,6 +150,71 @@ struct RunArgs {
     /// Reconciles in flight at once (bounds memory and API bursts).
     #[arg(long, env = "DICE_OPERATOR_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     concurrency: u16,
+    #[command(flatten)]
+    election: ElectionArgs,
+}
+
+/// Leader election, so several replicas can run and only one reconciles.
+#[derive(Debug, clap::Args)]
+struct ElectionArgs {
+    /// Campaign for a coordination.k8s.io Lease before reconciling (`false`: reconcile at once;
+    /// only safe with one replica).
+    #[arg(long, env = "DICE_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    leader_election: bool,
+    /// Namespace of the Lease (default: the watched namespace, else the client's namespace,
+    /// which in a pod is its own).
+    #[arg(long, env = "DICE_LEADER_ELECTION_NAMESPACE")]
+    leader_election_namespace: Option<String>,
+    /// Name of the Lease.
+    #[arg(long, env = "DICE_LEADER_ELECTION_ID", default_value = "dice-operator")]
+    leader_election_id: String,
+    /// This replica's name in the Lease (default: `$HOSTNAME`, the pod name, plus a random suffix).
+    #[arg(long, env = "DICE_LEADER_ELECTION_IDENTITY")]
+    leader_election_identity: Option<String>,
+    /// A lease not renewed for this long may be taken over.
+    #[arg(long, env = "DICE_LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
+    lease_duration: std::time::Duration,
+    /// The leader stops reconciling when it could not renew for this long (< lease duration).
+    #[arg(long, env = "DICE_RENEW_DEADLINE", default_value = "10s", value_parser = humantime::parse_duration)]
+    renew_deadline: std::time::Duration,
+    /// How often the leader renews and a candidate tries (< renew deadline).
+    #[arg(long, env = "DICE_RETRY_PERIOD", default_value = "2s", value_parser = humantime::parse_duration)]
+    retry_period: std::time::Duration,
+}
+
+impl ElectionArgs {
+    fn lease(
+        &self,
+        client: &kube::Client,
+        watch_namespace: Option<&str>,
+    ) -> dice_operator::Result<LeaseSettings> {
+        if !(self.retry_period < self.renew_deadline && self.renew_deadline < self.lease_duration) {
+            return Err(dice_operator::Error::Startup(format!(
+                "leader election needs --retry-period ({:?}) < --renew-deadline ({:?}) < --lease-duration ({:?})",
+                self.retry_period, self.renew_deadline, self.lease_duration
+            )));
+        }
+        let identity = self.leader_election_identity.clone().unwrap_or_else(|| {
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "dice-operator".into());
+            // Unique per process start, like client-go's hostname_uuid.
+            let started = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            format!("{host}_{:x}{started:08x}", std::process::id())
+        });
+        Ok(LeaseSettings {
+            namespace: self
+                .leader_election_namespace
+                .clone()
+                .or_else(|| watch_namespace.map(str::to_owned))
+                .unwrap_or_else(|| client.default_namespace().to_owned()),
+            name: self.leader_election_id.clone(),
+            identity,
+            lease_duration: self.lease_duration,
+            renew_deadline: self.renew_deadline,
+            retry_period: self.retry_period,
+        })
+    }
 }
 
 fn main() -> ExitCode {
@@ -212,7 +278,7 @@ fn run(args: RunArgs) -> dice_operator::Result<()> {
         });
         tokio::spawn(async move { axum::serve(listener, admin).await });
         let defaults = args.defaults.defaults(args.namespace.clone());
-        let ctx = dice_operator::controller::Context::new(client, defaults, metrics);
+        let ctx = dice_operator::controller::Context::new(client.clone(), defaults, metrics.clone());
         tracing::info!(admin = %admin_address, namespace = args.namespace.as_deref().unwrap_or("(all)"), concurrency = args.concurrency, "dice-operator started");
         ready.store(true, std::sync::atomic::Ordering::Release);
         let stop = ready.clone();
@@ -222,11 +288,29 @@ fn run(args: RunArgs) -> dice_operator::Result<()> {
             tracing::info!("shutting down");
         };
         let settings = dice_operator::controller::Settings {
-            namespace: args.namespace,
+            namespace: args.namespace.clone(),
             concurrency: args.concurrency,
         };
-        dice_operator::controller::run(ctx, &settings, shutdown).await;
-        Ok(())
+        if !args.election.leader_election {
+            metrics.leader.set(1);
+            dice_operator::controller::run(ctx, &settings, shutdown).await;
+            return Ok(());
+        }
+        let lease = args.election.lease(&client, args.namespace.as_deref())?;
+        let elector = std::sync::Arc::new(Elector::new(client, lease));
+        let leading = move |leading: bool| {
+            metrics.leader.set(i64::from(leading));
+        };
+        let ended = leader::run_elected(elector, shutdown, leading, |stop| async move {
+            dice_operator::controller::run(ctx, &settings, stop).await;
+        })
+        .await;
+        match ended {
+            leader::Ended::Shutdown => Ok(()),
+            leader::Ended::Lost(lost) => Err(Startup(format!(
+                "lost leadership ({lost:?}); exiting so a fresh replica campaigns again"
+            ))),
+        }
     })
 }
 

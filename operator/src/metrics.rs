@@ -25,6 +25,7 @@ pub struct OperatorMetrics {
     pub duration: Histogram,
     pub managed: Gauge,
     pub child_applies: Counter,
+    pub leader: Gauge,
 }
 
 impl Default for OperatorMetrics {
@@ -64,7 +65,14 @@ impl Default for OperatorMetrics {
             "Server-side applies sent for children (children already up to date are skipped)",
             child_applies.clone(),
         );
+        let leader = Gauge::default();
+        registry.register(
+            "dice_operator_leader",
+            "1 while this replica holds the leader lease and reconciles (always 1 with leader election off)",
+            leader.clone(),
+        );
         Self {
+            leader,
             registry,
             reconciliations,
             errors,

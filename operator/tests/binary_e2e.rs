@@ -24,7 +24,7 @@ async fn operator_binary_against_the_fake_api_server() {
         simulate_kubelet: true,
         patience: Duration::from_secs(20),
         workload_image: "dice-server:e2e".into(),
-        writes: Some(Box::new(move || writes.writes())),
+        writes: Some(Box::new(move || writes.writes_except_leases())),
     };
     scenario::run(&cluster).await;
 }

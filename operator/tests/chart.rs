@@ -191,10 +191,16 @@ fn one_watched_namespace_gets_a_role_there_and_only_crd_reads_cluster_wide() {
             .filter(|o| o["kind"] == kind)
             .collect::<Vec<_>>()
     };
-    let roles = kinds("Role");
-    assert_eq!(roles.len(), 1);
-    assert_eq!(roles[0]["metadata"]["namespace"], "dice");
-    assert_eq!(kinds("RoleBinding")[0]["metadata"]["namespace"], "dice");
+    // The watched namespace's Role, and the leader election Role in the release namespace.
+    let in_namespace = |kind: &str, namespace: &str| {
+        kinds(kind)
+            .into_iter()
+            .filter(|o| o["metadata"]["namespace"] == namespace)
+            .count()
+    };
+    assert_eq!(kinds("Role").len(), 2);
+    assert_eq!(in_namespace("Role", "dice"), 1);
+    assert_eq!(in_namespace("RoleBinding", "dice"), 1);
     let cluster_roles = kinds("ClusterRole");
     assert_eq!(cluster_roles.len(), 1);
     assert_eq!(
@@ -209,6 +215,57 @@ fn one_watched_namespace_gets_a_role_there_and_only_crd_reads_cluster_wide() {
             .iter()
             .any(|e| e["name"] == "DICE_OPERATOR_NAMESPACE" && e["value"] == "dice")
     );
+}
+
+#[test]
+fn two_replicas_elect_a_leader_through_a_lease_they_may_only_get_create_and_update() {
+    let Some(helm) = helm() else { return };
+    let objects =
+        documents(&template(&helm, &["--namespace", "ops", "--set", "replicaCount=2"]).unwrap());
+    let deployment = objects.iter().find(|o| o["kind"] == "Deployment").unwrap();
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    let env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap();
+    let var = |name: &str| env.iter().find(|e| e["name"] == name).cloned();
+    assert_eq!(var("DICE_LEADER_ELECTION").unwrap()["value"], "true");
+    assert_eq!(
+        var("DICE_LEADER_ELECTION_IDENTITY").unwrap()["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.name"
+    );
+    assert_eq!(
+        var("DICE_LEADER_ELECTION_NAMESPACE").unwrap()["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.namespace"
+    );
+    let lease_role = objects
+        .iter()
+        .find(|o| {
+            o["kind"] == "Role"
+                && o["metadata"]["name"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("-leader-election")
+        })
+        .expect("leader election Role");
+    assert_eq!(lease_role["metadata"]["namespace"], "ops");
+    assert_eq!(
+        lease_role["rules"],
+        serde_json::json!([{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}])
+    );
+    let binding = objects
+        .iter()
+        .find(|o| {
+            o["kind"] == "RoleBinding" && o["roleRef"]["name"] == lease_role["metadata"]["name"]
+        })
+        .expect("leader election RoleBinding");
+    assert_eq!(binding["metadata"]["namespace"], "ops");
+
+    let single = documents(&template(&helm, &["--set", "leaderElection.enabled=false"]).unwrap());
+    assert!(!single.iter().any(|o| {
+        o["metadata"]["name"]
+            .as_str()
+            .is_some_and(|n| n.ends_with("-leader-election"))
+    }));
 }
 
 /// The restricted profile of the Pod Security Standards, for one pod spec.
@@ -306,7 +363,20 @@ fn the_values_schema_rejects_wrong_types_and_unknown_keys() {
     let Some(helm) = helm() else { return };
     for (args, expected) in [
         (vec!["--set", "replicaCount=two"], "replicaCount"),
-        (vec!["--set", "replicaCount=2"], "replicaCount"),
+        (vec!["--set", "replicaCount=3"], "replicaCount"),
+        (
+            vec![
+                "--set",
+                "replicaCount=2",
+                "--set",
+                "leaderElection.enabled=false",
+            ],
+            "enabled",
+        ),
+        (
+            vec!["--set", "leaderElection.leaseDuration=soon"],
+            "leaseDuration",
+        ),
         (vec!["--set-string", "concurrency=16"], "concurrency"),
         (vec!["--set", "image.pullPolicy=Sometimes"], "pullPolicy"),
         (vec!["--set", "serviceMonitor.enabeld=true"], "enabeld"),

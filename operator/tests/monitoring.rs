@@ -13,11 +13,11 @@ use dice_operator::monitoring_types::{AlertmanagerConfig, PrometheusRule, Servic
 use dice_operator::served::MonitoringKind;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use support::{cluster_with_crd, condition, eventually};
+use support::{apply, cluster_with_crd, condition, eventually};
 
 /// The Prometheus Operator kinds, as CRDs that accept any spec (the upstream schemas are
 /// checked in upstream_schemas.rs).
@@ -52,18 +52,6 @@ async fn install_crds_with_schema(client: &Client, schema: impl Fn(MonitoringKin
 
 fn start(client: &Client) -> tokio::task::JoinHandle<()> {
     support::start_operator(client, Arc::new(OperatorMetrics::default()))
-}
-
-async fn apply(services: &Api<DiceService>, name: &str, spec: Value) {
-    let manifest = json!({"apiVersion": "dice.dev/v1alpha1", "kind": "DiceService", "metadata": {"name": name}, "spec": spec});
-    services
-        .patch(
-            name,
-            &PatchParams::apply("kubectl"),
-            &Patch::Apply(&manifest),
-        )
-        .await
-        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

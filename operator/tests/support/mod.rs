@@ -9,7 +9,8 @@ use dice_operator::metrics::OperatorMetrics;
 use dice_operator::validate::Defaults;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -67,4 +68,17 @@ pub fn condition(service: &DiceService, type_: &str) -> Option<(String, String)>
     let status = service.status.as_ref()?;
     let condition = status.conditions.iter().find(|c| c.type_ == type_)?;
     Some((condition.status.clone(), condition.message.clone()))
+}
+
+/// `kubectl apply` of a DiceService named `name` with `spec`.
+pub async fn apply(services: &Api<DiceService>, name: &str, spec: Value) {
+    let manifest = json!({"apiVersion": "dice.dev/v1alpha1", "kind": "DiceService", "metadata": {"name": name}, "spec": spec});
+    services
+        .patch(
+            name,
+            &PatchParams::apply("kubectl"),
+            &Patch::Apply(&manifest),
+        )
+        .await
+        .unwrap();
 }
