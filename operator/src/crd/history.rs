@@ -17,11 +17,11 @@ pub struct HistorySpec {
     pub enabled: bool,
     /// How long history is kept, e.g. `7d` (default) or `12h`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]+(s|m|h|d|w))+$"))]
+    #[schemars(regex(pattern = r"^([0-9]+(s|m|h|d|w))+$"), length(max = 32))]
     pub retention: Option<String>,
     /// How often the latest sample is stored (default `30s`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h))+$"))]
+    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h))+$"), length(max = 32))]
     pub persist_interval: Option<String>,
     /// Store history in PostgreSQL instead: the connection URL comes from a Secret and never
     /// appears in the Deployment.

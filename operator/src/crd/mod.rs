@@ -112,7 +112,7 @@ pub struct DiceServiceSpec {
 
     /// How often dice-server samples system CPU and memory, e.g. `5s` (at least 100ms).
     #[serde(default = "default_sample_interval")]
-    #[schemars(regex(pattern = r"^(0|([0-9]+(ms|s|m|h))+)$"))]
+    #[schemars(regex(pattern = r"^(0|([0-9]+(ms|s|m|h))+)$"), length(max = 32))]
     pub sample_interval: String,
 
     /// Where dice-server sends OpenTelemetry traces. Tracing is off without an endpoint.
@@ -163,7 +163,7 @@ impl ImagePullPolicy {
 pub struct DiceSettings {
     /// Upper bound of the random delay before each roll, e.g. `1s` or `250ms`; `0` disables it.
     #[serde(default = "default_max_delay")]
-    #[schemars(regex(pattern = r"^(0|([0-9]+(ms|s|m|h))+)$"))]
+    #[schemars(regex(pattern = r"^(0|([0-9]+(ms|s|m|h))+)$"), length(max = 32))]
     pub max_delay: String,
 
     /// Probability (0 to 1) that a roll of the risky die fails with an HTTP 500.

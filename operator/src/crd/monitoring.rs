@@ -45,11 +45,21 @@ pub struct ServiceMonitorSpec {
     pub enabled: bool,
     /// How often Prometheus scrapes, e.g. `30s`.
     #[serde(default = "default_scrape_interval")]
-    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h|d|w|y))+$"))]
+    #[schemars(
+        regex(
+            pattern = r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
+        ),
+        length(min = 1, max = 32)
+    )]
     pub interval: String,
     /// How long one scrape may take, e.g. `10s`; no longer than the interval.
     #[serde(default = "default_scrape_timeout")]
-    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h|d|w|y))+$"))]
+    #[schemars(
+        regex(
+            pattern = r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
+        ),
+        length(min = 1, max = 32)
+    )]
     pub scrape_timeout: String,
 }
 
@@ -143,7 +153,12 @@ pub struct AlertSpec {
     pub threshold: Option<f64>,
     /// How long the condition must hold before the alert fires, e.g. `5m`.
     #[serde(rename = "for", default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h|d|w|y))+$"))]
+    #[schemars(
+        regex(
+            pattern = r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
+        ),
+        length(min = 1, max = 32)
+    )]
     pub for_: Option<String>,
     /// `critical` pages; `warning` and `info` notify.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -169,11 +184,16 @@ pub struct SloSpec {
     /// The SLO window the error budget is spent over, e.g. `30d` or `28d`. Burn-rate factors
     /// are scaled from the SRE workbook's 30 days.
     #[serde(default = "default_slo_window")]
-    #[schemars(regex(pattern = r"^[0-9]+[dw]$"))]
+    #[schemars(regex(pattern = r"^[0-9]+[dw]$"), length(max = 8))]
     pub window: String,
     /// How long a burn-rate condition must hold before alerting (e.g. `2m`); none by default.
     #[serde(rename = "for", default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h|d|w|y))+$"))]
+    #[schemars(
+        regex(
+            pattern = r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
+        ),
+        length(min = 1, max = 32)
+    )]
     pub for_: Option<String>,
     /// Percentage of requests that must not fail with a 5xx, e.g. 99.9.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -219,7 +239,12 @@ pub struct ProbeSpec {
     pub module: String,
     /// How often to probe, e.g. `30s`.
     #[serde(default = "default_scrape_interval")]
-    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h|d|w|y))+$"))]
+    #[schemars(
+        regex(
+            pattern = r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
+        ),
+        length(min = 1, max = 32)
+    )]
     pub interval: String,
     /// Path probed on the Service, e.g. `/health`.
     #[serde(default = "default_probe_path")]

@@ -1,5 +1,6 @@
 //! DiceService → [`Validated`]: defaults resolved and the rules the schema cannot express checked.
 
+mod durations;
 pub mod monitoring;
 
 pub use monitoring::Monitoring;
@@ -105,6 +106,7 @@ pub fn validate(service: &DiceService, defaults: &Defaults) -> Result<Validated>
     }
     let namespace = meta.namespace.clone().unwrap_or_else(|| "default".into());
     let spec = &service.spec;
+    durations::check(spec)?;
     let telemetry = match &spec.telemetry {
         Some(t) => t.otlp_endpoint.clone().map(|endpoint| Telemetry {
             endpoint,

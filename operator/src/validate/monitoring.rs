@@ -172,7 +172,7 @@ pub fn validate(
     let slo = match &spec.slo {
         None => None,
         Some(slo) => Some(Slo {
-            window_seconds: seconds("monitoring.slo.window", &slo.window)?,
+            window_seconds: slo_window(&slo.window)?,
             window: slo.window.clone(),
             for_: slo.for_.clone(),
             availability: slo.availability.as_ref().map(|a| a.objective / 100.0),
@@ -280,6 +280,19 @@ fn seconds(field: &str, text: &str) -> Result<f64> {
     prometheus_seconds(text)
         .filter(|s| *s > 0.0)
         .ok_or_else(|| Error::InvalidSpec(format!("{field} {text:?} is not a positive duration")))
+}
+
+/// SLO windows from 1 day to a year: the burn-rate rules look back over fractions and multiples
+/// of the window, and PromQL range selectors end at about 292 years.
+fn slo_window(text: &str) -> Result<f64> {
+    const DAY: f64 = 86_400.0;
+    let window = seconds("monitoring.slo.window", text)?;
+    if !(DAY..=365.0 * DAY).contains(&window) {
+        return Err(Error::InvalidSpec(format!(
+            "monitoring.slo.window {text:?} is outside 1d to 365d (use e.g. 28d, 30d or 4w)"
+        )));
+    }
+    Ok(window)
 }
 
 fn bucket(field: &str, text: &str) -> Result<f64> {

@@ -1,0 +1,133 @@
+//! Durations the schema's patterns admit but their readers cannot hold: Prometheus and
+//! Alertmanager keep durations as 64-bit nanoseconds (about 292 years), dice-server
+//! parses its own with `humantime`. Out of range → `Degraded` naming the field, instead of a rule
+//! file promtool refuses or a pod that exits at start.
+
+use super::monitoring::prometheus_seconds;
+use crate::crd::DiceServiceSpec;
+use crate::{Error, Result};
+
+/// The longest duration Prometheus can hold, in seconds.
+const PROMETHEUS_MAX_SECONDS: f64 = i64::MAX as f64 / 1e9;
+
+pub fn check(spec: &DiceServiceSpec) -> Result<()> {
+    let monitoring = &spec.monitoring;
+    let rules = &monitoring.rules;
+    let alerts = [
+        ("highErrorRate", &rules.high_error_rate),
+        ("slowResponseTime", &rules.slow_response_time),
+        ("serviceDown", &rules.service_down),
+        ("highMemoryUsage", &rules.high_memory_usage),
+        ("podRestarting", &rules.pod_restarting),
+    ];
+    let mut prometheus: Vec<(String, &str)> = vec![
+        (
+            "monitoring.serviceMonitor.interval".into(),
+            monitoring.service_monitor.interval.as_str(),
+        ),
+        (
+            "monitoring.serviceMonitor.scrapeTimeout".into(),
+            monitoring.service_monitor.scrape_timeout.as_str(),
+        ),
+        (
+            "monitoring.probe.interval".into(),
+            monitoring.probe.interval.as_str(),
+        ),
+    ];
+    for (name, alert) in alerts {
+        if let Some(for_) = &alert.for_ {
+            prometheus.push((format!("monitoring.rules.{name}.for"), for_));
+        }
+    }
+    if let Some(for_) = monitoring.slo.as_ref().and_then(|slo| slo.for_.as_deref()) {
+        prometheus.push(("monitoring.slo.for".into(), for_));
+    }
+    if let Some(alerting) = &spec.alerting {
+        for (field, value) in [
+            ("groupWait", &alerting.group_wait),
+            ("groupInterval", &alerting.group_interval),
+            ("repeatInterval", &alerting.repeat_interval),
+        ] {
+            if let Some(value) = value {
+                prometheus.push((format!("alerting.{field}"), value));
+            }
+        }
+    }
+    for (field, text) in prometheus {
+        let seconds = if text == "0" {
+            Some(0.0)
+        } else {
+            prometheus_seconds(text)
+        };
+        if !seconds.is_some_and(|s| s <= PROMETHEUS_MAX_SECONDS) {
+            return Err(Error::InvalidSpec(format!(
+                "{field} {text:?} is longer than Prometheus can hold (about 292 years)"
+            )));
+        }
+        // Alertmanager refuses zero intervals, and a probe every 0s means none.
+        let must_be_positive = field.ends_with("Interval") || field.ends_with("probe.interval");
+        if must_be_positive && seconds == Some(0.0) {
+            return Err(Error::InvalidSpec(format!("{field} must be longer than 0")));
+        }
+    }
+
+    let mut dice_server = vec![
+        ("dice.maxDelay", Some(spec.dice.max_delay.as_str())),
+        ("sampleInterval", Some(spec.sample_interval.as_str())),
+    ];
+    if let Some(history) = &spec.history {
+        dice_server.push(("history.retention", history.retention.as_deref()));
+        dice_server.push((
+            "history.persistInterval",
+            history.persist_interval.as_deref(),
+        ));
+    }
+    for (field, text) in dice_server {
+        let Some(text) = text.filter(|t| *t != "0") else {
+            continue;
+        };
+        humantime::parse_duration(text).map_err(|error| {
+            Error::InvalidSpec(format!(
+                "{field} {text:?} cannot be read by dice-server: {error}"
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(patch: serde_json::Value) -> DiceServiceSpec {
+        serde_json::from_value(patch).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn ordinary_durations_pass() {
+        let ok = spec(
+            serde_json::json!({"monitoring": {"rules": {"serviceDown": {"for": "1h30m"}}},
+            "alerting": {"groupWait": "0", "slack": {"channel": "#a", "apiURL": {"name": "s", "key": "k"}}},
+            "history": {"retention": "7d", "persistInterval": "30s"}}),
+        );
+        assert!(check(&ok).is_ok());
+    }
+
+    #[test]
+    fn durations_beyond_what_their_readers_hold_are_named() {
+        let prometheus = spec(
+            serde_json::json!({"monitoring": {"rules": {"serviceDown": {"for": "99999999999y"}}}}),
+        );
+        let error = check(&prometheus).unwrap_err().to_string();
+        assert!(
+            error.contains("monitoring.rules.serviceDown.for"),
+            "{error}"
+        );
+        let dice = spec(serde_json::json!({"sampleInterval": "99999999999999999999999h"}));
+        let error = check(&dice).unwrap_err().to_string();
+        assert!(
+            error.contains("sampleInterval") && error.contains("dice-server"),
+            "{error}"
+        );
+    }
+}
