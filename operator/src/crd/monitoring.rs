@@ -181,7 +181,7 @@ impl Default for AlertSpec {
 #[x_kube(validation = Rule::new("has(self.availability) || has(self.latency)")
     .message("an slo needs an availability or a latency objective"))]
 pub struct SloSpec {
-    /// The SLO window the error budget is spent over, e.g. `30d` or `28d`. Burn-rate factors
+    /// The SLO window the error budget is spent over, from `1d` to `365d`, e.g. `30d` or `28d`. Burn-rate factors
     /// are scaled from the SRE workbook's 30 days.
     #[serde(default = "default_slo_window")]
     #[schemars(regex(pattern = r"^[0-9]+[dw]$"), length(max = 8))]
