@@ -15,11 +15,11 @@ stop_postgres() {
 }
 trap stop_postgres EXIT
 {
-  echo "## History store (\`history-bench\`, bench/history_bench.sh)"
+  echo "## History store (\`BENCH_ONLY=history make bench\`, bench/history_bench.sh → \`history-bench\`)"
   echo
   echo "7 days of 30-second samples for every stored metric (cpu, ram, one GPU, two temperature sensors,"
   echo "two disks: 7 rows per sample), inserted in hourly batches through the writer's path, then 50"
-  echo "7-day queries downsampled to 500 points in the database. Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores."
+  echo "7-day queries downsampled to 500 points in the database. Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, Linux $(uname -r)."
   echo
   echo "| database | data | insert throughput | 7-day query p50 ms | p99 ms |"
   echo "|---|---|---:|---:|---:|"

@@ -192,7 +192,7 @@ def med(rows, key):
 
 def write_report(args, results, scrapes):
     lines = [
-        "## dice-server vs uninstrumented baseline (`make bench`, bench/http_bench.py)",
+        "## dice-server vs uninstrumented baseline (`BENCH_ONLY=http make bench`, bench/http_bench.py)",
         "",
         f"Machine: {machine()}. Server pinned to core 0, `wrk -t1 -c{args.connections} "
         f"-d{args.seconds}s` pinned to core 1, {args.rounds} interleaved rounds, medians shown "

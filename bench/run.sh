@@ -36,7 +36,8 @@ if selected history; then
   bench/history_bench.sh
 fi
 if selected system; then
-  scripts/install-test-tools.sh wrk
+  # The node exporter is the yardstick for scrape cost.
+  scripts/install-test-tools.sh wrk prometheus-node-exporter
   python3 bench/system_bench.py
 fi
 if selected overload; then

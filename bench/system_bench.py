@@ -86,7 +86,7 @@ def main():
             proc.stop()
 
     out = []
-    out.append("## System sampler and scrape cost (`bench/system_bench.py`)")
+    out.append("## System sampler and scrape cost (`BENCH_ONLY=system make bench`, bench/system_bench.py)")
     out.append("")
     out.append(f"Release dice-server pinned to one core, wrk on the other. Machine: {machine()}.")
     out.append("")

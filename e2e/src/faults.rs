@@ -34,6 +34,23 @@ pub struct FaultPlan {
     pub watch_cut_max: Duration,
 }
 
+impl FaultPlan {
+    /// Every fault at `rate` (conflicts and lost answers at half of it), watches cut half the
+    /// time within 10 s: what `fake-apiserver --fault-rate` uses.
+    pub fn uniform(seed: u64, rate: f64) -> Self {
+        Self {
+            seed,
+            error_rate: rate,
+            conflict_rate: rate / 2.0,
+            lost_response_rate: rate / 2.0,
+            slow_rate: rate,
+            slow_max: Duration::from_millis(500),
+            watch_cut_rate: 0.5,
+            watch_cut_max: Duration::from_secs(10),
+        }
+    }
+}
+
 /// What was injected so far.
 #[derive(Debug, Default)]
 pub struct FaultCounts {

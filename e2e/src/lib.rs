@@ -106,12 +106,17 @@ impl FakeApiServer {
 
     /// A kube client whose requests (only this client's) meet `faults`.
     pub fn client_with_faults(&self, faults: Arc<faults::Faults>) -> kube::Client {
-        let router = self.router().layer(axum::middleware::from_fn(
-            move |request: axum::extract::Request, next: axum::middleware::Next| {
-                faults.clone().inject(request, next)
-            },
-        ));
-        kube::Client::new(router, "default")
+        kube::Client::new(with_faults(self.router(), faults), "default")
+    }
+
+    /// Like [`FakeApiServer::spawn`], with every request over the network meeting `faults`.
+    pub fn spawn_with_faults(
+        &self,
+        listener: tokio::net::TcpListener,
+        faults: Arc<faults::Faults>,
+    ) -> tokio::task::JoinHandle<std::io::Result<()>> {
+        let router = with_faults(self.router(), faults).layer(axum::Extension(Remote));
+        tokio::spawn(async move { axum::serve(listener, router).await })
     }
 
     /// Serves on `listener` until the returned task is dropped or aborted.
@@ -134,6 +139,14 @@ impl FakeApiServer {
         let store = lock(&self.store);
         store.writes - store.lease_writes
     }
+}
+
+fn with_faults(router: Router, faults: Arc<faults::Faults>) -> Router {
+    router.layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            faults.clone().inject(request, next)
+        },
+    ))
 }
 
 /// The server listening on 127.0.0.1 with a kubeconfig file for it; stops and removes the file

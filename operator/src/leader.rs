@@ -139,13 +139,30 @@ impl Elector {
             tokio::time::sleep(self.settings.retry_period).await;
             match self.try_acquire_or_renew().await {
                 Ok(true) => last_renewed = Instant::now(),
-                Ok(false) => return Lost::TakenOver,
+                // A lost race (409) while the lease still names us is retried like an error;
+                // another holder means someone else leads now, so stop at once.
+                Ok(false) => match self.holder().await {
+                    Ok(holder) if holder != self.settings.identity => return Lost::TakenOver,
+                    Ok(_) => {
+                        tracing::warn!("renewing the leader lease raced another write; retrying")
+                    }
+                    Err(error) => tracing::warn!(%error, "cannot read the leader lease"),
+                },
                 Err(error) => tracing::warn!(%error, "cannot renew the leader lease"),
             }
             if last_renewed.elapsed() >= self.settings.renew_deadline {
                 return Lost::RenewDeadline;
             }
         }
+    }
+
+    /// Who the lease names now (empty when released or absent).
+    async fn holder(&self) -> Result<String, kube::Error> {
+        let lease = self.api.get_opt(&self.settings.name).await?;
+        Ok(lease
+            .and_then(|l| l.spec)
+            .and_then(|s| s.holder_identity)
+            .unwrap_or_default())
     }
 
     fn spec(&self, acquired: Timestamp, renewed: Timestamp, transitions: i32) -> LeaseSpec {

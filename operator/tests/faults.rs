@@ -28,8 +28,8 @@ fn plan() -> FaultPlan {
     FaultPlan {
         seed: 0x00D1_CE5E_ED00,
         error_rate: 0.10,
-        conflict_rate: 0.05,
-        lost_response_rate: 0.05,
+        conflict_rate: 0.08,
+        lost_response_rate: 0.08,
         slow_rate: 0.10,
         slow_max: Duration::from_millis(400),
         watch_cut_rate: 0.5,

@@ -117,19 +117,44 @@ async fn the_holder_notices_a_takeover() {
     assert_eq!(lost, Lost::TakenOver);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_leader_that_cannot_renew_gives_up_at_the_renew_deadline() {
-    let server = FakeApiServer::new();
-    let faults = Faults::new(FaultPlan {
+fn only(error_rate: f64, conflict_rate: f64) -> std::sync::Arc<Faults> {
+    Faults::new(FaultPlan {
         seed: 7,
-        error_rate: 1.0,
-        conflict_rate: 0.0,
+        error_rate,
+        conflict_rate,
         lost_response_rate: 0.0,
         slow_rate: 0.0,
         slow_max: Duration::ZERO,
         watch_cut_rate: 0.0,
         watch_cut_max: Duration::ZERO,
-    });
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewals_refused_with_409_while_the_lease_still_names_us_are_retried_not_a_takeover() {
+    let server = FakeApiServer::new();
+    let faults = only(0.0, 1.0);
+    faults.set_enabled(false);
+    let a = Elector::new(server.client_with_faults(faults.clone()), settings("a"));
+    assert!(a.try_acquire_or_renew().await.unwrap());
+    faults.set_enabled(true); // every write now answers 409; reads still show us as holder
+    let lost = tokio::time::timeout(Duration::from_secs(3), a.hold())
+        .await
+        .expect("gave up");
+    assert_eq!(lost, Lost::RenewDeadline);
+    assert!(
+        faults
+            .counts
+            .conflicts
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 3
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_cannot_renew_gives_up_at_the_renew_deadline() {
+    let server = FakeApiServer::new();
+    let faults = only(1.0, 0.0);
     faults.set_enabled(false);
     let a = Elector::new(server.client_with_faults(faults.clone()), settings("a"));
     assert!(a.try_acquire_or_renew().await.unwrap());

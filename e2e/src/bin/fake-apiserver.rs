@@ -22,6 +22,24 @@ struct Args {
     /// server, which waits for real readiness).
     #[arg(long, env = "FAKE_APISERVER_SIMULATE_KUBELET")]
     simulate_kubelet: bool,
+    /// Inject faults (500/429/409, lost answers, slow answers, cut watches) into every request,
+    /// drawn from this seed.
+    #[arg(long, env = "FAKE_APISERVER_FAULT_SEED")]
+    fault_seed: Option<u64>,
+    /// With --fault-seed: the share of requests refused or slowed (conflicts and lost answers
+    /// at half of it).
+    #[arg(long, env = "FAKE_APISERVER_FAULT_RATE", default_value_t = 0.1, value_parser = parse_rate)]
+    fault_rate: f64,
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let rate: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    (0.0..=1.0)
+        .contains(&rate)
+        .then_some(rate)
+        .ok_or_else(|| format!("{rate} is outside 0..=1"))
 }
 
 #[tokio::main]
@@ -56,8 +74,19 @@ async fn main() -> ExitCode {
     if args.simulate_kubelet {
         tokio::spawn(dice_e2e::kubelet::simulate(server.client()));
     }
+    let serving = match args.fault_seed {
+        Some(seed) => {
+            println!("injecting faults: seed {seed}, rate {}", args.fault_rate);
+            let faults = dice_e2e::faults::Faults::new(dice_e2e::faults::FaultPlan::uniform(
+                seed,
+                args.fault_rate,
+            ));
+            server.spawn_with_faults(listener, faults)
+        }
+        None => server.spawn(listener),
+    };
     tokio::select! {
-        result = server.spawn(listener) => match result {
+        result = serving => match result {
             Ok(Ok(())) => ExitCode::SUCCESS,
             _ => ExitCode::FAILURE,
         },

@@ -100,10 +100,14 @@ async fn main() {
         theirs.push(per_request(&mut bare).await);
     }
     let overhead: Vec<f64> = ours.iter().zip(&theirs).map(|(a, b)| a - b).collect();
-    println!("## In-process costs (`inprocess-bench`, no network)\n");
+    println!(
+        "## In-process costs (`BENCH_ONLY=inprocess make bench` → `inprocess-bench`, no network)\n"
+    );
     println!(
         "`GET /roll?die=fair` driven {REQUESTS} times through the router in one thread, {ROUNDS} \
-         interleaved rounds, medians; no log subscriber (so no log lines) and no tracing.\n"
+         interleaved rounds, medians; no log subscriber (so no log lines) and no tracing. \
+         Machine: {}.\n",
+        machine()
     );
     println!("| what | ns per request |\n|---|---:|");
     println!("| bare axum router, same JSON | {:.0} |", median(theirs));
@@ -116,4 +120,17 @@ async fn main() {
         "| one JSON log line (format + batched sink, {EVENTS} events) | {:.0} |\n",
         median(log_line_ns())
     );
+}
+
+/// CPU model and core count, as the other sections name the machine.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map_or("unknown CPU", str::trim)
+        .to_owned();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{model}, {cores} cores")
 }
