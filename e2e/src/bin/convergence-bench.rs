@@ -77,6 +77,22 @@ fn peak_rss_mib(pid: u32) -> f64 {
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
+/// User + system CPU seconds of a process so far (`/proc/<pid>/stat`, 100 ticks per second).
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |n: usize| {
+        fields
+            .get(n)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 async fn run(args: Args) -> Result<String, String> {
     let server = FakeApiServer::new();
     let served = server.serve_locally().await.map_err(|e| e.to_string())?;
@@ -145,6 +161,9 @@ async fn run(args: Args) -> Result<String, String> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let converged_in = started.elapsed();
+    // Where the time went: the operator, or this process (fake API server, kubelet, polling).
+    let operator_cpu = cpu_seconds(&operator.id().to_string());
+    let harness_cpu = cpu_seconds("self");
     // Leader election's lease renewals (a read and a write every retry period) are left out.
     let operator_requests = || {
         server
@@ -166,7 +185,7 @@ async fn run(args: Args) -> Result<String, String> {
 
     let per_service = requests as f64 / args.count as f64;
     Ok(format!(
-        "| {} | {:.1} | {:.1} | {peak:.1} | {per_service:.1} | {idle_writes} | {idle_requests} |\n",
+        "| {} | {:.1} | {:.1} | {operator_cpu:.1} | {harness_cpu:.1} | {peak:.1} | {per_service:.1} | {idle_writes} | {idle_requests} |\n",
         args.count,
         created_in.as_secs_f64(),
         converged_in.as_secs_f64(),
