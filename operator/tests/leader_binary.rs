@@ -134,23 +134,13 @@ impl Drop for Replica {
 }
 
 async fn wait_ready(services: &Api<DiceService>, name: &str) {
-    let started = Instant::now();
-    loop {
+    support::eventually(&format!("{name} Ready"), || async {
         let service = services.get(name).await.unwrap();
-        let ready = service.status.as_ref().is_some_and(|s| {
-            s.conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True")
-        });
-        if ready {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "{name} never Ready"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        support::condition(&service, "Ready")
+            .filter(|(status, _)| status == "True")
+            .map(|_| ())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,7 +18,9 @@ pub struct Admission {
 
 /// Held while a request runs; dropping it lets the next request in.
 #[derive(Debug)]
-pub struct Admitted(#[allow(dead_code)] Option<OwnedSemaphorePermit>);
+pub struct Admitted {
+    _permit: Option<OwnedSemaphorePermit>,
+}
 
 impl Admission {
     pub fn new(limit: usize) -> Self {
@@ -35,10 +37,12 @@ impl Admission {
     /// Admits a request for `route` (a route template), or refuses it with `Overloaded`.
     pub fn admit(&self, route: &str) -> Result<Admitted, AppError> {
         if NEVER_SHED.contains(&route) {
-            return Ok(Admitted(None));
+            return Ok(Admitted { _permit: None });
         }
         match self.permits.clone().try_acquire_owned() {
-            Ok(permit) => Ok(Admitted(Some(permit))),
+            Ok(permit) => Ok(Admitted {
+                _permit: Some(permit),
+            }),
             Err(_) => Err(AppError::Overloaded(self.limit)),
         }
     }
