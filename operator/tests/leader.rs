@@ -130,14 +130,21 @@ fn only(error_rate: f64, conflict_rate: f64) -> std::sync::Arc<Faults> {
     })
 }
 
+/// A leader on a fresh server whose later requests meet `faults`.
+async fn leader_behind(server: &FakeApiServer, faults: &std::sync::Arc<Faults>) -> Elector {
+    faults.set_enabled(false);
+    let leader = Elector::new(server.client_with_faults(faults.clone()), settings("a"));
+    assert!(leader.try_acquire_or_renew().await.unwrap());
+    faults.set_enabled(true);
+    leader
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renewals_refused_with_409_while_the_lease_still_names_us_are_retried_not_a_takeover() {
     let server = FakeApiServer::new();
+    // Every write answers 409; reads still show us as the holder.
     let faults = only(0.0, 1.0);
-    faults.set_enabled(false);
-    let a = Elector::new(server.client_with_faults(faults.clone()), settings("a"));
-    assert!(a.try_acquire_or_renew().await.unwrap());
-    faults.set_enabled(true); // every write now answers 409; reads still show us as holder
+    let a = leader_behind(&server, &faults).await;
     let lost = tokio::time::timeout(Duration::from_secs(3), a.hold())
         .await
         .expect("gave up");
@@ -154,11 +161,9 @@ async fn renewals_refused_with_409_while_the_lease_still_names_us_are_retried_no
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_that_cannot_renew_gives_up_at_the_renew_deadline() {
     let server = FakeApiServer::new();
+    // The API server becomes unreachable for this replica.
     let faults = only(1.0, 0.0);
-    faults.set_enabled(false);
-    let a = Elector::new(server.client_with_faults(faults.clone()), settings("a"));
-    assert!(a.try_acquire_or_renew().await.unwrap());
-    faults.set_enabled(true); // the API server becomes unreachable for this replica
+    let a = leader_behind(&server, &faults).await;
     let started = Instant::now();
     let lost = tokio::time::timeout(Duration::from_secs(3), a.hold())
         .await

@@ -246,28 +246,24 @@ fn every_spec_the_crd_admits_builds_valid_children_or_is_degraded() {
         };
         let built_children = std::panic::catch_unwind(|| children::build(&validated))
             .unwrap_or_else(|_| panic!("building children panicked for {object}"));
-        dice_operator::render::documents(&built_children)
+        // The rendered documents are what a user applies; the monitoring ones go upstream.
+        let documents = dice_operator::render::documents(&built_children)
             .unwrap_or_else(|e| panic!("children do not serialize ({e}) for {object}"));
         built += 1;
-        let monitoring = [
-            built_children
-                .service_monitor
-                .as_ref()
-                .map(|o| serde_json::to_value(o).unwrap()),
-            built_children
-                .prometheus_rule
-                .as_ref()
-                .map(|o| serde_json::to_value(o).unwrap()),
-            built_children
-                .probe
-                .as_ref()
-                .map(|o| serde_json::to_value(o).unwrap()),
-            built_children
-                .alertmanager_config
-                .as_ref()
-                .map(|o| serde_json::to_value(o).unwrap()),
-        ];
-        for object in monitoring.iter().flatten() {
+        let monitoring: Vec<Value> = documents
+            .iter()
+            .filter(|(stem, _)| {
+                [
+                    "servicemonitor",
+                    "prometheusrule",
+                    "probe",
+                    "alertmanagerconfig",
+                ]
+                .contains(stem)
+            })
+            .map(|(_, yaml)| serde_yaml::from_str(yaml).unwrap())
+            .collect();
+        for object in &monitoring {
             let Some(upstream) = &upstream else { break };
             let (_, schema) = upstream
                 .iter()
