@@ -12,7 +12,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-use support::{DEADLINE, cluster_with_crd, condition, eventually};
+use support::{DEADLINE, apply, cluster_with_crd, condition, eventually};
 
 mod support;
 
@@ -104,15 +104,7 @@ async fn a_diceservice_goes_from_apply_to_ready_and_back_to_nothing() {
     assert_eq!(server.writes(), writes, "an idle operator made writes");
 
     // A spec change reaches the Deployment.
-    let scaled = json!({"apiVersion": "dice.dev/v1alpha1", "kind": "DiceService", "metadata": {"name": "dice"}, "spec": {"replicas": 2}});
-    services
-        .patch(
-            "dice",
-            &PatchParams::apply("kubectl"),
-            &Patch::Apply(&scaled),
-        )
-        .await
-        .unwrap();
+    apply(&services, "dice", json!({"replicas": 2})).await;
     eventually("replicas: 2 on the Deployment", || async {
         let deployment = deployments.get("dice").await.unwrap();
         (deployment.spec?.replicas == Some(2)).then_some(())
@@ -157,15 +149,7 @@ async fn a_spec_the_operator_cannot_build_ends_degraded_with_a_readable_message(
     let running = support::start_operator(&client, metrics.clone());
     let services: Api<DiceService> = Api::namespaced(client.clone(), "default");
     let long_name = "d".repeat(70);
-    let manifest = json!({"apiVersion": "dice.dev/v1alpha1", "kind": "DiceService", "metadata": {"name": long_name}, "spec": {}});
-    services
-        .patch(
-            &long_name,
-            &PatchParams::apply("kubectl"),
-            &Patch::Apply(&manifest),
-        )
-        .await
-        .unwrap();
+    apply(&services, &long_name, json!({})).await;
     let (status, message) = eventually("Degraded", || async {
         let service = services.get(&long_name).await.unwrap();
         condition(&service, "Degraded")

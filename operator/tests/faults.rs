@@ -9,7 +9,7 @@ use dice_operator::crd::DiceService;
 use dice_operator::metrics::OperatorMetrics;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams};
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use support::{cluster_with_crd, condition, start_operator};
+use support::{apply, cluster_with_crd, condition, start_operator};
 
 mod support;
 
@@ -76,16 +76,7 @@ async fn the_operator_converges_through_injected_faults_without_duplicates() {
     let services: Api<DiceService> = Api::namespaced(client.clone(), "default");
     for n in 0..SERVICES {
         let name = format!("dice-{n:02}");
-        let manifest = json!({"apiVersion": "dice.dev/v1alpha1", "kind": "DiceService",
-            "metadata": {"name": name}, "spec": {"replicas": 1 + n % 3}});
-        services
-            .patch(
-                &name,
-                &PatchParams::apply("kubectl"),
-                &Patch::Apply(&manifest),
-            )
-            .await
-            .unwrap();
+        apply(&services, &name, json!({"replicas": 1 + n % 3})).await;
     }
 
     let started = Instant::now();

@@ -9,7 +9,7 @@ use dice_operator::crd::DiceService;
 use dice_operator::metrics::OperatorMetrics;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Secret, Service, ServiceAccount};
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -93,15 +93,7 @@ async fn secret_values_appear_in_no_object_status_event_or_log() {
     }
     let operator = support::start_operator(&client, Arc::new(OperatorMetrics::default()));
     let services: Api<DiceService> = Api::namespaced(client.clone(), "default");
-    let manifest = json!({"apiVersion": "dice.dev/v1alpha1", "kind": "DiceService", "metadata": {"name": "canary"}, "spec": spec()});
-    services
-        .patch(
-            "canary",
-            &PatchParams::apply("kubectl"),
-            &Patch::Apply(&manifest),
-        )
-        .await
-        .unwrap();
+    support::apply(&services, "canary", spec()).await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
     let deployment = eventually("the Deployment", || async {
         deployments.get_opt("canary").await.ok().flatten()

@@ -3,6 +3,8 @@
 //! stays bounded however much traffic arrives.
 
 use crate::error::AppError;
+use crate::metrics::http::HttpMetrics;
+use prometheus_client::metrics::counter::Counter;
 use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -14,6 +16,7 @@ const NEVER_SHED: [&str; 3] = ["/livez", "/readyz", "/metrics"];
 pub struct Admission {
     permits: Arc<Semaphore>,
     limit: usize,
+    shed: Counter,
 }
 
 /// Held while a request runs; dropping it lets the next request in.
@@ -23,15 +26,16 @@ pub struct Admitted {
 }
 
 impl Admission {
-    pub fn new(limit: usize) -> Self {
+    /// Publishes `limit` and counts refusals in `metrics`.
+    pub fn new(limit: usize, metrics: &HttpMetrics) -> Self {
+        metrics
+            .concurrency_limit
+            .set(i64::try_from(limit).unwrap_or(i64::MAX));
         Self {
             permits: Arc::new(Semaphore::new(limit)),
             limit,
+            shed: metrics.shed.clone(),
         }
-    }
-
-    pub fn limit(&self) -> usize {
-        self.limit
     }
 
     /// Admits a request for `route` (a route template), or refuses it with `Overloaded`.
@@ -43,7 +47,10 @@ impl Admission {
             Ok(permit) => Ok(Admitted {
                 _permit: Some(permit),
             }),
-            Err(_) => Err(AppError::Overloaded(self.limit)),
+            Err(_) => {
+                self.shed.inc();
+                Err(AppError::Overloaded(self.limit))
+            }
         }
     }
 }
@@ -51,10 +58,15 @@ impl Admission {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prometheus_client::registry::Registry;
+
+    fn admission(limit: usize) -> Admission {
+        Admission::new(limit, &HttpMetrics::register(&mut Registry::default(), &[]))
+    }
 
     #[test]
     fn the_request_over_the_limit_is_refused_until_one_finishes() {
-        let admission = Admission::new(2);
+        let admission = admission(2);
         let first = admission.admit("/roll");
         let second = admission.admit("/roll");
         assert!(first.is_ok() && second.is_ok());
@@ -66,7 +78,7 @@ mod tests {
 
     #[test]
     fn probes_and_metrics_are_admitted_when_full() {
-        let admission = Admission::new(1);
+        let admission = admission(1);
         let _busy = admission.admit("/roll");
         for route in NEVER_SHED {
             assert!(admission.admit(route).is_ok(), "{route} was shed");

@@ -105,13 +105,14 @@ async fn run(config: Config) -> Result<(), String> {
     Ok(())
 }
 
-/// Opens the history store (lazily: an unreachable database never stops the server) and starts
-/// the writer.
+/// The history writer's stop signal and its task.
 type HistoryWriter = (
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
 );
 
+/// Opens the history store (lazily: an unreachable database never stops the server) and starts
+/// the writer.
 fn start_history(config: &Config, state: &AppState) -> Result<Option<HistoryWriter>, String> {
     let (url, where_) = match &config.history_db {
         Some(off) if off == "none" => {

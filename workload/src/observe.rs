@@ -77,29 +77,20 @@ where
             Some(error) => Err(error),
             None => in_flight.0.admission.admit(handler),
         };
-        if let Err(AppError::Overloaded(_)) = &admitted {
-            in_flight.0.metrics.http.shed.inc();
-        }
-        let (admitted, rejected) = match admitted {
-            Ok(admitted) => (Some(admitted), None),
-            Err(error) => (None, Some(error)),
-        };
-        let handled = rejected
-            .is_none()
-            .then(|| trace.ids.scope(self.inner.call(request)));
+        let handled =
+            admitted.map(|admitted| (admitted, trace.ids.scope(self.inner.call(request))));
         Box::pin(async move {
             let state = &in_flight.0;
             let timeout = state.settings.request_timeout;
-            let response = match (rejected, handled) {
-                (Some(error), _) => error.into_response(),
-                (None, Some(handled)) => match tokio::time::timeout(timeout, handled).await {
-                    Ok(Ok(response)) => response,
-                    Ok(Err(never)) => match never {},
-                    Err(_) => AppError::Timeout(timeout).into_response(),
-                },
-                (None, None) => {
-                    AppError::Internal("request was neither handled nor rejected".into())
-                        .into_response()
+            let (admitted, response) = match handled {
+                Err(error) => (None, error.into_response()),
+                Ok((admitted, handled)) => {
+                    let response = match tokio::time::timeout(timeout, handled).await {
+                        Ok(Ok(response)) => response,
+                        Ok(Err(never)) => match never {},
+                        Err(_) => AppError::Timeout(timeout).into_response(),
+                    };
+                    (Some(admitted), response)
                 }
             };
             let status = response.status();

@@ -7,6 +7,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -36,6 +37,7 @@ pub async fn serve(
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<bool> {
     let app = crate::app(state.clone());
+    let builder = Arc::new(connection_builder(connections));
     let graceful = GracefulShutdown::new();
     let stop_accepting = async {
         signal.await;
@@ -51,11 +53,11 @@ pub async fn serve(
                 Ok((stream, _peer)) => {
                     let service = TowerToHyperService::new(app.clone());
                     let watcher = graceful.watcher();
+                    let builder = builder.clone();
                     tokio::spawn(async move {
                         if !first_bytes_arrive(&stream, connections.header_read_timeout).await {
                             return;
                         }
-                        let builder = connection_builder(connections);
                         let connection = builder
                             .serve_connection_with_upgrades(TokioIo::new(stream), service);
                         if let Err(error) = watcher.watch(connection).await {

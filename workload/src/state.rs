@@ -7,7 +7,6 @@ use crate::sampler::Samples;
 use crate::telemetry::OtelTracing;
 use std::ops::Deref;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Request-path settings taken from [`Config`].
@@ -37,22 +36,20 @@ impl From<&Config> for Settings {
 /// Readiness: true until shutdown begins.
 #[derive(Debug)]
 pub struct Health {
-    ready: AtomicBool,
+    /// Whether shutdown has begun (readiness off).
     shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl Health {
     fn new() -> Self {
         Self {
-            ready: AtomicBool::new(true),
             shutdown: tokio::sync::watch::Sender::new(false),
         }
     }
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        !*self.shutdown.borrow()
     }
     pub fn begin_shutdown(&self) {
-        self.ready.store(false, Ordering::Release);
         self.shutdown.send_replace(true);
     }
     /// Resolves once shutdown has begun: long-lived connections (the live page's WebSockets)
@@ -86,9 +83,8 @@ impl AppState {
     /// Builds the state; call inside the Tokio runtime (runtime gauges bind to it).
     pub fn new(settings: Settings, otel: Option<OtelTracing>) -> Self {
         let samples = Arc::new(Samples::default());
-        let admission = Admission::new(settings.max_concurrent_requests);
         let metrics = Metrics::new(samples.clone());
-        metrics.http.concurrency_limit.set(admission.limit() as i64);
+        let admission = Admission::new(settings.max_concurrent_requests, &metrics.http);
         Self(Arc::new(Shared {
             settings,
             metrics,

@@ -3,6 +3,7 @@
 //! Credentials are only ever Secret references: the operator checks that they exist and passes
 //! the references on; their values never enter the DiceService, its status or the logs.
 
+use super::PROMETHEUS_DURATION_PATTERN;
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
@@ -19,30 +20,15 @@ pub struct AlertingSpec {
     pub pager_duty: Option<PagerDutySpec>,
     /// How long Alertmanager waits to batch the first alerts of a group (default `30s`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        regex(
-            pattern = r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
-        ),
-        length(min = 1, max = 32)
-    )]
+    #[schemars(regex(pattern = PROMETHEUS_DURATION_PATTERN), length(min = 1, max = 32))]
     pub group_wait: Option<String>,
     /// How long before notifying about changes to a group, resolutions included (default `5m`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        regex(
-            pattern = r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
-        ),
-        length(min = 1, max = 32)
-    )]
+    #[schemars(regex(pattern = PROMETHEUS_DURATION_PATTERN), length(min = 1, max = 32))]
     pub group_interval: Option<String>,
     /// How long before repeating a notification that is still firing (default `4h`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        regex(
-            pattern = r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
-        ),
-        length(min = 1, max = 32)
-    )]
+    #[schemars(regex(pattern = PROMETHEUS_DURATION_PATTERN), length(min = 1, max = 32))]
     pub repeat_interval: Option<String>,
 }
 

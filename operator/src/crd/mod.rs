@@ -25,6 +25,11 @@ use std::collections::BTreeMap;
 /// Durations as both dice-server and CEL's `duration()` read them: `0`, `250ms`, `5s`, `1m30s`.
 pub const DURATION_PATTERN: &str = r"^(0|([0-9]+(ms|s|m|h))+)$";
 
+/// Durations exactly as Prometheus and Alertmanager read them: units from largest to smallest,
+/// each at most once (`1h30m`, `90s`, `0`).
+pub const PROMETHEUS_DURATION_PATTERN: &str =
+    r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$";
+
 /// Condition types, reasons and the field manager: the operator's API vocabulary.
 pub mod conditions {
     pub const READY: &str = "Ready";
@@ -112,7 +117,7 @@ pub struct DiceServiceSpec {
 
     /// How often dice-server samples system CPU and memory, e.g. `5s` (at least 100ms).
     #[serde(default = "default_sample_interval")]
-    #[schemars(regex(pattern = r"^(0|([0-9]+(ms|s|m|h))+)$"), length(max = 32))]
+    #[schemars(regex(pattern = DURATION_PATTERN), length(max = 32))]
     pub sample_interval: String,
 
     /// Where dice-server sends OpenTelemetry traces. Tracing is off without an endpoint.
@@ -163,7 +168,7 @@ impl ImagePullPolicy {
 pub struct DiceSettings {
     /// Upper bound of the random delay before each roll, e.g. `1s` or `250ms`; `0` disables it.
     #[serde(default = "default_max_delay")]
-    #[schemars(regex(pattern = r"^(0|([0-9]+(ms|s|m|h))+)$"), length(max = 32))]
+    #[schemars(regex(pattern = DURATION_PATTERN), length(max = 32))]
     pub max_delay: String,
 
     /// Probability (0 to 1) that a roll of the risky die fails with an HTTP 500.

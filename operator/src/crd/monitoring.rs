@@ -1,5 +1,6 @@
 //! `spec.monitoring`: how Prometheus scrapes, records, alerts on, probes and charts a DiceService.
 
+use super::PROMETHEUS_DURATION_PATTERN;
 use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -45,21 +46,11 @@ pub struct ServiceMonitorSpec {
     pub enabled: bool,
     /// How often Prometheus scrapes, e.g. `30s`.
     #[serde(default = "default_scrape_interval")]
-    #[schemars(
-        regex(
-            pattern = r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
-        ),
-        length(min = 1, max = 32)
-    )]
+    #[schemars(regex(pattern = PROMETHEUS_DURATION_PATTERN), length(min = 1, max = 32))]
     pub interval: String,
     /// How long one scrape may take, e.g. `10s`; no longer than the interval.
     #[serde(default = "default_scrape_timeout")]
-    #[schemars(
-        regex(
-            pattern = r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
-        ),
-        length(min = 1, max = 32)
-    )]
+    #[schemars(regex(pattern = PROMETHEUS_DURATION_PATTERN), length(min = 1, max = 32))]
     pub scrape_timeout: String,
 }
 
@@ -153,12 +144,7 @@ pub struct AlertSpec {
     pub threshold: Option<f64>,
     /// How long the condition must hold before the alert fires, e.g. `5m`.
     #[serde(rename = "for", default, skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        regex(
-            pattern = r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
-        ),
-        length(min = 1, max = 32)
-    )]
+    #[schemars(regex(pattern = PROMETHEUS_DURATION_PATTERN), length(min = 1, max = 32))]
     pub for_: Option<String>,
     /// `critical` pages; `warning` and `info` notify.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -188,12 +174,7 @@ pub struct SloSpec {
     pub window: String,
     /// How long a burn-rate condition must hold before alerting (e.g. `2m`); none by default.
     #[serde(rename = "for", default, skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        regex(
-            pattern = r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
-        ),
-        length(min = 1, max = 32)
-    )]
+    #[schemars(regex(pattern = PROMETHEUS_DURATION_PATTERN), length(min = 1, max = 32))]
     pub for_: Option<String>,
     /// Percentage of requests that must not fail with a 5xx, e.g. 99.9.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -239,12 +220,7 @@ pub struct ProbeSpec {
     pub module: String,
     /// How often to probe, e.g. `30s`.
     #[serde(default = "default_scrape_interval")]
-    #[schemars(
-        regex(
-            pattern = r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
-        ),
-        length(min = 1, max = 32)
-    )]
+    #[schemars(regex(pattern = PROMETHEUS_DURATION_PATTERN), length(min = 1, max = 32))]
     pub interval: String,
     /// Path probed on the Service, e.g. `/health`.
     #[serde(default = "default_probe_path")]

@@ -20,53 +20,52 @@ pub fn check(spec: &DiceServiceSpec) -> Result<()> {
         ("highMemoryUsage", &rules.high_memory_usage),
         ("podRestarting", &rules.pod_restarting),
     ];
-    let mut prometheus: Vec<(String, &str)> = vec![
+    // (field, value, whether 0 is refused): Alertmanager refuses zero intervals, and a probe
+    // every 0s means none.
+    let mut prometheus: Vec<(String, &str, bool)> = vec![
         (
             "monitoring.serviceMonitor.interval".into(),
             monitoring.service_monitor.interval.as_str(),
+            false,
         ),
         (
             "monitoring.serviceMonitor.scrapeTimeout".into(),
             monitoring.service_monitor.scrape_timeout.as_str(),
+            false,
         ),
         (
             "monitoring.probe.interval".into(),
             monitoring.probe.interval.as_str(),
+            true,
         ),
     ];
     for (name, alert) in alerts {
         if let Some(for_) = &alert.for_ {
-            prometheus.push((format!("monitoring.rules.{name}.for"), for_));
+            prometheus.push((format!("monitoring.rules.{name}.for"), for_, false));
         }
     }
     if let Some(for_) = monitoring.slo.as_ref().and_then(|slo| slo.for_.as_deref()) {
-        prometheus.push(("monitoring.slo.for".into(), for_));
+        prometheus.push(("monitoring.slo.for".into(), for_, false));
     }
     if let Some(alerting) = &spec.alerting {
-        for (field, value) in [
-            ("groupWait", &alerting.group_wait),
-            ("groupInterval", &alerting.group_interval),
-            ("repeatInterval", &alerting.repeat_interval),
+        for (field, value, positive) in [
+            ("groupWait", &alerting.group_wait, false),
+            ("groupInterval", &alerting.group_interval, true),
+            ("repeatInterval", &alerting.repeat_interval, true),
         ] {
             if let Some(value) = value {
-                prometheus.push((format!("alerting.{field}"), value));
+                prometheus.push((format!("alerting.{field}"), value, positive));
             }
         }
     }
-    for (field, text) in prometheus {
-        let seconds = if text == "0" {
-            Some(0.0)
-        } else {
-            prometheus_seconds(text)
-        };
+    for (field, text, positive) in prometheus {
+        let seconds = prometheus_seconds(text);
         if !seconds.is_some_and(|s| s <= PROMETHEUS_MAX_SECONDS) {
             return Err(Error::InvalidSpec(format!(
                 "{field} {text:?} is longer than Prometheus can hold (about 292 years)"
             )));
         }
-        // Alertmanager refuses zero intervals, and a probe every 0s means none.
-        let must_be_positive = field.ends_with("Interval") || field.ends_with("probe.interval");
-        if must_be_positive && seconds == Some(0.0) {
+        if positive && seconds == Some(0.0) {
             return Err(Error::InvalidSpec(format!("{field} must be longer than 0")));
         }
     }

@@ -249,8 +249,11 @@ fn resolve(name: AlertName, spec: &AlertSpec) -> Alert {
     }
 }
 
-/// Seconds in a Prometheus duration (`1h30m`, `30d`, `250ms`).
+/// Seconds in a Prometheus duration (`1h30m`, `30d`, `250ms`, or `0`).
 pub fn prometheus_seconds(text: &str) -> Option<f64> {
+    if text == "0" {
+        return Some(0.0);
+    }
     let mut total = 0.0;
     let mut rest = text;
     while !rest.is_empty() {

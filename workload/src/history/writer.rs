@@ -194,13 +194,12 @@ impl Writer {
         mut self,
         samples: Arc<Samples>,
         interval: Duration,
-        stop: tokio::sync::oneshot::Receiver<()>,
+        mut stop: tokio::sync::oneshot::Receiver<()>,
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut next_persist = tokio::time::Instant::now() + interval;
             // Connect and migrate at once, so /api/v1/history works before the first write.
             let mut retry_at = Some(tokio::time::Instant::now());
-            tokio::pin!(stop);
             loop {
                 let wake = retry_at.map_or(next_persist, |r| r.min(next_persist));
                 tokio::select! {
