@@ -4,7 +4,7 @@ use clap::Parser;
 use dice_workload::config::Config;
 use dice_workload::history;
 use dice_workload::sampler;
-use dice_workload::serve::{ConnectionPolicy, ShutdownPolicy, serve, termination_signal};
+use dice_workload::serve::{ConnectionPolicy, ShutdownPolicy, listen, serve, termination_signal};
 use dice_workload::state::{AppState, Settings};
 use dice_workload::telemetry::{self, MetricsExport, OtelTracing};
 use std::process::ExitCode;
@@ -50,9 +50,8 @@ async fn run(config: Config) -> Result<(), String> {
         tracing::info!(endpoint = %export.endpoint, interval = ?export.interval, "pushing metrics over OTLP");
         export.spawn(state.clone())
     });
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let listener =
+        listen(config.listen).map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let address = listener
         .local_addr()
         .map_err(|e| format!("cannot read the bound address: {e}"))?;

@@ -27,6 +27,25 @@ pub struct ConnectionPolicy {
     pub header_read_timeout: Duration,
 }
 
+/// Pending connections the kernel queues before they are accepted (capped by
+/// `net.core.somaxconn`). The usual default of 128 overflows when a burst of clients connects to
+/// a busy server; a client whose handshake was dropped then waits for SYN-ACK retransmissions,
+/// up to half a minute.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `address` with [`LISTEN_BACKLOG`].
+pub fn listen(address: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As std's and tokio's bind: a restarted server may reuse its port at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Serves until `signal` resolves, then shuts down per `policy`. Returns whether the drain
 /// finished in time (`false`: requests were still running at the drain timeout).
 pub async fn serve(
