@@ -44,8 +44,10 @@ pub struct Config {
     #[arg(long, env = "DICE_GPU", value_enum, default_value_t = GpuMode::Auto)]
     pub gpu: GpuMode,
 
-    /// History database: `sqlite://PATH`, `sqlite::memory:`, `postgres://USER:PASSWORD@HOST/DB`,
-    /// or `none` (off). Default: `history.db` under --data-dir when it is writable, else in memory.
+    /// History database: `sqlite://PATH` (created when missing; relative to the working
+    /// directory, `sqlite:///abs` for an absolute path), `sqlite::memory:`,
+    /// `postgres://USER:PASSWORD@HOST/DB`, or `none` (off). Default: `history.db` under
+    /// --data-dir when it is writable, else in memory.
     #[arg(long, env = "DICE_HISTORY_DB")]
     pub history_db: Option<String>,
 

@@ -121,6 +121,14 @@ fn start_history(config: &Config, state: &AppState) -> Result<Option<HistoryWrit
         Some(url) => (url.clone(), "--history-db"),
         None => history::default_url(config.data_dir.as_deref()),
     };
+    if let Some(problem) = history::sqlite_file(&url)
+        .as_deref()
+        .and_then(history::sqlite_file_problem)
+    {
+        // Handled like a database that is down: the server runs, /api/v1/history answers 503.
+        tracing::warn!(%problem, "history database cannot be created; history is unavailable until it can");
+    }
+    let url = history::with_create_mode(&url);
     let store = history::Store::lazy(&url).map_err(|e| format!("--history-db: {e}"))?;
     let kind = url.split(':').next().unwrap_or("database");
     tracing::info!(database = kind, location = where_, persist_interval = ?config.persist_interval,

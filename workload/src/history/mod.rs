@@ -21,7 +21,7 @@ pub use metrics::HistoryMetrics;
 pub use store::{Bucket, Point, Store};
 pub use writer::{Clock, SystemClock, Writer, points};
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -57,7 +57,7 @@ pub struct HistoryConfig {
 pub fn default_url(data_dir: Option<&Path>) -> (String, &'static str) {
     match data_dir {
         Some(dir) if writable(dir) => (
-            format!("sqlite://{}?mode=rwc", dir.join("history.db").display()),
+            format!("sqlite://{}", dir.join("history.db").display()),
             "file under --data-dir",
         ),
         _ => (
@@ -65,6 +65,54 @@ pub fn default_url(data_dir: Option<&Path>) -> (String, &'static str) {
             "in memory: no writable --data-dir, history is lost on restart",
         ),
     }
+}
+
+/// `sqlite://PATH` as the help documents it: the database file is created when missing.
+/// sqlx alone opens an existing file only unless `mode=rwc` is given; an explicit `mode` is kept.
+pub fn with_create_mode(url: &str) -> String {
+    match sqlite_file(url) {
+        Some(_) if !url.contains("mode=") => {
+            let separator = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{separator}mode=rwc")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The file a `sqlite:` URL names (relative to the working directory unless absolute); `None`
+/// for other databases and for SQLite in memory.
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let path = rest.strip_prefix("//").unwrap_or(rest);
+    let path = path.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.starts_with(":memory:") && !url.contains("mode=memory"))
+        .then(|| PathBuf::from(path))
+}
+
+/// Why a SQLite database file cannot be created, checked at startup so the reason is logged
+/// once in words instead of SQLite's "unable to open database file" on every retry.
+pub fn sqlite_file_problem(path: &Path) -> Option<String> {
+    if path.exists() {
+        return None;
+    }
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Some(format!(
+            "cannot create {}: directory {} does not exist",
+            path.display(),
+            parent.display()
+        ));
+    }
+    (!writable(parent)).then(|| {
+        format!(
+            "cannot create {}: directory {} is not writable",
+            path.display(),
+            parent.display()
+        )
+    })
 }
 
 fn writable(dir: &Path) -> bool {
@@ -75,6 +123,49 @@ fn writable(dir: &Path) -> bool {
 }
 
 /// The store and whether it works, shared by the writer and the API.
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_files_are_created_unless_a_mode_is_given() {
+        assert_eq!(
+            with_create_mode("sqlite://rel.db"),
+            "sqlite://rel.db?mode=rwc"
+        );
+        assert_eq!(
+            with_create_mode("sqlite:///abs/h.db?cache=shared"),
+            "sqlite:///abs/h.db?cache=shared&mode=rwc"
+        );
+        assert_eq!(
+            with_create_mode("sqlite://h.db?mode=ro"),
+            "sqlite://h.db?mode=ro"
+        );
+        assert_eq!(with_create_mode("sqlite::memory:"), "sqlite::memory:");
+        assert_eq!(with_create_mode("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            sqlite_file("sqlite:///abs/h.db"),
+            Some(PathBuf::from("/abs/h.db"))
+        );
+        assert_eq!(sqlite_file("sqlite:rel.db"), Some(PathBuf::from("rel.db")));
+    }
+
+    #[test]
+    fn a_file_in_a_missing_directory_is_reported_in_words() {
+        let problem = sqlite_file_problem(Path::new("/nonexistent-dice/history.db"));
+        assert_eq!(
+            problem.as_deref(),
+            Some(
+                "cannot create /nonexistent-dice/history.db: directory /nonexistent-dice does not exist"
+            )
+        );
+        assert_eq!(
+            sqlite_file_problem(&std::env::temp_dir().join("dice-new.db")),
+            None
+        );
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct History {
     pub store: Store,

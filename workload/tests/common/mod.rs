@@ -18,7 +18,13 @@ pub struct Server {
 impl Server {
     /// Starts dice-server with `envs` (OTEL_* from the test environment are not inherited).
     pub fn start(envs: &[(&str, &str)]) -> Server {
+        Self::start_in(std::path::Path::new("."), envs)
+    }
+
+    /// Starts dice-server in the working directory `dir` (relative paths resolve there).
+    pub fn start_in(dir: &std::path::Path, envs: &[(&str, &str)]) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_dice-server"));
+        command.current_dir(dir);
         command
             .args(["--listen", "127.0.0.1:0"])
             .env("RUST_LOG", "info")
