@@ -2,8 +2,17 @@
 //! write: OpenAPI constraints (types, ranges, enums, patterns, lengths, unknown fields) and the
 //! CEL `x-kubernetes-validations` rules, evaluated by kube's own CEL implementation.
 //! Unknown fields are always rejected, as with `fieldValidation=Strict` (kubectl's default).
+//! One implementation serves `dice-operator render` (so GitOps checks refuse what a cluster
+//! would) and the fake API server's admission.
+
+mod defaults;
+pub mod names;
+
+pub use defaults::apply_defaults;
 
 use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, PoisonError, RwLock};
 
 /// Every problem found, as `field: message` strings; empty when the object is valid.
 pub fn validate(schema: &Value, object: &Value, old: Option<&Value>) -> Vec<String> {
@@ -102,15 +111,34 @@ fn check_string(schema: &Value, text: &str, path: &str, problems: &mut Vec<Strin
         ));
     }
     if let Some(pattern) = schema["pattern"].as_str() {
-        let matches = regex::Regex::new(pattern)
-            .map(|re| re.is_match(text))
-            .unwrap_or(true);
+        let matches = compiled(pattern).is_none_or(|re| re.is_match(text));
         if !matches {
             problems.push(format!(
                 "{path}: Invalid value: {text:?}: should match '{pattern}'"
             ));
         }
     }
+}
+
+/// A schema's pattern, compiled once per process: compiling dominated every write before.
+/// Patterns come from CRDs (a bounded set); one Rust cannot compile admits everything, as
+/// before.
+fn compiled(pattern: &str) -> Option<Arc<regex::Regex>> {
+    static PATTERNS: LazyLock<RwLock<HashMap<String, Option<Arc<regex::Regex>>>>> =
+        LazyLock::new(Default::default);
+    if let Some(known) = PATTERNS
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(pattern)
+    {
+        return known.clone();
+    }
+    let regex = regex::Regex::new(pattern).ok().map(Arc::new);
+    PATTERNS
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(pattern.to_owned(), regex.clone());
+    regex
 }
 
 fn check_object(

@@ -4,6 +4,7 @@ use crate::selectors::Selector;
 use crate::status::ApiError;
 use crate::store::{PatchKind, PatchRequest, Subresource};
 use crate::table;
+use crate::typed::FieldValidation;
 use crate::watch::{self, WatchRequest};
 use crate::{SharedStore, lock};
 use crate::{discovery, openapi};
@@ -139,6 +140,8 @@ fn resource(
         params.get("fieldSelector").map(String::as_str),
     )?;
     let name = target.name.as_deref();
+    let validation =
+        FieldValidation::from_param(params.get("fieldValidation").map(String::as_str))?;
     let object = match (method.as_str(), name) {
         ("GET", None) if params.get("watch").is_some_and(|w| w == "true" || w == "1") => {
             let since = params.get("resourceVersion").and_then(|v| v.parse().ok());
@@ -178,14 +181,21 @@ fn resource(
         ("GET", Some(name)) => lock(store).get(&t, &namespace, name)?,
         ("POST", None) => {
             json_or_yaml_only(headers)?;
-            let object = parse(body)?;
+            let object = parse(body, validation)?;
             let status = axum::http::StatusCode::CREATED;
-            let created = lock(store).create(&t, &namespace, object)?;
+            let created = lock(store).create(&t, &namespace, object, validation)?;
             return Ok((status, Json(created)).into_response());
         }
         ("PUT", Some(name)) => {
             json_or_yaml_only(headers)?;
-            lock(store).update(&t, &namespace, name, parse(body)?, sub)?
+            lock(store).update(
+                &t,
+                &namespace,
+                name,
+                parse(body, validation)?,
+                sub,
+                validation,
+            )?
         }
         ("PATCH", Some(name)) => {
             let content_type = headers
@@ -215,9 +225,10 @@ fn resource(
                 name,
                 PatchRequest {
                     kind,
-                    body: &parse(body)?,
+                    body: &parse(body, validation)?,
                     field_manager: manager,
                     subresource: sub,
+                    field_validation: validation,
                 },
             )?
         }
@@ -246,11 +257,23 @@ fn json_or_yaml_only(headers: &HeaderMap) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Bodies may be JSON or YAML (kubectl's apply patches are YAML).
-fn parse(body: &[u8]) -> Result<Value, ApiError> {
-    serde_yaml::from_slice::<Value>(body).map_err(|e| {
+/// Bodies may be JSON or YAML (kubectl's apply patches are YAML). A duplicate key is refused
+/// under strict field validation, as a real server does; otherwise the last one wins.
+fn parse(body: &[u8], validation: FieldValidation) -> Result<Value, ApiError> {
+    let invalid = |e: serde_yaml::Error| {
         ApiError::BadRequest(format!("the request body is not valid JSON or YAML: {e}"))
-    })
+    };
+    if validation != FieldValidation::Strict {
+        return serde_yaml::from_slice::<Value>(body).map_err(invalid);
+    }
+    let value = serde_yaml::from_slice::<serde_yaml::Value>(body).map_err(|e| {
+        if e.to_string().contains("duplicate entry") {
+            ApiError::BadRequest(format!("strict decoding error: {e}"))
+        } else {
+            invalid(e)
+        }
+    })?;
+    serde_json::to_value(value).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
 #[cfg(test)]

@@ -5,10 +5,8 @@
 //! garbage collection and CustomResourceDefinitions registered at run time — in process (as a
 //! `tower` service for `kube::Client`) or over HTTP on 127.0.0.1 with a kubeconfig.
 
-pub mod admission;
 mod api;
 pub mod apply;
-mod defaults;
 mod discovery;
 pub mod faults;
 pub mod kubectl;
@@ -19,6 +17,7 @@ pub mod selectors;
 pub mod status;
 pub mod store;
 mod table;
+pub mod typed;
 mod watch;
 
 use axum::Router;

@@ -5,6 +5,7 @@ use crate::apply;
 use crate::resources::{Registry, ResourceType};
 use crate::selectors::Selector;
 use crate::status::ApiError;
+use crate::typed::{self, FieldValidation};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -67,6 +68,7 @@ pub struct PatchRequest<'a> {
     pub body: &'a Value,
     pub field_manager: &'a str,
     pub subresource: Subresource,
+    pub field_validation: FieldValidation,
 }
 
 /// Events after a resourceVersion plus a receiver for later ones, taken together.
@@ -108,7 +110,8 @@ impl Default for Store {
         };
         for namespace in ["default", "kube-system"] {
             if let Some(t) = store.registry.get("", "v1", "namespaces").cloned() {
-                let _ = store.create(&t, "", json!({"metadata": {"name": namespace}}));
+                let namespace = json!({"metadata": {"name": namespace}});
+                let _ = store.create(&t, "", namespace, FieldValidation::Strict);
             }
         }
         store
@@ -165,7 +168,7 @@ fn admit(
     object: &Value,
     old: Option<&Value>,
 ) -> Result<(), ApiError> {
-    let problems = crate::admission::validate(schema, object, old);
+    let problems = crd_admission::validate(schema, object, old);
     if problems.is_empty() {
         return Ok(());
     }
@@ -254,6 +257,7 @@ impl Store {
         t: &ResourceType,
         namespace: &str,
         mut object: Value,
+        validation: FieldValidation,
     ) -> Result<Value, ApiError> {
         let name = object["metadata"]["name"]
             .as_str()
@@ -269,8 +273,9 @@ impl Store {
         }
         object["apiVersion"] = json!(t.api_version());
         object["kind"] = json!(t.kind);
+        typed::decode(t, &mut object, validation)?;
         if let Some(schema) = &t.schema {
-            crate::defaults::apply_defaults(schema, &mut object);
+            crd_admission::apply_defaults(schema, &mut object);
             admit(t, &name, schema, &object, None)?;
         }
         let meta = &mut object["metadata"];
@@ -323,6 +328,7 @@ impl Store {
         name: &str,
         mut candidate: Value,
         sub: Subresource,
+        validation: FieldValidation,
     ) -> Result<Value, ApiError> {
         let object_key = key(t, namespace, name);
         let existing = self
@@ -373,7 +379,7 @@ impl Store {
                 candidate["apiVersion"] = json!(t.api_version());
                 candidate["kind"] = json!(t.kind);
                 if let Some(schema) = &t.schema {
-                    crate::defaults::apply_defaults(schema, &mut candidate);
+                    crd_admission::apply_defaults(schema, &mut candidate);
                 }
                 if spec_part(&candidate) != spec_part(&existing) {
                     let generation = existing["metadata"]["generation"].as_i64().unwrap_or(1);
@@ -385,6 +391,7 @@ impl Store {
         if let Some(map) = result.as_object_mut() {
             map.retain(|_, v| !v.is_null());
         }
+        typed::decode(t, &mut result, validation)?;
         if result == existing {
             return Ok(existing);
         }
@@ -413,6 +420,7 @@ impl Store {
             body,
             field_manager: manager,
             subresource: sub,
+            field_validation: validation,
         } = request;
         let object_key = key(t, namespace, name);
         let existing = self.objects.get(&object_key).cloned();
@@ -432,7 +440,7 @@ impl Store {
                     json_patch::patch(&mut document, &operations)
                         .map_err(|e| invalid(e.to_string()))?;
                 }
-                self.update(t, namespace, name, document, sub)
+                self.update(t, namespace, name, document, sub, validation)
             }
             PatchKind::Apply => {
                 let applied_key = (object_key.clone(), manager.to_owned());
@@ -446,14 +454,14 @@ impl Store {
                     None if sub == Subresource::Main => {
                         let mut object = body.clone();
                         object["metadata"]["name"] = json!(name);
-                        self.create(t, namespace, object)?
+                        self.create(t, namespace, object, validation)?
                     }
                     None => return Err(not_found(t, name)),
                     Some(live) => {
                         let previous = self.applied.get(&applied_key);
                         let other_refs: Vec<&Value> = others.iter().collect();
                         let merged = apply::apply(Some(&live), previous, body, &other_refs);
-                        self.update(t, namespace, name, merged, sub)?
+                        self.update(t, namespace, name, merged, sub, validation)?
                     }
                 };
                 self.applied.insert(applied_key, body.clone());

@@ -7,7 +7,7 @@
 //! every run. Missing tools or third-party schemas skip only their check, with `SKIP:`.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use dice_e2e::admission;
+use crd_admission as admission;
 use dice_operator::children;
 use dice_operator::crd::DiceService;
 use dice_operator::render::alertmanager::{SecretValues, alertmanager_yml};

@@ -1,0 +1,64 @@
+//! Object name rules the API server enforces before anything else: custom resources and most
+//! kinds need an RFC 1123 subdomain, namespaces (and Services) an RFC 1123 label.
+
+/// Why `name` is not a lowercase RFC 1123 subdomain (≤ 253 characters, dot-separated labels).
+pub fn subdomain_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("Required value: name or generateName is required".into());
+    }
+    if name.len() > 253 {
+        return Some(format!(
+            "Invalid value: {name:?}: must be no more than 253 characters"
+        ));
+    }
+    (!name.split('.').all(is_label_shaped)).then(|| {
+        format!(
+            "Invalid value: {name:?}: a lowercase RFC 1123 subdomain must consist of lower case \
+             alphanumeric characters, '-' or '.', and must start and end with an alphanumeric \
+             character (e.g. 'example.com')"
+        )
+    })
+}
+
+/// Why `name` is not a lowercase RFC 1123 label (≤ 63 characters, no dots).
+pub fn label_problem(name: &str) -> Option<String> {
+    if name.len() > 63 {
+        return Some(format!(
+            "Invalid value: {name:?}: must be no more than 63 characters"
+        ));
+    }
+    (!is_label_shaped(name)).then(|| {
+        format!(
+            "Invalid value: {name:?}: a lowercase RFC 1123 label must consist of lower case \
+             alphanumeric characters or '-', and must start and end with an alphanumeric \
+             character (e.g. 'my-name')"
+        )
+    })
+}
+
+fn is_label_shaped(label: &str) -> bool {
+    let alphanumeric = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    label.len() <= 63
+        && label.starts_with(alphanumeric)
+        && label.ends_with(alphanumeric)
+        && label.chars().all(|c| alphanumeric(c) || c == '-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subdomains_and_labels_follow_rfc_1123() {
+        for good in ["dice", "dice-1", "a.b-c.d", "0"] {
+            assert_eq!(subdomain_problem(good), None, "{good}");
+        }
+        for bad in ["", "Dice", "-dice", "dice-", "a..b", "x\",job=~\".+", "a_b"] {
+            assert!(subdomain_problem(bad).is_some(), "{bad}");
+        }
+        assert!(subdomain_problem(&"a".repeat(254)).is_some());
+        assert_eq!(label_problem("team-a"), None);
+        assert!(label_problem("a.b").is_some());
+        assert!(label_problem(&"a".repeat(64)).is_some());
+    }
+}
