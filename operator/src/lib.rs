@@ -18,6 +18,7 @@ pub mod served;
 pub mod status;
 pub mod validate;
 pub mod watches;
+pub mod yaml;
 
 /// The one field manager for every server-side apply the operator makes.
 pub const FIELD_MANAGER: &str = "dice-operator";
@@ -49,6 +50,12 @@ pub enum Error {
     },
     #[error("not a DiceService manifest: {0}")]
     Parse(String),
+    /// `render`: the API server would refuse this DiceService (schema, CEL rules or name).
+    #[error("{object} would be refused by the API server:\n  {}", problems.join("\n  "))]
+    Refused {
+        object: String,
+        problems: Vec<String>,
+    },
     #[error("cannot serialize {0}")]
     Serialize(String),
     #[error("{0}")]
@@ -63,6 +70,7 @@ impl Error {
             Error::Read { .. } => "read",
             Error::Write { .. } => "write",
             Error::Parse(_) => "parse",
+            Error::Refused { .. } => "refused",
             Error::Serialize(_) => "serialize",
             Error::Startup(_) => "startup",
         }

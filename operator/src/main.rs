@@ -221,7 +221,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run(args),
-        Command::Crd => serde_yaml::to_string(&dice_operator::crd::DiceService::crd())
+        Command::Crd => dice_operator::yaml::to_string(&dice_operator::crd::DiceService::crd())
             .map(|yaml| print!("{yaml}"))
             .map_err(|e| dice_operator::Error::Serialize(e.to_string())),
         Command::Render {

@@ -6,7 +6,7 @@ use kube::CustomResourceExt;
 
 #[test]
 fn committed_crd_matches_the_rust_types() {
-    let generated = serde_yaml::to_string(&DiceService::crd()).expect("CRD serializes");
+    let generated = dice_operator::yaml::to_string(&DiceService::crd()).expect("CRD serializes");
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../crds/diceservice.yaml");
     let committed = std::fs::read_to_string(path).expect("crds/diceservice.yaml exists");
     assert!(

@@ -28,7 +28,7 @@ pub fn compose(manifest: &str, overlays: &[Value], extra: &[String]) -> Result<S
                     json_patch::merge(&mut value, overlay);
                 }
             }
-            let yaml = serde_yaml::to_string(&value)
+            let yaml = dice_operator::yaml::to_string(&value)
                 .map_err(|e| Error::Manifest(format!("cannot write YAML: {e}")))?;
             out.push_str("---\n");
             out.push_str(&yaml);

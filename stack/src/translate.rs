@@ -215,7 +215,8 @@ fn local_address(targets: &LocalTargets, namespace: &str, name: &str) -> Result<
 }
 
 fn to_yaml(value: &Value) -> Result<String> {
-    serde_yaml::to_string(value).map_err(|e| Error::Manifest(format!("cannot write YAML: {e}")))
+    dice_operator::yaml::to_string(value)
+        .map_err(|e| Error::Manifest(format!("cannot write YAML: {e}")))
 }
 
 #[cfg(test)]

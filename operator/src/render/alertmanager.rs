@@ -123,7 +123,7 @@ pub fn alertmanager_yml(configs: &[AlertmanagerConfig], secrets: &SecretValues) 
         },
         "receivers": receivers,
     });
-    serde_yaml::to_string(&document).map_err(|e| Error::Serialize(e.to_string()))
+    crate::yaml::to_string(&document).map_err(|e| Error::Serialize(e.to_string()))
 }
 
 fn route(route: &Route, prefix: &str) -> Value {

@@ -8,24 +8,33 @@ use crate::children::{self, Children};
 use crate::crd::DiceService;
 use crate::validate::{Defaults, validate};
 use crate::{Error, Result};
+use kube::CustomResourceExt;
 use serde::Deserialize;
 use std::io::Read;
 use std::path::Path;
 
 /// Every DiceService in `manifest` (other kinds, e.g. Secrets, are skipped) with its children.
+/// Each is first admitted as the API server would admit it (defaults filled in, then the CRD's
+/// schema and CEL rules, unknown fields refused as with kubectl's strict field validation), so
+/// what renders here is what a cluster accepts.
 pub fn render_manifest(
     manifest: &str,
     defaults: &Defaults,
 ) -> Result<Vec<(DiceService, Children)>> {
+    let schema = &*SCHEMA;
     let mut rendered = Vec::new();
     for document in serde_yaml::Deserializer::from_str(manifest) {
+        // Through serde_yaml's own value first: it refuses duplicate keys, as kubectl does.
         let value =
             serde_yaml::Value::deserialize(document).map_err(|e| Error::Parse(e.to_string()))?;
-        if value.is_null() || value.get("kind").and_then(|k| k.as_str()) != Some("DiceService") {
+        let mut value = serde_json::to_value(value).map_err(|e| Error::Parse(e.to_string()))?;
+        if value.is_null() || value["kind"] != "DiceService" {
             continue;
         }
+        crd_admission::apply_defaults(schema, &mut value);
+        admit(schema, &value)?;
         let service: DiceService =
-            serde_yaml::from_value(value).map_err(|e| Error::Parse(e.to_string()))?;
+            serde_json::from_value(value).map_err(|e| Error::Parse(e.to_string()))?;
         let children = children::build(&validate(&service, defaults)?);
         rendered.push((service, children));
     }
@@ -35,8 +44,51 @@ pub fn render_manifest(
     Ok(rendered)
 }
 
+/// The CRD's `openAPIV3Schema`, generated once.
+static SCHEMA: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(|| {
+    serde_json::to_value(DiceService::crd())
+        .map(|crd| crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone())
+        .unwrap_or_default()
+});
+
+/// Refuses what the API server would: a bad name or namespace, or a schema violation.
+fn admit(schema: &serde_json::Value, object: &serde_json::Value) -> Result<()> {
+    let metadata = &object["metadata"];
+    let name = metadata["name"].as_str().unwrap_or_default();
+    let mut problems = Vec::new();
+    if let Some(problem) = crd_admission::names::subdomain_problem(name) {
+        problems.push(format!("metadata.name: {problem}"));
+    }
+    if let Some(problem) = metadata["namespace"]
+        .as_str()
+        .and_then(crd_admission::names::label_problem)
+    {
+        problems.push(format!("metadata.namespace: {problem}"));
+    }
+    problems.extend(crd_admission::validate(schema, object, None));
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Refused {
+        object: format!("DiceService {name:?}"),
+        problems,
+    })
+}
+
 /// The children of one DiceService as `(file stem, YAML)` pairs, in apply order.
 pub fn documents(children: &Children) -> Result<Vec<(&'static str, String)>> {
+    objects(children)?
+        .into_iter()
+        .map(|(stem, object)| {
+            crate::yaml::to_string(&object)
+                .map(|yaml| (stem, yaml))
+                .map_err(|e| Error::Serialize(e.to_string()))
+        })
+        .collect()
+}
+
+/// The children of one DiceService as `(file stem, JSON)` pairs, in apply order.
+pub fn objects(children: &Children) -> Result<Vec<(&'static str, serde_json::Value)>> {
     let Children {
         service_account,
         deployment,
@@ -48,16 +100,16 @@ pub fn documents(children: &Children) -> Result<Vec<(&'static str, String)>> {
         dashboard,
         data_volume,
     } = children;
-    let yaml = |value: &dyn erased::Yaml| value.to_yaml();
-    let mut documents = vec![
-        ("serviceaccount", yaml(service_account)?),
-        ("deployment", yaml(deployment)?),
-        ("service", yaml(service)?),
+    let json = |value: &dyn erased::Json| value.to_json();
+    let mut objects = vec![
+        ("serviceaccount", json(service_account)?),
+        ("deployment", json(deployment)?),
+        ("service", json(service)?),
     ];
     if let Some(claim) = data_volume {
-        documents.insert(1, ("persistentvolumeclaim", yaml(claim)?));
+        objects.insert(1, ("persistentvolumeclaim", json(claim)?));
     }
-    let optional: [(&'static str, Option<&dyn erased::Yaml>); 5] = [
+    let optional: [(&'static str, Option<&dyn erased::Json>); 5] = [
         ("servicemonitor", service_monitor.as_ref().map(|o| o as _)),
         ("prometheusrule", prometheus_rule.as_ref().map(|o| o as _)),
         ("probe", probe.as_ref().map(|o| o as _)),
@@ -69,23 +121,23 @@ pub fn documents(children: &Children) -> Result<Vec<(&'static str, String)>> {
     ];
     for (stem, object) in optional {
         if let Some(object) = object {
-            documents.push((stem, yaml(object)?));
+            objects.push((stem, json(object)?));
         }
     }
-    Ok(documents)
+    Ok(objects)
 }
 
 mod erased {
     use crate::{Error, Result};
 
-    /// Object-safe YAML serialization, so children of different types share one list.
-    pub trait Yaml {
-        fn to_yaml(&self) -> Result<String>;
+    /// Object-safe serialization, so children of different types share one list.
+    pub trait Json {
+        fn to_json(&self) -> Result<serde_json::Value>;
     }
 
-    impl<T: serde::Serialize> Yaml for T {
-        fn to_yaml(&self) -> Result<String> {
-            serde_yaml::to_string(self).map_err(|e| Error::Serialize(e.to_string()))
+    impl<T: serde::Serialize> Json for T {
+        fn to_json(&self) -> Result<serde_json::Value> {
+            serde_json::to_value(self).map_err(|e| Error::Serialize(e.to_string()))
         }
     }
 }

@@ -26,7 +26,11 @@ pub fn repo(path: &str) -> PathBuf {
 }
 
 impl Cluster {
-    async fn try_kubectl(&self, args: &[&str], input: Option<String>) -> (bool, String, String) {
+    pub async fn try_kubectl(
+        &self,
+        args: &[&str],
+        input: Option<String>,
+    ) -> (bool, String, String) {
         let mut full = vec!["--namespace", &self.namespace];
         full.extend_from_slice(args);
         let output = match input {
@@ -73,7 +77,7 @@ impl Cluster {
     }
 
     /// The object as JSON, or `None` when it does not exist.
-    async fn get(&self, kind: &str, name: &str) -> Option<Value> {
+    pub async fn get(&self, kind: &str, name: &str) -> Option<Value> {
         let out = self
             .kubectl(&["get", kind, name, "--ignore-not-found", "-o", "json"])
             .await;
@@ -81,7 +85,7 @@ impl Cluster {
     }
 
     /// Polls `check` until it returns `Some`, or fails after `patience`.
-    async fn eventually<T, F, Fut>(&self, what: &str, mut check: F) -> T
+    pub async fn eventually<T, F, Fut>(&self, what: &str, mut check: F) -> T
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Option<T>>,
@@ -124,6 +128,11 @@ pub struct Operator {
 
 impl Operator {
     pub fn start(cluster: &Cluster) -> Self {
+        Self::start_watching(cluster, Some(&cluster.namespace))
+    }
+
+    /// The operator watching one namespace, or every namespace with `None`.
+    pub fn start_watching(cluster: &Cluster, namespace: Option<&str>) -> Self {
         let log =
             std::env::temp_dir().join(format!("dice-operator-e2e-{}.log", std::process::id()));
         let file = std::fs::File::create(&log).expect("log file");
@@ -135,7 +144,7 @@ impl Operator {
                 "--workload-image",
                 &cluster.workload_image,
             ])
-            .args(["--namespace", &cluster.namespace])
+            .args(namespace.map(|n| ["--namespace", n]).into_iter().flatten())
             .env("KUBECONFIG", &cluster.kubeconfig)
             .env("RUST_LOG", "info")
             .stdout(file)

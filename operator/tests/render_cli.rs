@@ -1,0 +1,95 @@
+//! `dice-operator render` refuses what the API server would refuse, naming the field, printing
+//! nothing and exiting non-zero — so a GitOps check never approves a manifest a cluster rejects.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn render(manifest: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dice-operator"))
+        .args(["render", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(manifest.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn dice(name: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: dice.dev/v1alpha1\nkind: DiceService\nmetadata:\n  name: '{name}'\n  namespace: team-a\nspec:\n{spec}"
+    )
+}
+
+fn assert_refused(manifest: &str, expected: &[&str]) {
+    let output = render(manifest);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "render accepted:\n{manifest}");
+    assert!(
+        output.stdout.is_empty(),
+        "render printed objects for a refused manifest"
+    );
+    for wanted in expected {
+        assert!(stderr.contains(wanted), "{wanted:?} missing from: {stderr}");
+    }
+}
+
+#[test]
+fn unknown_fields_and_out_of_range_values_are_refused_by_name() {
+    assert_refused(
+        &dice("dice", "  replicaz: 3\n  replicas: 70000\n"),
+        &[
+            "spec.replicaz: unknown field",
+            "spec.replicas: Invalid value: 70000: should be less than or equal to 100",
+        ],
+    );
+}
+
+#[test]
+fn names_the_api_server_refuses_are_refused() {
+    assert_refused(
+        &dice("x\",job=~\".+", "  replicas: 1\n"),
+        &["metadata.name: Invalid value", "RFC 1123 subdomain"],
+    );
+    assert_refused(
+        &dice("dice", "  replicas: 1\n").replace("team-a", "Team_A"),
+        &["metadata.namespace: Invalid value"],
+    );
+}
+
+#[test]
+fn duplicate_keys_are_refused() {
+    assert_refused(
+        &dice("dice", "  replicas: 1\n  replicas: 2\n"),
+        &["duplicate"],
+    );
+}
+
+#[test]
+fn one_refused_object_stops_the_whole_render() {
+    let manifest = format!(
+        "{}\n---\n{}",
+        dice("good", "  replicas: 1\n"),
+        dice("bad", "  replicas: -1\n")
+    );
+    assert_refused(&manifest, &["DiceService \"bad\"", "spec.replicas"]);
+}
+
+#[test]
+fn a_valid_manifest_still_renders() {
+    let output = render(&dice("dice", "  replicas: 2\n"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("kind: Deployment"), "{stdout}");
+}
