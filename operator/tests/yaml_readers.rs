@@ -421,3 +421,46 @@ fn the_default_spec_renders_every_env_value_as_a_string_for_yaml_1_1() {
     assert!(deployment.contains("value: \"off\""), "{deployment}");
     assert!(!deployment.contains("value: off"), "{deployment}");
 }
+
+/// The committed YAML users apply or install (generated CRD and its chart copy, the install
+/// manifest, the examples, the chart's values) reads the same under YAML 1.1 and 1.2.
+#[test]
+fn committed_manifests_read_alike_under_yaml_1_1_and_1_2() {
+    let Some(python) = pyyaml() else {
+        println!("SKIP: PyYAML is not in .tools/venv (make test installs it)");
+        return;
+    };
+    let files = [
+        "crds/diceservice.yaml",
+        "charts/dice-operator/crds/diceservice.yaml",
+        "charts/dice-operator/values.yaml",
+        "manifests/install.yaml",
+        "manifests/examples/minimal.yaml",
+        "manifests/examples/gpu.yaml",
+        "manifests/examples/full.yaml",
+    ];
+    let script = "import json, sys, yaml\nprint(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d is not None], default=repr))";
+    for file in files {
+        let path = repo(file);
+        let output = Command::new(&python)
+            .args(["-c", script])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let yaml_1_1: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let yaml_1_2: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
+            .map(|d| serde::Deserialize::deserialize(d).unwrap())
+            .filter(|v: &Value| !v.is_null())
+            .collect();
+        assert!(
+            yaml_1_1 == Value::Array(yaml_1_2),
+            "{file} reads differently under YAML 1.1 and 1.2"
+        );
+    }
+}
