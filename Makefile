@@ -6,7 +6,7 @@ ifdef CI
 export CARGO_INCREMENTAL := 0
 endif
 
-.PHONY: all build generate images test test-tools stack-tools fmt fmt-check lint unit demo bench e2e-cluster clean
+.PHONY: all build generate images images-local test test-tools stack-tools fmt fmt-check lint unit demo bench e2e-cluster clean
 
 all: build
 
@@ -21,7 +21,8 @@ generate:
 	@scripts/install-chart-tools.sh
 	scripts/render-install-manifest.sh > manifests/install.yaml
 
-## images: build the dice-operator and dice-server images with docker or podman
+## images: build the dice-operator and dice-server images with docker or podman, from source
+## in the pinned Rust image onto the pinned distroless base (needs a registry)
 IMAGE_REGISTRY ?= ghcr.io/dice-operator
 IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 CONTAINER_ENGINE ?= $(shell command -v docker || command -v podman)
@@ -30,8 +31,13 @@ images:
 	$(CONTAINER_ENGINE) build -f images/dice-operator.Dockerfile -t $(IMAGE_REGISTRY)/dice-operator:$(IMAGE_TAG) .
 	$(CONTAINER_ENGINE) build -f images/dice-server.Dockerfile -t $(IMAGE_REGISTRY)/dice-server:$(IMAGE_TAG) .
 
+## images-local: the same images with no registry: host-built release binaries on a base made
+## from Debian packages (installs podman as root; SKIP otherwise). `make test` runs the images.
+images-local:
+	@CARGO=$(CARGO) scripts/build-local-images.sh $(IMAGE_REGISTRY) $(IMAGE_TAG)
+
 ## test: format check, clippy with -D warnings, then every test (installs the Prometheus tools when root)
-test: test-tools fmt-check lint unit
+test: test-tools fmt-check lint images-local unit
 
 # promtool, amtool, the programs of the live alert path (Prometheus, Alertmanager, blackbox
 # exporter), Chromium for the live page's browser test and PostgreSQL for the history tests.

@@ -4,7 +4,7 @@
 # bench/RESULTS.md (each section sits between `<!-- section: NAME -->` markers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-sections="http inprocess system overload history convergence"
+sections="http inprocess system overload history convergence images"
 only=" ${BENCH_ONLY:-$sections} "
 selected() { [[ "$only" == *" $1 "* ]]; }
 machine() {
@@ -82,6 +82,9 @@ cargo build --release -p dice-operator -p dice-e2e
   echo "Service and the dashboard ConfigMap (no Prometheus Operator CRDs are registered, so those kinds"
   echo "are skipped and reported)."
 } > bench/out/convergence.md
+fi
+if selected images; then
+  bench/images.sh > bench/out/images.md
 fi
 {
   echo "# Benchmark results"

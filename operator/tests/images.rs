@@ -1,9 +1,11 @@
-//! The Dockerfiles, linted without an engine (none runs here): multi-stage, a distroless final
+//! The Dockerfiles, linted: multi-stage, upstream images pinned by digest, a distroless final
 //! stage, a numeric non-root user, exec-form entrypoints, locked builds with the workspace's
-//! toolchain, and nothing fetched by URL.
+//! toolchain, and nothing fetched by URL. `containers` runs the built images.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::path::Path;
+
+mod containers;
 
 struct Dockerfile {
     name: &'static str,
@@ -43,6 +45,37 @@ impl Dockerfile {
             .collect()
     }
 
+    /// The default of a global `ARG NAME=value`.
+    fn arg(&self, name: &str) -> Option<&str> {
+        self.all("ARG")
+            .into_iter()
+            .find_map(|a| a.strip_prefix(name)?.strip_prefix('='))
+    }
+
+    /// A FROM's image with `${ARG}` resolved to the argument's default.
+    fn resolve<'a>(&'a self, image: &'a str) -> &'a str {
+        image
+            .strip_prefix("${")
+            .and_then(|r| r.strip_suffix('}'))
+            .and_then(|name| self.arg(name))
+            .unwrap_or(image)
+    }
+
+    /// The stage named `name`: its FROM image (resolved) and its instructions.
+    fn stage(&self, name: &str) -> (&str, &[(String, String)]) {
+        let start = self
+            .instructions
+            .iter()
+            .position(|(k, rest)| k == "FROM" && rest.ends_with(&format!(" AS {name}")))
+            .unwrap_or_else(|| panic!("{}: no stage {name}", self.name));
+        let end = self.instructions[start + 1..]
+            .iter()
+            .position(|(k, _)| k == "FROM")
+            .map_or(self.instructions.len(), |p| start + 1 + p);
+        let image = self.instructions[start].1.split(' ').next().unwrap();
+        (self.resolve(image), &self.instructions[start..end])
+    }
+
     /// Instructions after the last FROM.
     fn final_stage(&self) -> &[(String, String)] {
         let last = self
@@ -56,24 +89,31 @@ impl Dockerfile {
 
 const IMAGES: [&str; 2] = ["dice-operator.Dockerfile", "dice-server.Dockerfile"];
 
+/// `registry/name:tag@sha256:<64 hex>`.
+fn pinned_by_digest(image: &str) -> bool {
+    image.split_once("@sha256:").is_some_and(|(name, digest)| {
+        name.contains(':') && digest.len() == 64 && digest.chars().all(|c| c.is_ascii_hexdigit())
+    })
+}
+
 #[test]
-fn builds_are_multi_stage_with_a_distroless_non_root_final_image() {
+fn builds_are_multi_stage_with_a_distroless_non_root_final_image_pinned_by_digest() {
     for name in IMAGES {
         let file = parse(name);
-        let froms = file.all("FROM");
-        assert!(froms.len() >= 2, "{name}: one stage builds, another runs");
-        assert!(froms[0].ends_with(" AS build"), "{name}: {froms:?}");
+        let (builder, _) = file.stage("compile");
+        assert!(pinned_by_digest(builder), "{name}: builder {builder}");
+        let (prebuilt, _) = file.stage("prebuilt");
+        assert_eq!(prebuilt, "scratch", "{name}: prebuilt binaries only");
+        assert_eq!(
+            file.arg("BINARIES"),
+            Some("compile"),
+            "{name}: source builds by default"
+        );
         let final_stage = file.final_stage();
-        assert!(
-            final_stage[0].1.starts_with("gcr.io/distroless/"),
-            "{name}: {}",
-            final_stage[0].1
-        );
-        assert!(
-            final_stage[0].1.ends_with(":nonroot"),
-            "{name}: {}",
-            final_stage[0].1
-        );
+        let base = file.resolve(&final_stage[0].1);
+        assert!(base.starts_with("gcr.io/distroless/"), "{name}: {base}");
+        assert!(base.contains(":nonroot@"), "{name}: {base}");
+        assert!(pinned_by_digest(base), "{name}: {base}");
         let user = final_stage
             .iter()
             .find(|(k, _)| k == "USER")
@@ -92,12 +132,15 @@ fn builds_are_multi_stage_with_a_distroless_non_root_final_image() {
             final_stage.iter().all(|(k, _)| k != "RUN"),
             "{name}: nothing runs in the final stage"
         );
+        // One final layout: whichever way the binaries were made, they come from one stage.
+        let copies: Vec<&str> = final_stage
+            .iter()
+            .filter(|(k, _)| k == "COPY")
+            .map(|(_, rest)| rest.as_str())
+            .collect();
         assert!(
-            final_stage
-                .iter()
-                .any(|(k, rest)| k == "COPY" && rest.starts_with("--from=build")),
-            "{}",
-            file.name
+            !copies.is_empty() && copies.iter().all(|c| c.starts_with("--from=binaries ")),
+            "{name}: {copies:?}"
         );
     }
 }
@@ -117,7 +160,7 @@ fn builds_are_locked_use_the_workspace_toolchain_and_fetch_nothing_by_url() {
         .collect();
     for name in IMAGES {
         let file = parse(name);
-        let builder = file.all("FROM")[0];
+        let (builder, compile) = file.stage("compile");
         let version: Vec<u32> = builder
             .split(':')
             .nth(1)
@@ -133,9 +176,9 @@ fn builds_are_locked_use_the_workspace_toolchain_and_fetch_nothing_by_url() {
             "{name}: builder {version:?} older than rust-version {minimum:?}"
         );
         assert!(
-            file.all("RUN")
+            compile
                 .iter()
-                .any(|r| r.contains("cargo build --release --locked")),
+                .any(|(k, r)| k == "RUN" && r.contains("cargo build --release --locked")),
             "{name}"
         );
         assert!(file.all("ADD").is_empty(), "{name}: COPY only, no ADD");
