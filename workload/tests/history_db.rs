@@ -107,3 +107,23 @@ async fn a_path_that_cannot_be_created_is_logged_and_served_as_unavailable() {
         "the server keeps serving without history"
     );
 }
+
+/// The security review's request: it overflowed the range arithmetic and returned every row.
+#[tokio::test]
+async fn a_range_past_the_arithmetic_is_a_json_400() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = history_answers(dir.path(), Some("sqlite::memory:")).await;
+    let url = server
+        .url("/api/v1/history?metric=cpu&from=-9223372036854775s&to=2100-01-01T00:00:00Z&step=1ms");
+    let response = reqwest::get(url).await.unwrap();
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "bad_request");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("before 1970"),
+        "{body}"
+    );
+}

@@ -180,7 +180,12 @@ async fn persist_downsample_and_retention_on_postgres() -> Result<(), HistoryErr
     assert_eq!(store.count("cpu").await?, 4);
     // The last day in one-day buckets: one bucket averaging 10 and 20.
     let buckets = store
-        .downsample("cpu", (9 * day) as i64, (10 * day) as i64, day as i64)
+        .downsample(
+            "cpu",
+            ((9 * day) as i64, (10 * day) as i64),
+            day as i64,
+            1000,
+        )
         .await?;
     assert_eq!(buckets.len(), 1);
     assert_eq!(

@@ -120,30 +120,32 @@ impl Store {
     /// Average, minimum and maximum per series and bucket of `step_ms` in `[from_ms, to_ms)`.
     /// A step that is a whole number of rollup periods, over a range aligned to them, is read
     /// from the five-minute rollups; anything else from the raw points.
+    /// Buckets of `step_ms` over `[from_ms, to_ms)`, at most `limit` rows (series × buckets).
     pub async fn downsample(
         &self,
         metric: &str,
-        from_ms: i64,
-        to_ms: i64,
+        (from_ms, to_ms): (i64, i64),
         step_ms: i64,
+        limit: i64,
     ) -> Result<Vec<Bucket>, HistoryError> {
         let rollups = step_ms % ROLLUP_MS == 0 && from_ms % ROLLUP_MS == 0;
         let sql = if rollups {
             "SELECT series, ((bucket_ms - $2) / $4) AS bucket, SUM(total) / SUM(count) AS avg, \
              MIN(low) AS min, MAX(high) AS max FROM history_rollups \
              WHERE metric = $1 AND bucket_ms >= $2 AND bucket_ms < $3 \
-             GROUP BY series, bucket ORDER BY series, bucket"
+             GROUP BY series, bucket ORDER BY series, bucket LIMIT $5"
         } else {
             "SELECT series, ((at_ms - $2) / $4) AS bucket, AVG(value) AS avg, MIN(value) AS min, \
              MAX(value) AS max FROM history_samples \
              WHERE metric = $1 AND at_ms >= $2 AND at_ms < $3 \
-             GROUP BY series, bucket ORDER BY series, bucket"
+             GROUP BY series, bucket ORDER BY series, bucket LIMIT $5"
         };
         let rows = sqlx::query(sql)
             .bind(metric)
             .bind(from_ms)
             .bind(to_ms)
             .bind(step_ms)
+            .bind(limit)
             .fetch_all(&self.pool)
             .await
             .map_err(database)?;
@@ -152,7 +154,10 @@ impl Store {
                 let bucket: i64 = row.try_get("bucket").map_err(database)?;
                 Ok(Bucket {
                     series: row.try_get("series").map_err(database)?,
-                    start_ms: from_ms + bucket * step_ms,
+                    start_ms: bucket
+                        .checked_mul(step_ms)
+                        .and_then(|offset| from_ms.checked_add(offset))
+                        .unwrap_or(to_ms),
                     avg: row.try_get("avg").map_err(database)?,
                     min: row.try_get("min").map_err(database)?,
                     max: row.try_get("max").map_err(database)?,

@@ -119,7 +119,7 @@ async fn downsampling_averages_per_bucket_in_the_database() -> Result<(), Histor
     }
     writer.flush().await?;
     let buckets = store
-        .downsample("cpu", 1_000_000, 1_120_000, 60_000)
+        .downsample("cpu", (1_000_000, 1_120_000), 60_000, 1000)
         .await?;
     let summary: Vec<(i64, f64, f64, f64)> = buckets
         .iter()
@@ -148,7 +148,7 @@ async fn rollups_answer_long_steps_exactly_and_count_duplicates_once() -> Result
     store.insert(&points).await?;
     store.insert(&points[..50]).await?; // a retried batch: already stored
     let buckets = store
-        .downsample("cpu", start, start + 3_600_000, 900_000)
+        .downsample("cpu", (start, start + 3_600_000), 900_000, 1000)
         .await?;
     let expected: Vec<(i64, f64, f64, f64)> = (0..4)
         .map(|b| {
@@ -162,5 +162,28 @@ async fn rollups_answer_long_steps_exactly_and_count_duplicates_once() -> Result
         .map(|b| (b.start_ms, b.avg, b.min, b.max))
         .collect();
     assert_eq!(got, expected);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_query_reads_at_most_its_row_budget() -> Result<(), HistoryError> {
+    let store = Store::lazy("sqlite::memory:")?;
+    store.migrate().await?;
+    // 40 series × 100 samples: 4,000 rows, asked for in buckets of one sample each.
+    let points: Vec<Point> = (0..40)
+        .flat_map(|series| {
+            (0..100).map(move |i| Point {
+                metric: "disk",
+                series: format!("/mnt/{series}"),
+                at_ms: 1_000_000 + i * 1_000,
+                value: 1.0,
+            })
+        })
+        .collect();
+    store.insert(&points).await?;
+    let buckets = store
+        .downsample("disk", (1_000_000, 1_100_000), 1_000, 2_500)
+        .await?;
+    assert_eq!(buckets.len(), 2_500);
     Ok(())
 }

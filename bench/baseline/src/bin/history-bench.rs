@@ -82,7 +82,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let metric = ["cpu", "temperature", "disk", "ram", "gpu"][round % 5];
         let began = Instant::now();
         let buckets = store
-            .downsample(metric, start, start + WEEK_MS, step)
+            .downsample(metric, (start, start + WEEK_MS), step, 32_000)
             .await?;
         latencies.push(began.elapsed());
         if buckets.len() < 504 {
