@@ -66,6 +66,8 @@ async fn scrape_after_traffic() -> Scrape {
         max_body_bytes: 1024,
         max_header_bytes: 4096,
         max_concurrent_requests: 512,
+        max_websockets: 64,
+        websocket_ping_interval: Duration::from_secs(30),
     };
     let state = AppState::new(settings, None);
     state.samples.publish(system_sample());

@@ -88,6 +88,16 @@ pub struct Config {
     #[arg(long, env = "DICE_MAX_CONCURRENT_REQUESTS", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent_requests: u32,
 
+    /// Live-page WebSockets open at once (counted apart from --max-concurrent-requests, whose
+    /// permit ends at the upgrade); the next upgrade is answered 503 `too_many_websockets`.
+    #[arg(long, env = "DICE_MAX_WEBSOCKETS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_websockets: u32,
+
+    /// The live page pings each WebSocket this often; one that answered nothing (no pong, no
+    /// message) for two intervals is closed.
+    #[arg(long, env = "DICE_WEBSOCKET_PING_INTERVAL", default_value = "30s", value_parser = parse_positive)]
+    pub websocket_ping_interval: Duration,
+
     /// A client must send a request's complete headers within this long after connecting (or
     /// after its previous response), else the connection is closed: slow or idle clients
     /// cannot hold connections open.

@@ -38,6 +38,8 @@ pub enum AppError {
     HistoryUnavailable(String),
     #[error("{0}: /ws is a WebSocket; connect with a WebSocket client (the live page at /ui does)")]
     NotAWebSocket(String),
+    #[error("{0} live-page WebSockets are already open; retry later")]
+    TooManyWebSockets(usize),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -60,6 +62,7 @@ impl AppError {
             AppError::NoSampleYet => "no_sample_yet",
             AppError::HistoryUnavailable(_) => "history_unavailable",
             AppError::NotAWebSocket(_) => "websocket_required",
+            AppError::TooManyWebSockets(_) => "too_many_websockets",
             AppError::Internal(_) => "internal",
         }
     }
@@ -80,6 +83,7 @@ impl AppError {
             | AppError::Overloaded(_)
             | AppError::ShuttingDown
             | AppError::NoSampleYet
+            | AppError::TooManyWebSockets(_)
             | AppError::HistoryUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

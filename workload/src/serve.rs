@@ -74,8 +74,10 @@ pub async fn serve(
                     let watcher = graceful.watcher();
                     let builder = builder.clone();
                     tokio::spawn(async move {
-                        if !first_bytes_arrive(&stream, connections.header_read_timeout).await {
-                            return;
+                        match first_bytes(&stream, connections.header_read_timeout).await {
+                            FirstBytes::Http1 => {}
+                            FirstBytes::Http2 => return refuse_http2(stream).await,
+                            FirstBytes::Nothing => return,
                         }
                         let connection = builder
                             .serve_connection_with_upgrades(TokioIo::new(stream), service);
@@ -100,6 +102,10 @@ pub async fn serve(
     }
 }
 
+/// HTTP/1.1 (with WebSocket upgrades) is what every caller of dice-server speaks —
+/// Prometheus, kubelet probes, the blackbox exporter, browsers without TLS. Cleartext HTTP/2
+/// had no idle or header timeout in hyper (2,000 idle h2c connections stayed open), so it is
+/// refused before the connection reaches hyper (see [`first_bytes`]).
 fn connection_builder(policy: ConnectionPolicy) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -107,31 +113,52 @@ fn connection_builder(policy: ConnectionPolicy) -> auto::Builder<TokioExecutor> 
         .timer(TokioTimer::new())
         .header_read_timeout(policy.header_read_timeout);
     builder
-        .http2()
-        .timer(TokioTimer::new())
-        // WebSockets over HTTP/2 (RFC 8441).
-        .enable_connect_protocol();
-    builder
 }
 
 const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// Whether the client sent enough to tell HTTP/1 from HTTP/2 within `within`. hyper's header
-/// read timeout starts only once the protocol is known, so a client that connects and sends
-/// nothing (or a few bytes of the HTTP/2 preface) would otherwise hold the connection forever.
-async fn first_bytes_arrive(stream: &tokio::net::TcpStream, within: Duration) -> bool {
+/// What a new connection opened with.
+enum FirstBytes {
+    Http1,
+    /// The HTTP/2 connection preface (prior knowledge, h2c).
+    Http2,
+    /// Nothing within the header read timeout, or the client went away.
+    Nothing,
+}
+
+/// Tells HTTP/1 from HTTP/2 by the first bytes, within `within`. hyper's header read timeout
+/// starts only once the protocol is known, so a client that connects and sends nothing (or a
+/// few bytes of the HTTP/2 preface) would otherwise hold the connection forever.
+async fn first_bytes(stream: &tokio::net::TcpStream, within: Duration) -> FirstBytes {
     let sniff = async {
         let mut start = [0_u8; HTTP2_PREFACE.len()];
         loop {
             match stream.peek(&mut start).await {
-                Ok(0) | Err(_) => return false,
-                Ok(n) if n == start.len() || start[..n] != HTTP2_PREFACE[..n] => return true,
+                Ok(0) | Err(_) => return FirstBytes::Nothing,
+                Ok(n) if n == start.len() && start == HTTP2_PREFACE => return FirstBytes::Http2,
+                Ok(n) if n == start.len() || start[..n] != HTTP2_PREFACE[..n] => {
+                    return FirstBytes::Http1;
+                }
                 // Part of the preface: the rest is on its way.
                 Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
             }
         }
     };
-    tokio::time::timeout(within, sniff).await.unwrap_or(false)
+    tokio::time::timeout(within, sniff)
+        .await
+        .unwrap_or(FirstBytes::Nothing)
+}
+
+/// An HTTP/1.1 400 with a JSON body (like every other error), then the connection is closed.
+async fn refuse_http2(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    const BODY: &str = r#"{"error":"dice-server speaks HTTP/1.1 only; HTTP/2 without TLS is refused","code":"http2_not_supported"}"#;
+    let answer = format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(answer.as_bytes())).await;
+    let _ = stream.shutdown().await;
 }
 
 /// Out of file descriptors and the like: wait instead of spinning; a connection reset before

@@ -18,6 +18,8 @@ pub struct Settings {
     pub max_body_bytes: u64,
     pub max_header_bytes: usize,
     pub max_concurrent_requests: usize,
+    pub max_websockets: usize,
+    pub websocket_ping_interval: Duration,
 }
 
 impl From<&Config> for Settings {
@@ -29,6 +31,8 @@ impl From<&Config> for Settings {
             max_body_bytes: config.max_body_bytes,
             max_header_bytes: config.max_header_bytes,
             max_concurrent_requests: config.max_concurrent_requests as usize,
+            max_websockets: config.max_websockets as usize,
+            websocket_ping_interval: config.websocket_ping_interval,
         }
     }
 }
@@ -68,6 +72,8 @@ pub struct Shared {
     pub samples: Arc<Samples>,
     pub health: Health,
     pub admission: Admission,
+    /// One permit per open live-page WebSocket.
+    pub websockets: Arc<tokio::sync::Semaphore>,
     pub otel: Option<OtelTracing>,
     /// When the process started: the start time of every cumulative OTLP series.
     pub started_at: std::time::SystemTime,
@@ -85,7 +91,9 @@ impl AppState {
         let samples = Arc::new(Samples::default());
         let metrics = Metrics::new(samples.clone());
         let admission = Admission::new(settings.max_concurrent_requests, &metrics.http);
+        let websockets = Arc::new(tokio::sync::Semaphore::new(settings.max_websockets));
         Self(Arc::new(Shared {
+            websockets,
             settings,
             metrics,
             admission,

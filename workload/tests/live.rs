@@ -13,10 +13,15 @@ use futures_util::StreamExt;
 use serde_json::Value;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 async fn serve() -> (AppState, String) {
-    let state = AppState::new(settings(), None);
+    serve_with(settings()).await
+}
+
+async fn serve_with(settings: dice_workload::state::Settings) -> (AppState, String) {
+    let state = AppState::new(settings, None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let router = app(state.clone());
@@ -162,6 +167,123 @@ async fn a_client_that_falls_behind_is_disconnected_not_buffered() {
     let frame = closed.expect("a close frame with a reason");
     assert_eq!(frame.code, CloseCode::Policy);
     assert_eq!(frame.reason.as_str(), "too slow");
+}
+
+/// The next close frame the server sends (pings and updates are read past, unanswered except
+/// by what tungstenite does on its own while reading).
+async fn close_frame<S>(socket: &mut S, within: Duration) -> Option<CloseFrame>
+where
+    S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    tokio::time::timeout(within, async {
+        while let Some(message) = socket.next().await {
+            match message {
+                Ok(Message::Close(frame)) => return frame,
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    })
+    .await
+    .expect("the server closes the socket in time")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websockets_are_limited_apart_from_request_concurrency() {
+    let (_, address) = serve_with(dice_workload::state::Settings {
+        max_websockets: 2,
+        max_concurrent_requests: 1,
+        ..settings()
+    })
+    .await;
+    let url = format!("ws://{address}/ws");
+    let (mut first, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let (_second, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let refused = tokio_tungstenite::connect_async(&url).await.unwrap_err();
+    let tokio_tungstenite::tungstenite::Error::Http(response) = refused else {
+        panic!("expected an HTTP refusal, got {refused}");
+    };
+    assert_eq!(response.status(), 503);
+    let body: Value =
+        serde_json::from_slice(response.body().as_deref().unwrap_or_default()).unwrap();
+    assert_eq!(body["code"], "too_many_websockets", "{body}");
+    // Two open sockets take no request permit: the one request slot still serves.
+    let (status, _, _) = get(&address, "/roll?die=fair", "application/json").await;
+    assert_eq!(status, 200);
+    // A closed socket gives its place back.
+    first.close(None).await.unwrap();
+    let _ = close_frame(&mut first, Duration::from_secs(5)).await;
+    let started = std::time::Instant::now();
+    while tokio_tungstenite::connect_async(&url).await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the place was not given back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_incoming_message_closes_the_socket() {
+    let (_, address) = serve().await;
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{address}/ws"))
+        .await
+        .unwrap();
+    let big = "x".repeat(64 * 1024);
+    let _ = futures_util::SinkExt::send(&mut socket, Message::Text(big.into())).await;
+    let frame = close_frame(&mut socket, Duration::from_secs(5)).await;
+    if let Some(frame) = frame {
+        assert_eq!(frame.code, CloseCode::Size, "{frame:?}");
+    }
+}
+
+/// A client that never reads never answers the server's pings: closed after two intervals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_answers_no_ping_is_closed() {
+    let (_, address) = serve_with(dice_workload::state::Settings {
+        websocket_ping_interval: Duration::from_millis(100),
+        ..settings()
+    })
+    .await;
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{address}/ws"))
+        .await
+        .unwrap();
+    // Not reading: tungstenite answers pings only while the stream is polled.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let frame = close_frame(&mut socket, Duration::from_secs(5))
+        .await
+        .expect("a close frame");
+    assert_eq!(frame.code, CloseCode::Policy);
+    assert_eq!(frame.reason.as_str(), "no pong");
+}
+
+/// A client that reads (and so answers pings) stays connected past many intervals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_answers_pings_stays() {
+    let (state, address) = serve_with(dice_workload::state::Settings {
+        websocket_ping_interval: Duration::from_millis(50),
+        ..settings()
+    })
+    .await;
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{address}/ws"))
+        .await
+        .unwrap();
+    let reading = tokio::time::timeout(Duration::from_millis(600), async {
+        while let Some(message) = socket.next().await {
+            assert!(
+                !matches!(message, Ok(Message::Close(_)) | Err(_)),
+                "{message:?}"
+            );
+        }
+    })
+    .await;
+    assert!(
+        reading.is_err(),
+        "the socket ended while the client answered pings"
+    );
+    state.samples.publish(sample(7_000, 7.0));
+    assert_eq!(next_update(&mut socket).await["timestamp_ms"], 7_000);
 }
 
 async fn next_update<S>(socket: &mut S) -> Value

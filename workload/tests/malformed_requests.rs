@@ -94,3 +94,14 @@ async fn unparsable_requests_get_a_status_and_a_closed_connection_and_others_are
         .collect();
     assert_eq!(counted.len(), 2, "only the two /roll answers: {counted:?}");
 }
+
+/// Cleartext HTTP/2 had no idle or header timeout (2,000 idle h2c connections stayed open):
+/// dice-server speaks HTTP/1.1 only, so an HTTP/2 preface is refused and the connection closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_prior_knowledge_connection_is_refused_and_closed() {
+    let server = Server::start(&[]);
+    let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+    assert_refused_and_closed(&server, preface, "HTTP/1.1 400").await;
+    let health = reqwest::get(server.url("/health")).await.unwrap();
+    assert_eq!(health.status(), 200);
+}

@@ -18,6 +18,8 @@ async fn dice_server(risky_error_rate: f64) -> SocketAddr {
         max_body_bytes: 1024,
         max_header_bytes: 4096,
         max_concurrent_requests: 512,
+        max_websockets: 64,
+        websocket_ping_interval: Duration::from_secs(30),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();

@@ -1,6 +1,9 @@
 //! The live page: `GET /ui` (and `/` for browsers) serves one self-contained HTML file, and
 //! `GET /ws` pushes every new sample to it with request and roll totals. The feed is a
 //! broadcast: a client that falls behind or stops reading is dropped, never queued for.
+//! Sockets are bounded: at most `--max-websockets` open, incoming messages of at most 4 KiB
+//! (the page sends none), a ping every `--websocket-ping-interval` and a close for a client
+//! that answered nothing for two of them.
 
 use crate::error::AppError;
 use crate::metrics::families;
@@ -20,6 +23,9 @@ pub const PAGE: &str = include_str!("live.html");
 /// A client that has not taken a message within this long is dropped.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Largest incoming message or frame: the page sends nothing but pongs and a close.
+const MAX_INCOMING_BYTES: usize = 4096;
+
 pub async fn page() -> Html<&'static str> {
     Html(PAGE)
 }
@@ -30,7 +36,18 @@ pub async fn ws(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, AppError> {
     let upgrade = upgrade.map_err(|rejection| AppError::NotAWebSocket(rejection.body_text()))?;
-    Ok(upgrade.on_upgrade(move |socket| feed(socket, state)))
+    let permit = state
+        .websockets
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| AppError::TooManyWebSockets(state.settings.max_websockets))?;
+    Ok(upgrade
+        .max_message_size(MAX_INCOMING_BYTES)
+        .max_frame_size(MAX_INCOMING_BYTES)
+        .on_upgrade(move |socket| async move {
+            feed(socket, state).await;
+            drop(permit);
+        }))
 }
 
 /// The latest sample at once (when there is one), then each new one until the client leaves.
@@ -40,8 +57,23 @@ async fn feed(mut socket: WebSocket, state: AppState) {
     if latest.taken() && send(&mut socket, &state, &latest).await.is_err() {
         return;
     }
+    let interval = state.settings.websocket_ping_interval;
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    let mut last_heard = tokio::time::Instant::now();
     loop {
         tokio::select! {
+            _ = ping.tick() => {
+                if last_heard.elapsed() > 2 * interval {
+                    tracing::info!("live page client silent for two pings; disconnected");
+                    let frame = CloseFrame { code: close_code::POLICY, reason: "no pong".into() };
+                    let _ = tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
+                    return;
+                }
+                let sent = tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Ping(Default::default()))).await;
+                if !matches!(sent, Ok(Ok(()))) {
+                    return;
+                }
+            }
             () = state.health.shutdown_begun() => {
                 let frame = CloseFrame { code: close_code::AWAY, reason: "server shutting down".into() };
                 let _ = tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
@@ -62,9 +94,10 @@ async fn feed(mut socket: WebSocket, state: AppState) {
                 Err(RecvError::Closed) => return,
             },
             incoming = socket.recv() => match incoming {
-                // The page sends nothing; anything but a close is ignored.
+                // The page sends nothing but pongs; a close, an error (a message over the size
+                // limit among them) or the end of the stream ends the feed.
                 Some(Ok(Message::Close(_)) | Err(_)) | None => return,
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => last_heard = tokio::time::Instant::now(),
             },
         }
     }

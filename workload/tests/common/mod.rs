@@ -180,5 +180,7 @@ pub fn settings() -> Settings {
         max_body_bytes: 1024,
         max_header_bytes: 2048,
         max_concurrent_requests: 512,
+        max_websockets: 64,
+        websocket_ping_interval: Duration::from_secs(30),
     }
 }

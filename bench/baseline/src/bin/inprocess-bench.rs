@@ -89,6 +89,8 @@ async fn main() {
         max_body_bytes: 64 * 1024,
         max_header_bytes: 16 * 1024,
         max_concurrent_requests: 512,
+        max_websockets: 64,
+        websocket_ping_interval: Duration::from_secs(30),
     };
     let mut dice = dice_workload::app(AppState::new(settings, None)).into_service();
     let mut bare = Router::new()
