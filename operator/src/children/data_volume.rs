@@ -70,11 +70,7 @@ pub fn volume(service: &Validated) -> (Volume, VolumeMount) {
 }
 
 pub fn env(service: &Validated) -> Vec<EnvVar> {
-    let value = |name: &str, value: &str| EnvVar {
-        name: name.into(),
-        value: Some(value.into()),
-        ..EnvVar::default()
-    };
+    let value = super::env_var;
     let mut env = vec![value("DICE_DATA_DIR", MOUNT_PATH)];
     let Some(history) = &service.history else {
         env.push(value("DICE_HISTORY_DB", "none"));

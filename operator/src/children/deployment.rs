@@ -1,5 +1,6 @@
 //! The dice-server Deployment: a pod meeting the "restricted" Pod Security Standard.
 
+use super::env_var as value;
 use super::{labels, object_meta, selector_labels};
 use crate::validate::Validated;
 use k8s_openapi::api::apps::v1::{
@@ -174,27 +175,21 @@ fn env(service: &Validated) -> Vec<EnvVar> {
             telemetry.protocol.as_str(),
         ));
         env.push(value("OTEL_SERVICE_NAME", &telemetry.service_name));
-        env.push(value(
-            "OTEL_RESOURCE_ATTRIBUTES",
-            &format!(
+        // The one value meant to be expanded; names are DNS labels, so nothing else expands.
+        env.push(EnvVar {
+            name: "OTEL_RESOURCE_ATTRIBUTES".into(),
+            value: Some(format!(
                 "k8s.namespace.name={},k8s.deployment.name={},k8s.pod.name=$(POD_NAME)",
                 service.namespace, service.name
-            ),
-        ));
+            )),
+            ..EnvVar::default()
+        });
         if let Some(ratio) = telemetry.sample_ratio {
             env.push(value("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"));
             env.push(value("OTEL_TRACES_SAMPLER_ARG", &ratio.to_string()));
         }
     }
     env
-}
-
-fn value(name: &str, value: &str) -> EnvVar {
-    EnvVar {
-        name: name.into(),
-        value: Some(value.into()),
-        ..EnvVar::default()
-    }
 }
 
 fn http_probe(path: &str, period_seconds: i32) -> Probe {

@@ -69,6 +69,17 @@ fn with_applied_hash<K: Resource + Serialize>(mut object: K) -> K {
 }
 
 /// First 16 hex digits of the SHA-256 of `value`'s JSON (field order is fixed by the types).
+/// A literal environment variable. Kubernetes expands `$(NAME)` in env values with earlier
+/// variables — the PostgreSQL URL from a Secret among them — so every `$` is doubled (`$$` is
+/// Kubernetes' escape for one `$`): what the author wrote is what the process sees.
+pub fn env_var(name: &str, value: &str) -> k8s_openapi::api::core::v1::EnvVar {
+    k8s_openapi::api::core::v1::EnvVar {
+        name: name.into(),
+        value: Some(value.replace('$', "$$")),
+        ..Default::default()
+    }
+}
+
 pub fn content_hash(value: &impl Serialize) -> String {
     let json = serde_json::to_vec(value).unwrap_or_default();
     Sha256::digest(&json)
