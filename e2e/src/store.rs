@@ -179,6 +179,25 @@ fn admit(
     })
 }
 
+/// Why the API server would refuse `name` for this kind: Namespaces and Services need an
+/// RFC 1123 label (a Service's name becomes a DNS label), everything else a subdomain.
+fn name_problem(t: &ResourceType, name: &str) -> Option<String> {
+    match (t.group.as_str(), t.kind.as_str()) {
+        ("", "Namespace" | "Service") => crd_admission::names::label_problem(name),
+        _ => crd_admission::names::subdomain_problem(name),
+    }
+}
+
+/// A Deployment's `spec.selector` cannot change once created (apps/v1): a real server answers
+/// 422, which is also what stops one Deployment from being taken over by another owner's.
+fn immutable_field_changed(t: &ResourceType, existing: &Value, result: &Value) -> Option<String> {
+    let deployment = t.group == "apps" && t.kind == "Deployment";
+    let before = &existing["spec"]["selector"];
+    let after = &result["spec"]["selector"];
+    (deployment && before != after)
+        .then(|| format!("spec.selector: Invalid value: {after}: field is immutable"))
+}
+
 /// Everything but metadata and status: what `metadata.generation` tracks.
 fn spec_part(object: &Value) -> Value {
     let mut copy = object.clone();
@@ -264,6 +283,13 @@ impl Store {
             .filter(|n| !n.is_empty())
             .ok_or_else(|| ApiError::BadRequest("metadata.name is required".into()))?
             .to_owned();
+        if let Some(problem) = name_problem(t, &name) {
+            return Err(ApiError::Invalid {
+                kind: t.kind.clone(),
+                name,
+                causes: vec![format!("metadata.name: {problem}")],
+            });
+        }
         let object_key = key(t, namespace, &name);
         if self.objects.contains_key(&object_key) {
             return Err(ApiError::AlreadyExists {
@@ -392,6 +418,13 @@ impl Store {
             map.retain(|_, v| !v.is_null());
         }
         typed::decode(t, &mut result, validation)?;
+        if let Some(cause) = immutable_field_changed(t, &existing, &result) {
+            return Err(ApiError::Invalid {
+                kind: t.kind.clone(),
+                name: name.to_owned(),
+                causes: vec![cause],
+            });
+        }
         if result == existing {
             return Ok(existing);
         }

@@ -107,3 +107,46 @@ async fn kubectl_applies_gets_and_explains_diceservices() {
     .await;
     assert!(refused.contains("maxDelay must be shorter"), "{refused}");
 }
+
+/// As a real API server: names must be RFC 1123 (a label for Services), and a Deployment's
+/// selector is immutable — which is also what refuses one Deployment being re-pointed at
+/// another's pods.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_are_validated_and_deployment_selectors_are_immutable() {
+    if !kubectl_installed() {
+        println!("SKIP: kubectl is not installed");
+        return;
+    }
+    let server = FakeApiServer::new();
+    let served = server.serve_locally().await.unwrap();
+    let config = served.kubeconfig.clone();
+    let dir = config.parent().unwrap().to_path_buf();
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let bad_config_map = write(
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\ndata: {}\n",
+    );
+    let refused = run_expecting_failure(&config, &["apply", "-f", &bad_config_map]).await;
+    assert!(refused.contains("RFC 1123 subdomain"), "{refused}");
+    let dotted_service = write(
+        "svc.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: a.b\nspec:\n  ports:\n  - port: 80\n",
+    );
+    let refused = run_expecting_failure(&config, &["apply", "-f", &dotted_service]).await;
+    assert!(refused.contains("RFC 1123 label"), "{refused}");
+
+    let deployment = |app: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector:\n    matchLabels:\n      app: {app}\n  template:\n    metadata:\n      labels:\n        app: {app}\n    spec:\n      containers:\n      - name: c\n        image: x\n"
+        )
+    };
+    let first = write("d1.yaml", &deployment("web"));
+    succeed(&config, &["apply", "-f", &first]).await;
+    let repointed = write("d2.yaml", &deployment("billing"));
+    let refused = run_expecting_failure(&config, &["apply", "-f", &repointed]).await;
+    assert!(refused.contains("field is immutable"), "{refused}");
+}

@@ -36,7 +36,7 @@ pub struct AlertingSpec {
 #[serde(rename_all = "camelCase")]
 pub struct SlackSpec {
     /// Channel to post to, e.g. `#dice-alerts`.
-    #[schemars(regex(pattern = r"^[#@]?[a-z0-9._-]{1,80}$"))]
+    #[schemars(regex(pattern = r"^[#@]?[a-z0-9._-]{1,80}$"), length(max = 81))]
     pub channel: String,
     /// Secret key holding the Slack incoming-webhook URL (in this namespace).
     #[serde(rename = "apiURL")]

@@ -49,9 +49,13 @@ pub struct PostgresHistory {
 #[serde(rename_all = "camelCase")]
 pub struct HistoryStorage {
     /// Size of the claim, e.g. `1Gi` (7 days of 30-second samples take a few MiB).
-    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$"))]
+    #[schemars(
+        regex(pattern = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$"),
+        length(max = 32)
+    )]
     pub size: String,
     /// StorageClass of the claim; the cluster's default class when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
     pub storage_class_name: Option<String>,
 }

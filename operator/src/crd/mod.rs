@@ -90,7 +90,7 @@ pub struct DiceServiceSpec {
     /// Container image of dice-server. Defaults to the image the operator was started with
     /// (its --workload-image flag), so upgrading the operator upgrades every service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 512))]
     pub image: Option<String>,
 
     /// When the kubelet pulls the image: Always, IfNotPresent or Never. Kubernetes' default
@@ -194,7 +194,7 @@ impl Default for DiceSettings {
 pub struct TelemetrySpec {
     /// OTLP collector base URL, e.g. `http://otel-collector.observability:4318`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^https?://[^\s]+$"))]
+    #[schemars(regex(pattern = r"^https?://[^\s]+$"), length(max = 2048))]
     pub otlp_endpoint: Option<String>,
 
     /// OTLP transport: `http/protobuf` (port 4318) or `grpc` (port 4317).
@@ -208,7 +208,7 @@ pub struct TelemetrySpec {
 
     /// `service.name` of the exported spans. Defaults to the DiceService's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 255))]
     pub service_name: Option<String>,
 }
 

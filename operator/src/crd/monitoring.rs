@@ -201,7 +201,7 @@ pub struct LatencyObjective {
     pub objective: f64,
     /// Latency bound; must be one of dice-server's histogram buckets: 1ms, 2.5ms, 5ms, 10ms,
     /// 25ms, 50ms, 100ms, 250ms, 500ms, 750ms, 1s, 2.5s, 5s, 10s.
-    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?(ms|s)$"))]
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?(ms|s)$"), length(max = 16))]
     pub threshold: String,
 }
 
@@ -213,11 +213,11 @@ pub struct ProbeSpec {
     pub enabled: bool,
     /// The blackbox exporter as `host:port`, no scheme (e.g. `blackbox-exporter.monitoring:9115`).
     #[serde(default = "default_prober")]
-    #[schemars(regex(pattern = r"^[A-Za-z0-9.-]+:[0-9]+$"))]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9.-]+:[0-9]+$"), length(max = 261))]
     pub prober: String,
     /// Blackbox exporter module, e.g. `http_2xx`.
     #[serde(default = "default_probe_module")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 64))]
     pub module: String,
     /// How often to probe, e.g. `30s`.
     #[serde(default = "default_scrape_interval")]
@@ -225,7 +225,7 @@ pub struct ProbeSpec {
     pub interval: String,
     /// Path probed on the Service, e.g. `/health`.
     #[serde(default = "default_probe_path")]
-    #[schemars(regex(pattern = r"^/[^\s]*$"))]
+    #[schemars(regex(pattern = r"^/[^\s]*$"), length(max = 1024))]
     pub path: String,
 }
 

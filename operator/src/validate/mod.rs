@@ -104,6 +104,15 @@ pub fn validate(service: &DiceService, defaults: &Defaults) -> Result<Validated>
             name.len()
         )));
     }
+    if name == "default" {
+        // The ServiceAccount has the DiceService's name; `default` is the one every pod of the
+        // namespace runs as unless it names another.
+        return Err(Error::InvalidSpec(
+            "metadata.name \"default\" would take over the namespace's default ServiceAccount; \
+             choose another name"
+                .into(),
+        ));
+    }
     let namespace = meta.namespace.clone().unwrap_or_else(|| "default".into());
     let spec = &service.spec;
     durations::check(spec)?;
@@ -287,6 +296,16 @@ mod tests {
             .expect_err("rejected")
             .to_string();
         assert!(error.contains("at most 63"), "{error}");
+    }
+
+    #[test]
+    fn the_name_of_the_default_service_account_is_refused() {
+        let mut dice = service("{}");
+        dice.metadata.name = Some("default".into());
+        let error = validate(&dice, &Defaults::with_image("img"))
+            .expect_err("rejected")
+            .to_string();
+        assert!(error.contains("default ServiceAccount"), "{error}");
     }
 
     #[test]

@@ -103,7 +103,9 @@ fn rules(service: &Validated, slo: &Slo, objective: &Objective) -> Vec<Rule> {
         .collect();
     let own = format!(
         r#"{{job="{}",namespace="{}",slo="{}"}}"#,
-        service.name, service.namespace, objective.slo
+        super::escape(&service.name),
+        super::escape(&service.namespace),
+        objective.slo
     );
     rules.push(Rule {
         record: Some(OBJECTIVE.to_owned()),
