@@ -11,7 +11,8 @@ pub fn subdomain_problem(name: &str) -> Option<String> {
             "Invalid value: {name:?}: must be no more than 253 characters"
         ));
     }
-    (!name.split('.').all(is_label_shaped)).then(|| {
+    // Unlike a label, a subdomain's dot-separated parts have no length limit of their own.
+    (!name.split('.').all(is_rfc1123_shaped)).then(|| {
         format!(
             "Invalid value: {name:?}: a lowercase RFC 1123 subdomain must consist of lower case \
              alphanumeric characters, '-' or '.', and must start and end with an alphanumeric \
@@ -27,7 +28,7 @@ pub fn label_problem(name: &str) -> Option<String> {
             "Invalid value: {name:?}: must be no more than 63 characters"
         ));
     }
-    (!is_label_shaped(name)).then(|| {
+    (!is_rfc1123_shaped(name)).then(|| {
         format!(
             "Invalid value: {name:?}: a lowercase RFC 1123 label must consist of lower case \
              alphanumeric characters or '-', and must start and end with an alphanumeric \
@@ -36,10 +37,9 @@ pub fn label_problem(name: &str) -> Option<String> {
     })
 }
 
-fn is_label_shaped(label: &str) -> bool {
+fn is_rfc1123_shaped(label: &str) -> bool {
     let alphanumeric = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-    label.len() <= 63
-        && label.starts_with(alphanumeric)
+    label.starts_with(alphanumeric)
         && label.ends_with(alphanumeric)
         && label.chars().all(|c| alphanumeric(c) || c == '-')
 }
@@ -57,6 +57,11 @@ mod tests {
             assert!(subdomain_problem(bad).is_some(), "{bad}");
         }
         assert!(subdomain_problem(&"a".repeat(254)).is_some());
+        assert_eq!(
+            subdomain_problem(&"d".repeat(70)),
+            None,
+            "no per-part limit"
+        );
         assert_eq!(label_problem("team-a"), None);
         assert!(label_problem("a.b").is_some());
         assert!(label_problem(&"a".repeat(64)).is_some());

@@ -32,14 +32,21 @@ async fn run_expecting_failure(config: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kubectl_applies_gets_and_explains_diceservices() {
+/// A fake API server on 127.0.0.1 with its kubeconfig, or `None` (and a SKIP line) without
+/// kubectl.
+async fn served_for_kubectl() -> Option<dice_e2e::Served> {
     if !kubectl_installed() {
         println!("SKIP: kubectl is not installed");
-        return;
+        return None;
     }
-    let server = FakeApiServer::new();
-    let served = server.serve_locally().await.unwrap();
+    Some(FakeApiServer::new().serve_locally().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_applies_gets_and_explains_diceservices() {
+    let Some(served) = served_for_kubectl().await else {
+        return;
+    };
     let config = served.kubeconfig.clone();
     let dir = config.parent().unwrap().to_path_buf();
 
@@ -113,12 +120,9 @@ async fn kubectl_applies_gets_and_explains_diceservices() {
 /// another's pods.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_are_validated_and_deployment_selectors_are_immutable() {
-    if !kubectl_installed() {
-        println!("SKIP: kubectl is not installed");
+    let Some(served) = served_for_kubectl().await else {
         return;
-    }
-    let server = FakeApiServer::new();
-    let served = server.serve_locally().await.unwrap();
+    };
     let config = served.kubeconfig.clone();
     let dir = config.parent().unwrap().to_path_buf();
     let write = |name: &str, text: &str| {

@@ -238,17 +238,28 @@ async fn an_oversized_incoming_message_closes_the_socket() {
     }
 }
 
-/// A client that never reads never answers the server's pings: closed after two intervals.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_answers_no_ping_is_closed() {
-    let (_, address) = serve_with(dice_workload::state::Settings {
-        websocket_ping_interval: Duration::from_millis(100),
+/// A server pinging every `interval` and one WebSocket client connected to it.
+async fn connect_pinging_every(
+    interval: Duration,
+) -> (
+    AppState,
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+) {
+    let (state, address) = serve_with(dice_workload::state::Settings {
+        websocket_ping_interval: interval,
         ..settings()
     })
     .await;
-    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{address}/ws"))
+    let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{address}/ws"))
         .await
         .unwrap();
+    (state, socket)
+}
+
+/// A client that never reads never answers the server's pings: closed after two intervals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_answers_no_ping_is_closed() {
+    let (_, mut socket) = connect_pinging_every(Duration::from_millis(100)).await;
     // Not reading: tungstenite answers pings only while the stream is polled.
     tokio::time::sleep(Duration::from_millis(600)).await;
     let frame = close_frame(&mut socket, Duration::from_secs(5))
@@ -261,14 +272,7 @@ async fn a_client_that_answers_no_ping_is_closed() {
 /// A client that reads (and so answers pings) stays connected past many intervals.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_answers_pings_stays() {
-    let (state, address) = serve_with(dice_workload::state::Settings {
-        websocket_ping_interval: Duration::from_millis(50),
-        ..settings()
-    })
-    .await;
-    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{address}/ws"))
-        .await
-        .unwrap();
+    let (state, mut socket) = connect_pinging_every(Duration::from_millis(50)).await;
     let reading = tokio::time::timeout(Duration::from_millis(600), async {
         while let Some(message) = socket.next().await {
             assert!(
@@ -290,10 +294,15 @@ async fn next_update<S>(socket: &mut S) -> Value
 where
     S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
-    let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-        .await
-        .expect("an update within 10 s")
-        .expect("the socket stays open")
-        .unwrap();
-    serde_json::from_str(message.to_text().unwrap()).unwrap()
+    // Pings (and pongs) surface on the stream too; the update is the next text message.
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("an update within 10 s")
+            .expect("the socket stays open")
+            .unwrap();
+        if let Message::Text(text) = message {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
 }
