@@ -130,7 +130,7 @@ fn start_history(config: &Config, state: &AppState) -> Result<Option<HistoryWrit
     }
     let url = history::with_create_mode(&url);
     let store = history::Store::lazy(&url).map_err(|e| format!("--history-db: {e}"))?;
-    let kind = url.split(':').next().unwrap_or("database");
+    let kind = history::database_kind(&url).map_err(|e| format!("--history-db: {e}"))?;
     tracing::info!(database = kind, location = where_, persist_interval = ?config.persist_interval,
         retention = ?config.retention, "history on");
     let shared = history::History::new(store, config.persist_interval);

@@ -127,3 +127,36 @@ async fn a_range_past_the_arithmetic_is_a_json_400() {
         "{body}"
     );
 }
+
+/// A token pasted into the wrong variable must not end up in logs or answers: before, the
+/// server started, logged `no driver found for URL scheme "xoxb-…"` and answered it in 503s.
+#[test]
+fn an_unknown_database_url_stops_the_server_without_repeating_it() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dice-server"))
+        .args(["--listen", "127.0.0.1:0"])
+        .env("DICE_HISTORY_DB", "xoxb-CANARY-TOKEN:x@host/db")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let running = child.try_wait().unwrap().is_none();
+    if running {
+        child.kill().unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !running && !output.status.success(),
+        "dice-server ran with an unusable --history-db:\n{printed}"
+    );
+    assert!(printed.contains("unsupported database URL"), "{printed}");
+    assert!(!printed.to_lowercase().contains("canary"), "{printed}");
+}

@@ -169,7 +169,11 @@ pub async fn history(
         )
         .await
         .map_err(|error| {
-            AppError::HistoryUnavailable(history.problem().unwrap_or_else(|| error.to_string()))
+            // The database's own words stay in the log: they can carry parts of its URL.
+            tracing::warn!(%error, writer = history.problem().as_deref(), "history query failed");
+            AppError::HistoryUnavailable(
+                "the history database did not answer; the server log says why".into(),
+            )
         })?;
     Ok(Json(body(&range, &buckets)))
 }

@@ -52,6 +52,21 @@ pub struct HistoryConfig {
     pub buffer_samples: usize,
 }
 
+/// `sqlite` or `postgres`, from the URL's scheme. Any other URL is refused without repeating
+/// it: a mistyped `--history-db` may be a secret (a token pasted in the wrong variable).
+pub fn database_kind(url: &str) -> Result<&'static str, HistoryError> {
+    let scheme = url.split_once(':').map(|(scheme, _)| scheme);
+    match scheme {
+        Some("sqlite") => Ok("sqlite"),
+        Some("postgres" | "postgresql") => Ok("postgres"),
+        _ => Err(HistoryError::Database(
+            "unsupported database URL: expected sqlite://PATH, sqlite::memory: or \
+             postgres://USER@HOST/DB (the value is not repeated here; it may be a secret)"
+                .into(),
+        )),
+    }
+}
+
 /// Where history goes when `--history-db` is not set: a file under the data directory when it
 /// is writable, else memory (lost on restart; the startup log says which).
 pub fn default_url(data_dir: Option<&Path>) -> (String, &'static str) {
@@ -143,6 +158,20 @@ mod url_tests {
         );
         assert_eq!(with_create_mode("sqlite::memory:"), "sqlite::memory:");
         assert_eq!(with_create_mode("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn an_unknown_database_url_is_refused_without_repeating_it() {
+        assert_eq!(database_kind("sqlite::memory:"), Ok("sqlite"));
+        assert_eq!(database_kind("postgresql://u@h/db"), Ok("postgres"));
+        for url in [
+            "xoxb-CANARY-TOKEN:rest",
+            "CANARY-TOKEN",
+            "mysql://u:CANARY@h/db",
+        ] {
+            let error = database_kind(url).unwrap_err().to_string();
+            assert!(!error.to_lowercase().contains("canary"), "{error}");
+        }
         assert_eq!(
             sqlite_file("sqlite:///abs/h.db"),
             Some(PathBuf::from("/abs/h.db"))

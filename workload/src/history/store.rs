@@ -44,6 +44,7 @@ pub struct Store {
 impl Store {
     /// A pool that connects on first use, so an unreachable database does not stop the server.
     pub fn lazy(url: &str) -> Result<Self, HistoryError> {
+        super::database_kind(url)?;
         install_default_drivers();
         let pool = AnyPoolOptions::new()
             // SQLite in memory lives as long as its one connection.
