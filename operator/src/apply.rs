@@ -6,6 +6,7 @@ use crate::FIELD_MANAGER;
 use crate::children::{Children, dashboard};
 use crate::crd::{ChildState, ChildStatus};
 use crate::observed::{ObservedChildren, digested, up_to_date};
+use crate::ownership::{self, Claim};
 use crate::served::{MonitoringKind, ServedKinds};
 use crate::validate::Validated;
 use k8s_openapi::NamespaceResourceScope;
@@ -22,15 +23,20 @@ use std::hash::Hash;
 /// The children as the API server holds them after the reconcile.
 #[derive(Debug, Clone)]
 pub struct Applied {
-    pub deployment: Deployment,
-    /// Requests sent (applies and deletes); children already up to date cost none.
+    /// `None` when nothing was applied because a child's name is taken.
+    pub deployment: Option<Deployment>,
+    /// Requests sent (lookups, applies and deletes); children already up to date cost none.
     pub sent: usize,
     /// One entry per monitoring child the spec asks for.
     pub monitoring: Vec<ChildStatus>,
+    /// Objects under a child's name that belong to somebody else, one sentence each; when there
+    /// is one, nothing was applied.
+    pub not_owned: Vec<String>,
 }
 
-/// Applies each child that differs from what is observed. Destructured without `..`: a new
-/// child kind must be handled here.
+/// Applies each child that differs from what is observed, unless an object under one of their
+/// names is not this DiceService's. Destructured without `..`: a new child kind must be
+/// handled here.
 pub async fn apply_children(
     client: &Client,
     service: &Validated,
@@ -38,6 +44,16 @@ pub async fn apply_children(
     observed: &ObservedChildren,
     served: &ServedKinds,
 ) -> Result<Applied, kube::Error> {
+    let (not_owned, lookups) =
+        ownership::not_owned(client, service, children, observed, served).await?;
+    if !not_owned.is_empty() {
+        return Ok(Applied {
+            deployment: None,
+            sent: lookups,
+            monitoring: Vec::new(),
+            not_owned,
+        });
+    }
     let Children {
         service_account,
         deployment,
@@ -53,7 +69,7 @@ pub async fn apply_children(
         client,
         service,
         served,
-        sent: 0,
+        sent: lookups,
         monitoring: Vec::new(),
     };
     run.apply(&observed.accounts, service_account).await?;
@@ -81,9 +97,10 @@ pub async fn apply_children(
     run.dashboard(&observed.config_maps, dashboard.as_ref())
         .await?;
     Ok(Applied {
-        deployment,
+        deployment: Some(deployment),
         sent: run.sent,
         monitoring: run.monitoring,
+        not_owned: Vec::new(),
     })
 }
 
@@ -154,7 +171,10 @@ impl Run<'_> {
         let served = self.served.is_served(kind);
         let Some(desired) = desired else {
             let existing = ObjectRef::new(&name).within(&self.service.namespace);
-            if served && observed.get(&existing).is_some() {
+            let ours = observed
+                .get(&existing)
+                .is_some_and(|o| ownership::claim(o.meta(), self.service) == Claim::Ours);
+            if served && ours {
                 self.sent += 1;
                 delete::<K>(self.client, &self.service.namespace, &name).await?;
             }
@@ -188,9 +208,11 @@ impl Run<'_> {
         desired: Option<&ConfigMap>,
     ) -> Result<(), kube::Error> {
         let service = self.service;
-        let uid = service.uid.as_deref();
+        let uid = service.uid.as_deref().unwrap_or_default();
         for stale in dashboards_of(observed, &service.namespace, &service.name, uid) {
-            let keep = desired.is_some_and(|d| d.namespace() == stale.namespace());
+            let keep = desired.is_some_and(|d| {
+                d.namespace() == stale.namespace() && d.name_any() == stale.name_any()
+            });
             if !keep {
                 self.sent += 1;
                 let namespace = stale.namespace().unwrap_or_default();
@@ -229,26 +251,28 @@ impl Run<'_> {
     }
 }
 
-/// Dashboards the watches show for this DiceService, in any namespace: owned in its own
-/// namespace, marked with the owner annotation elsewhere.
+/// Dashboards the watches show that this very DiceService created, in any namespace: with its
+/// controller reference in its own namespace, with its owner and uid annotations elsewhere. A
+/// copy without the uid (hand-applied `render` output, another DiceService's) is never deleted.
 pub fn dashboards_of(
     observed: &Store<ConfigMap>,
     namespace: &str,
     name: &str,
-    uid: Option<&str>,
+    uid: &str,
 ) -> Vec<ConfigMap> {
     let owner = format!("{namespace}/{name}");
-    let name = dashboard::name(name);
     observed
         .state()
         .into_iter()
-        .filter(|cm| cm.name_any() == name)
+        .filter(|cm| cm.labels().contains_key(dashboard::SIDECAR_LABEL))
         .filter(|cm| {
             let owned = cm
                 .owner_references()
                 .iter()
-                .any(|o| o.kind == "DiceService" && Some(o.uid.as_str()) == uid);
-            let marked = cm.annotations().get(dashboard::OWNER_ANNOTATION) == Some(&owner);
+                .any(|o| o.kind == "DiceService" && o.controller == Some(true) && o.uid == uid);
+            let annotation = |key: &str| cm.annotations().get(key).map(String::as_str);
+            let marked = annotation(dashboard::OWNER_ANNOTATION) == Some(owner.as_str())
+                && annotation(dashboard::OWNER_UID_ANNOTATION) == Some(uid);
             owned || marked
         })
         .map(|cm| (*cm).clone())

@@ -2,6 +2,7 @@
 //! validate → build → apply → status, writing status only when it changed.
 
 use crate::crd::DiceService;
+use crate::events::Events;
 use crate::metrics::{ErrorLabels, OperatorMetrics, ResultLabels};
 use crate::observed::ObservedChildren;
 use crate::served::{MonitoringKind, ServedKinds};
@@ -24,8 +25,9 @@ use std::time::{Duration, Instant};
 
 /// Even with no events, re-check every object this often (repairs drift the watches missed).
 const RESYNC: Duration = Duration::from_secs(300);
-/// How soon to look again for a Secret that alerting refers to but that does not exist yet.
-const SECRET_RECHECK: Duration = Duration::from_secs(30);
+/// How soon to look again for what no watch reports: a Secret alerting refers to that does not
+/// exist yet, or somebody else's object under a child's name that may have been removed.
+const RECHECK: Duration = Duration::from_secs(30);
 const BACKOFF_START: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
 /// Children carry this label; the owned-kind watches select on it.
@@ -61,10 +63,14 @@ pub struct Context {
     pub client: Client,
     pub defaults: Defaults,
     pub metrics: Arc<OperatorMetrics>,
+    pub events: Events,
     /// Children as the owned-kind watches see them; empty outside [`run`].
     observed: ObservedChildren,
     /// Prometheus Operator kinds the cluster serves; none outside [`run`].
     pub served: ServedKinds,
+    /// Whether Secrets that alerting and history refer to are read to report missing ones
+    /// (`--check-secrets`); set by [`run`] from [`Settings`].
+    check_secrets: bool,
     /// Consecutive failures per object, for exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -78,13 +84,21 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
-    pub fn new(client: Client, defaults: Defaults, metrics: Arc<OperatorMetrics>) -> Self {
+    /// `instance` names this replica in the Events it writes (the pod name).
+    pub fn new(
+        client: Client,
+        defaults: Defaults,
+        metrics: Arc<OperatorMetrics>,
+        instance: Option<String>,
+    ) -> Self {
         Self {
+            events: Events::new(client.clone(), instance),
             client,
             defaults,
             metrics,
             observed: ObservedChildren::none(),
             served: ServedKinds::default(),
+            check_secrets: true,
             failures: Mutex::default(),
         }
     }
@@ -131,6 +145,9 @@ pub async fn reconcile(
         }
     };
     if service.status.as_ref() != Some(&desired_status) {
+        ctx.events
+            .degraded(&service, service.status.as_ref(), &desired_status)
+            .await;
         let api: Api<DiceService> =
             Api::namespaced(ctx.client.clone(), &service.namespace().unwrap_or_default());
         let patch = json!({"apiVersion": "dice.dev/v1alpha1", "kind": "DiceService", "status": desired_status});
@@ -182,18 +199,27 @@ async fn converge(
         finalizer::ensure(&ctx.client, service, false).await?;
     }
     ctx.metrics.child_applies.inc_by(applied.sent as u64);
-    let secret_problems = secrets::problems(&ctx.client, &validated.namespace, validated).await?;
+    let Some(deployment) = applied.deployment else {
+        // Nothing watched reports the other object's removal; look again soon.
+        let status = status::not_owned(service, &applied.not_owned, now);
+        return Ok((status, Action::requeue(RECHECK)));
+    };
+    let secret_problems = if ctx.check_secrets {
+        secrets::problems(&ctx.client, &validated.namespace, validated).await?
+    } else {
+        Vec::new()
+    };
     // A Secret created later does not trigger a reconcile; look again soon.
     let action = if secret_problems.is_empty() {
         Action::requeue(RESYNC)
     } else {
-        Action::requeue(SECRET_RECHECK)
+        Action::requeue(RECHECK)
     };
     let outcome = MonitoringOutcome {
         children: applied.monitoring,
         secret_problems,
     };
-    let status = status::observed(service, validated, &applied.deployment, &outcome, now);
+    let status = status::observed(service, validated, &deployment, &outcome, now);
     Ok((status, action))
 }
 
@@ -242,6 +268,10 @@ pub struct Settings {
     /// Reconciles in flight at once; bounds memory and API bursts when thousands of objects
     /// arrive together.
     pub concurrency: u16,
+    /// Read the Secrets a DiceService refers to, to name missing ones in its status. Off, the
+    /// operator needs no Secret permission at all; a missing Secret then shows as pods that
+    /// cannot start.
+    pub check_secrets: bool,
 }
 
 impl Default for Settings {
@@ -249,6 +279,7 @@ impl Default for Settings {
         Self {
             namespace: None,
             concurrency: 16,
+            check_secrets: true,
         }
     }
 }
@@ -304,6 +335,7 @@ pub async fn run(
             probes,
             alertmanager_configs,
         },
+        check_secrets: settings.check_secrets,
         ..ctx
     });
     let discovery = tokio::spawn(watches::discovery_loop(client, served.clone()));

@@ -51,14 +51,17 @@ pub async fn ensure(
     Ok(())
 }
 
-/// A DiceService being deleted: removes its dashboards elsewhere, then the finalizer.
+/// A DiceService being deleted: removes the dashboards it created elsewhere (recognised by its
+/// uid, so never a same-named copy somebody else made), then the finalizer.
 pub async fn finalize(
     client: &Client,
     service: &DiceService,
     observed: &ObservedChildren,
 ) -> Result<(), kube::Error> {
     let namespace = service.namespace().unwrap_or_default();
-    for dashboard in dashboards_of(&observed.config_maps, &namespace, &service.name_any(), None) {
+    let uid = service.uid().unwrap_or_default();
+    observed.wait_for_first_list().await;
+    for dashboard in dashboards_of(&observed.config_maps, &namespace, &service.name_any(), &uid) {
         let dashboard_namespace = dashboard.namespace().unwrap_or_default();
         if dashboard_namespace != namespace {
             delete::<ConfigMap>(client, &dashboard_namespace, &dashboard.name_any()).await?;

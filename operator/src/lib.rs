@@ -7,11 +7,13 @@ pub mod apply;
 pub mod children;
 pub mod controller;
 pub mod crd;
+pub mod events;
 pub mod finalizer;
 pub mod leader;
 pub mod metrics;
 pub mod monitoring_types;
 pub mod observed;
+pub mod ownership;
 pub mod render;
 pub mod secrets;
 pub mod served;
@@ -24,6 +26,9 @@ pub mod yaml;
 pub const FIELD_MANAGER: &str = "dice-operator";
 
 /// Where alert `runbook_url`s point unless `--runbook-base-url` or the spec says otherwise.
+/// Where dashboards for Grafana's sidecar may go besides a DiceService's own namespace, unless
+/// `--dashboard-namespaces` says otherwise (kube-prometheus-stack's usual namespace).
+pub const DEFAULT_DASHBOARD_NAMESPACE: &str = "monitoring";
 pub const DEFAULT_RUNBOOK_BASE_URL: &str =
     "https://github.com/dice-operator/dice-operator/blob/main/docs/runbooks.md";
 

@@ -3,7 +3,9 @@
 use clap::{Parser, Subcommand};
 use dice_operator::leader::{self, Elector, LeaseSettings};
 use dice_operator::validate::Defaults;
-use dice_operator::{DEFAULT_RUNBOOK_BASE_URL, DEFAULT_WORKLOAD_IMAGE, render};
+use dice_operator::{
+    DEFAULT_DASHBOARD_NAMESPACE, DEFAULT_RUNBOOK_BASE_URL, DEFAULT_WORKLOAD_IMAGE, render,
+};
 use kube::CustomResourceExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -110,6 +112,10 @@ struct DefaultsArgs {
     /// Base URL of the alert runbooks; each alert links to `<base>#<alertname>`.
     #[arg(long, env = "DICE_RUNBOOK_BASE_URL", default_value = DEFAULT_RUNBOOK_BASE_URL)]
     runbook_base_url: String,
+    /// Namespaces besides its own that a DiceService may put its dashboard in, as `a,b`
+    /// (Grafana's sidecar namespace); an empty value allows only its own.
+    #[arg(long, env = "DICE_DASHBOARD_NAMESPACES", value_delimiter = ',', default_value = DEFAULT_DASHBOARD_NAMESPACE)]
+    dashboard_namespaces: Vec<String>,
 }
 
 impl DefaultsArgs {
@@ -119,6 +125,12 @@ impl DefaultsArgs {
             monitoring_labels: self.default_monitoring_labels.iter().cloned().collect(),
             runbook_base_url: self.runbook_base_url.clone(),
             watch_namespace,
+            dashboard_namespaces: self
+                .dashboard_namespaces
+                .iter()
+                .map(|n| n.trim().to_owned())
+                .filter(|n| !n.is_empty())
+                .collect(),
         }
     }
 }
@@ -150,6 +162,11 @@ struct RunArgs {
     /// Reconciles in flight at once (bounds memory and API bursts).
     #[arg(long, env = "DICE_OPERATOR_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     concurrency: u16,
+    /// Read the Secrets DiceServices refer to (get), to report a missing Secret or key in their
+    /// status. `false` needs no Secret permission; a missing Secret then shows as pods that
+    /// cannot start.
+    #[arg(long, env = "DICE_CHECK_SECRETS", default_value_t = true, action = clap::ArgAction::Set)]
+    check_secrets: bool,
     #[command(flatten)]
     election: ElectionArgs,
 }
@@ -278,7 +295,14 @@ fn run(args: RunArgs) -> dice_operator::Result<()> {
         });
         tokio::spawn(async move { axum::serve(listener, admin).await });
         let defaults = args.defaults.defaults(args.namespace.clone());
-        let ctx = dice_operator::controller::Context::new(client.clone(), defaults, metrics.clone());
+        // In a pod, HOSTNAME is the pod name: it names this replica in the Events it writes.
+        let instance = std::env::var("HOSTNAME").ok();
+        let ctx = dice_operator::controller::Context::new(
+            client.clone(),
+            defaults,
+            metrics.clone(),
+            instance,
+        );
         tracing::info!(admin = %admin_address, namespace = args.namespace.as_deref().unwrap_or("(all)"), concurrency = args.concurrency, "dice-operator started");
         ready.store(true, std::sync::atomic::Ordering::Release);
         let stop = ready.clone();
@@ -290,6 +314,7 @@ fn run(args: RunArgs) -> dice_operator::Result<()> {
         let settings = dice_operator::controller::Settings {
             namespace: args.namespace.clone(),
             concurrency: args.concurrency,
+            check_secrets: args.check_secrets,
         };
         if !args.election.leader_election {
             metrics.leader.set(1);

@@ -128,26 +128,59 @@ fn monitoring_ready(conditions: &Conditions<'_>, outcome: &MonitoringOutcome) ->
     conditions.make(MONITORING_READY, true, "Applied", &message)
 }
 
-/// Status of a DiceService the operator cannot act on; `message` tells the user what to fix.
+/// Reason of the Degraded condition when an object under a child's name is somebody else's.
+pub const CHILD_NOT_OWNED: &str = "ChildNotOwned";
+
+/// Status of a DiceService with an invalid spec; `message` tells the user what to fix.
 pub fn degraded(service: &DiceService, message: &str, now: &Time) -> DiceServiceStatus {
+    blocked(
+        service,
+        (
+            "InvalidSpec",
+            "The spec is invalid; see the Degraded condition",
+        ),
+        "Waiting for a valid spec",
+        message,
+        now,
+    )
+}
+
+/// Status of a DiceService none of whose children was applied because objects under their
+/// names belong to somebody else (`problems` names each and its owner).
+pub fn not_owned(service: &DiceService, problems: &[String], now: &Time) -> DiceServiceStatus {
+    let message = format!(
+        "{}. The operator never takes over an object it did not create: delete or rename it, \
+         or give the DiceService another name",
+        problems.join("; ")
+    );
+    blocked(
+        service,
+        (
+            CHILD_NOT_OWNED,
+            "Nothing was applied; see the Degraded condition",
+        ),
+        "Waiting for the children's names to be free",
+        &message,
+        now,
+    )
+}
+
+/// Status of a DiceService the operator cannot act on; the rest of the previous status stays.
+fn blocked(
+    service: &DiceService,
+    (reason, not_ready): (&str, &str),
+    waiting: &str,
+    message: &str,
+    now: &Time,
+) -> DiceServiceStatus {
     let previous = service.status.clone().unwrap_or_default();
     let conditions = Conditions::new(service, now);
     DiceServiceStatus {
         observed_generation: service.metadata.generation,
         conditions: vec![
-            conditions.make(
-                READY,
-                false,
-                "InvalidSpec",
-                "The spec is invalid; see the Degraded condition",
-            ),
-            conditions.make(
-                PROGRESSING,
-                false,
-                "InvalidSpec",
-                "Waiting for a valid spec",
-            ),
-            conditions.make(DEGRADED, true, "InvalidSpec", message),
+            conditions.make(READY, false, reason, not_ready),
+            conditions.make(PROGRESSING, false, reason, waiting),
+            conditions.make(DEGRADED, true, reason, message),
         ],
         ..previous
     }

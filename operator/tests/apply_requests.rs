@@ -50,6 +50,11 @@ async fn children_are_applied_with_one_field_manager_and_the_apply_content_type(
     assert_eq!(
         requests,
         [
+            // Who holds each name, before anything is written: the operator adopts nothing.
+            ("GET".into(), "/api/v1/namespaces/games/serviceaccounts/dice".into(), None),
+            ("GET".into(), "/apis/apps/v1/namespaces/games/deployments/dice".into(), None),
+            ("GET".into(), "/api/v1/namespaces/games/services/dice".into(), None),
+            ("GET".into(), "/api/v1/namespaces/games/configmaps/dice-dashboard".into(), None),
             ("PATCH".into(), "/api/v1/namespaces/games/serviceaccounts/dice?&force=true&fieldManager=dice-operator".into(), apply.clone()),
             ("PATCH".into(), "/apis/apps/v1/namespaces/games/deployments/dice?&force=true&fieldManager=dice-operator".into(), apply.clone()),
             ("PATCH".into(), "/api/v1/namespaces/games/services/dice?&force=true&fieldManager=dice-operator".into(), apply.clone()),
@@ -121,7 +126,8 @@ async fn children_the_watches_show_up_to_date_are_not_sent_again() {
     assert_eq!(applied.sent, 0);
     assert_eq!(server.requests().len(), before, "nothing sent");
     assert_eq!(
-        applied.deployment, deployment,
+        applied.deployment,
+        Some(deployment.clone()),
         "status comes from the watch"
     );
 
@@ -137,12 +143,15 @@ async fn children_the_watches_show_up_to_date_are_not_sent_again() {
 
     let applied = apply_all(&client, &service(2), &on_server).await;
     assert_eq!(applied.sent, 1, "a spec change reaches the Deployment");
-    assert_eq!(applied.deployment.spec.unwrap().replicas, Some(2));
+    assert_eq!(applied.deployment.unwrap().spec.unwrap().replicas, Some(2));
 
     let deployment_gone = ObservedChildren {
         deployments: store().0,
         ..on_server
     };
     let applied = apply_all(&client, &service(1), &deployment_gone).await;
-    assert_eq!(applied.sent, 1, "a child missing from the watch is applied");
+    assert_eq!(
+        applied.sent, 2,
+        "a child missing from the watch is looked up, then applied"
+    );
 }

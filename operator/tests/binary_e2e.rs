@@ -3,6 +3,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod scenario;
+mod takeover;
 
 use dice_e2e::FakeApiServer;
 use dice_e2e::kubectl::{kubectl, kubectl_installed, kubectl_with_input};
@@ -228,6 +229,19 @@ async fn rendered_examples_apply_with_kubectl_and_the_operator_takes_them_over()
         rendered_objects.len()
     );
     drop(operator);
+}
+
+/// Objects other people created are never adopted, changed or deleted, in the author's
+/// namespace or another, and tenants sharing a dashboards namespace cannot collide.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_diceservice_author_cannot_take_over_or_delete_what_others_created() {
+    if !kubectl_installed() {
+        println!("SKIP: kubectl is not installed");
+        return;
+    }
+    let server = FakeApiServer::new();
+    let served = server.serve_locally().await.unwrap();
+    takeover::run(|namespace| fake_cluster(&served.kubeconfig, namespace)).await;
 }
 
 /// The reproduction: a Deployment whose env value YAML 1.1 reads as a boolean is refused by

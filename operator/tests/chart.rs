@@ -217,6 +217,56 @@ fn one_watched_namespace_gets_a_role_there_and_only_crd_reads_cluster_wide() {
     );
 }
 
+/// The least-privilege install docs/security.md describes: one namespace, no Secret access,
+/// dashboards only beside their DiceService.
+#[test]
+fn check_secrets_false_grants_nothing_on_secrets_and_the_flags_follow_the_values() {
+    let Some(helm) = helm() else { return };
+    let rendered = template(
+        &helm,
+        &[
+            "--set",
+            "watchNamespace=dice",
+            "--set",
+            "checkSecrets=false",
+            "--set",
+            "dashboardNamespaces=null",
+        ],
+    )
+    .unwrap();
+    let objects = documents(&rendered);
+    for role in objects
+        .iter()
+        .filter(|o| o["kind"] == "Role" || o["kind"] == "ClusterRole")
+    {
+        let rules = role["rules"].as_array().unwrap();
+        assert!(
+            rules.iter().all(|r| !r["resources"]
+                .as_array()
+                .unwrap()
+                .contains(&"secrets".into())),
+            "{role}"
+        );
+    }
+    let var = |name: &str| operator_env(&objects, name);
+    assert_eq!(var("DICE_CHECK_SECRETS"), Some("false".into()));
+    assert_eq!(var("DICE_DASHBOARD_NAMESPACES"), Some("".into()));
+    let defaults = documents(&template(&helm, &[]).unwrap());
+    let var = |name: &str| operator_env(&defaults, name);
+    assert_eq!(var("DICE_CHECK_SECRETS"), Some("true".into()));
+    assert_eq!(var("DICE_DASHBOARD_NAMESPACES"), Some("monitoring".into()));
+}
+
+/// The literal value of the operator container's env var `name`.
+fn operator_env(objects: &[Value], name: &str) -> Option<Value> {
+    let deployment = objects.iter().find(|o| o["kind"] == "Deployment")?;
+    deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()?
+        .iter()
+        .find(|e| e["name"] == name)
+        .map(|e| e["value"].clone())
+}
+
 #[test]
 fn two_replicas_elect_a_leader_through_a_lease_they_may_only_get_create_and_update() {
     let Some(helm) = helm() else { return };

@@ -23,6 +23,7 @@ async fn a_diceservice_goes_from_apply_to_ready_and_back_to_nothing() {
         client.clone(),
         Defaults::with_image("dice-server:test"),
         Arc::new(OperatorMetrics::default()),
+        None,
     );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(async move {

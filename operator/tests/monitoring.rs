@@ -150,7 +150,7 @@ async fn alerting_secrets_are_checked_and_a_remote_dashboard_is_cleaned_up() {
 
     let dashboards: Api<ConfigMap> = Api::namespaced(client.clone(), "monitoring");
     let dashboard = eventually("the dashboard in namespace monitoring", || async {
-        dashboards.get_opt("dice-dashboard").await.unwrap()
+        dashboards.get_opt("default.dice-dashboard").await.unwrap()
     })
     .await;
     assert_eq!(dashboard.labels()["grafana_dashboard"], "1");
@@ -172,7 +172,7 @@ async fn alerting_secrets_are_checked_and_a_remote_dashboard_is_cleaned_up() {
         "the remote dashboard and the DiceService to be gone",
         || async {
             let gone = dashboards
-                .get_opt("dice-dashboard")
+                .get_opt("default.dice-dashboard")
                 .await
                 .unwrap()
                 .is_none()

@@ -16,16 +16,26 @@ pub const SIDECAR_LABEL: &str = "grafana_dashboard";
 /// The sidecar's folder annotation.
 pub const FOLDER_ANNOTATION: &str = "grafana_folder";
 /// On a dashboard outside the DiceService's namespace (no owner reference possible): which
-/// DiceService it belongs to, for the finalizer that deletes it.
+/// DiceService it belongs to, as `namespace/name`.
 pub const OWNER_ANNOTATION: &str = "dice.dev/owner";
+/// With [`OWNER_ANNOTATION`], the owner's uid: what lets the finalizer delete only the copy this
+/// very DiceService created (absent from `render` output, which has no uid).
+pub const OWNER_UID_ANNOTATION: &str = "dice.dev/owner-uid";
 
 fn template() -> &'static Value {
     static PARSED: OnceLock<Value> = OnceLock::new();
     PARSED.get_or_init(|| serde_json::from_str(TEMPLATE).unwrap_or(Value::Null))
 }
 
-pub fn name(service_name: &str) -> String {
-    format!("{service_name}-dashboard")
+/// `<name>-dashboard` beside the DiceService; in a shared dashboards namespace the source
+/// namespace comes first, `<namespace>.<name>-dashboard`, so tenants cannot collide (a namespace
+/// name has no dot, so the split is unambiguous).
+pub fn name(service: &Validated, target_namespace: &str) -> String {
+    if target_namespace == service.namespace {
+        format!("{}-dashboard", service.name)
+    } else {
+        format!("{}.{}-dashboard", service.namespace, service.name)
+    }
 }
 
 /// Data key, unique cluster-wide because the sidecar puts every dashboard in one directory.
@@ -62,7 +72,7 @@ pub fn dashboard(service: &Validated) -> Value {
 pub fn build(service: &Validated) -> Option<ConfigMap> {
     let target = service.monitoring.dashboard.as_ref()?;
     let same_namespace = target.namespace == service.namespace;
-    let mut metadata = object_meta(service, &name(&service.name));
+    let mut metadata = object_meta(service, &name(service, &target.namespace));
     metadata.namespace = Some(target.namespace.clone());
     let mut all_labels = labels(service);
     all_labels.insert(SIDECAR_LABEL.into(), "1".into());
@@ -77,6 +87,9 @@ pub fn build(service: &Validated) -> Option<ConfigMap> {
             OWNER_ANNOTATION.to_owned(),
             format!("{}/{}", service.namespace, service.name),
         );
+        if let Some(uid) = &service.uid {
+            annotations.insert(OWNER_UID_ANNOTATION.to_owned(), uid.clone());
+        }
     }
     if !annotations.is_empty() {
         metadata.annotations = Some(annotations);

@@ -5,6 +5,7 @@
 //! server rejects a bad object before the operator ever sees it.
 
 mod alerting;
+mod bounds;
 mod history;
 mod monitoring;
 
@@ -101,14 +102,17 @@ pub struct DiceServiceSpec {
     /// CPU and memory requests and limits of the dice-server container. Defaults to requests of
     /// 10m CPU and 32Mi memory and a 128Mi memory limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = bounds::resources)]
     pub resources: Option<ResourceRequirements>,
 
     /// Node labels a pod's node must have (e.g. `kubernetes.io/arch: amd64`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = bounds::label_map)]
     pub node_selector: Option<BTreeMap<String, String>>,
 
     /// Taints the pods tolerate (e.g. to run on GPU nodes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = bounds::tolerations)]
     pub tolerations: Option<Vec<Toleration>>,
 
     /// Behaviour of the dice themselves.

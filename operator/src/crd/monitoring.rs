@@ -14,6 +14,7 @@ pub struct MonitoringSpec {
     /// `release: kube-prometheus-stack`); without that label its Prometheus ignores them.
     /// Added to the operator's --default-monitoring-labels.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(transform = super::bounds::label_map)]
     pub labels: BTreeMap<String, String>,
 
     /// The ServiceMonitor that makes Prometheus scrape `/metrics` on the Service's `http` port.
@@ -247,8 +248,10 @@ pub struct DashboardSpec {
     /// Create the dashboard ConfigMap (labelled `grafana_dashboard: "1"` for the Grafana sidecar).
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// Namespace of the ConfigMap, when the Grafana sidecar watches only one (e.g. `monitoring`).
-    /// Defaults to the DiceService's namespace. Needs an operator watching all namespaces.
+    /// Namespace of the ConfigMap, when the Grafana sidecar watches only one (e.g. `monitoring`):
+    /// one the operator allows (`--dashboard-namespaces`, by default `monitoring`), where the
+    /// ConfigMap is named `<namespace>.<name>-dashboard`. Defaults to the DiceService's
+    /// namespace (named `<name>-dashboard`). Needs an operator watching all namespaces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"), length(max = 63))]
     pub namespace: Option<String>,

@@ -25,6 +25,9 @@ pub struct Defaults {
     pub runbook_base_url: String,
     /// The one namespace the operator watches, if any (`--namespace`).
     pub watch_namespace: Option<String>,
+    /// Namespaces besides a DiceService's own that its dashboard may be written to
+    /// (`--dashboard-namespaces`): a tenant may not write into another tenant's namespace.
+    pub dashboard_namespaces: Vec<String>,
 }
 
 impl Defaults {
@@ -35,6 +38,7 @@ impl Defaults {
             monitoring_labels: BTreeMap::new(),
             runbook_base_url: crate::DEFAULT_RUNBOOK_BASE_URL.to_owned(),
             watch_namespace: None,
+            dashboard_namespaces: vec![crate::DEFAULT_DASHBOARD_NAMESPACE.to_owned()],
         }
     }
 }

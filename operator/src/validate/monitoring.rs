@@ -199,6 +199,19 @@ pub fn validate(
         d if !d.enabled => None,
         d => {
             let target = d.namespace.clone().unwrap_or_else(|| namespace.to_owned());
+            let allowed = &defaults.dashboard_namespaces;
+            if target != namespace && !allowed.contains(&target) {
+                let allowed = if allowed.is_empty() {
+                    "none is configured".to_owned()
+                } else {
+                    format!("{allowed:?}")
+                };
+                return Err(Error::InvalidSpec(format!(
+                    "monitoring.dashboard.namespace {target:?} is not a namespace this operator \
+                     writes dashboards to: the DiceService's own, or one of its dashboard \
+                     namespaces ({allowed}; --dashboard-namespaces)"
+                )));
+            }
             if let Some(watched) = &defaults.watch_namespace
                 && target != *watched
             {

@@ -26,6 +26,7 @@ pub fn start_operator(
         client.clone(),
         Defaults::with_image("dice-server:test"),
         metrics,
+        None,
     );
     tokio::spawn(async move {
         controller::run(

@@ -1,0 +1,303 @@
+//! Whether an existing object with a child's name is this DiceService's to change. The operator
+//! never adopts what it did not create: every child is claimed before anything is applied, and
+//! one object that belongs to somebody else stops the whole apply (a Deployment must not run as
+//! another team's ServiceAccount or mount their claim).
+
+use crate::children::{Children, dashboard};
+use crate::observed::ObservedChildren;
+use crate::served::{MonitoringKind, ServedKinds};
+use crate::validate::Validated;
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::Api;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Client, Resource};
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
+
+/// The labels `dice-operator render` writes; with them and no controller, an object is the
+/// rendered form of this DiceService (`render | kubectl apply`, then the operator takes over).
+const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", crate::FIELD_MANAGER);
+const INSTANCE: &str = "app.kubernetes.io/instance";
+
+/// What an existing object is to the DiceService about to apply a child of the same name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Created by this DiceService (same uid).
+    Ours,
+    /// `render` output applied by hand for this DiceService; the first apply takes it over.
+    Rendered,
+    /// Somebody else's; the sentence says whose.
+    Foreign(String),
+}
+
+/// Judges `existing` for `service`. In the DiceService's namespace ownership is the controller
+/// owner reference; elsewhere (a dashboard) it is the owner and owner-uid annotations, which
+/// only the operator writes in the namespaces dashboards are allowed in.
+pub fn claim(existing: &ObjectMeta, service: &Validated) -> Claim {
+    let controller = existing
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true));
+    if let Some(controller) = controller {
+        let same_service = controller.kind == "DiceService"
+            && controller.api_version.starts_with("dice.dev/")
+            && controller.name == service.name;
+        return match (same_service, service.uid.as_deref()) {
+            (true, Some(uid)) if uid == controller.uid => Claim::Ours,
+            (true, _) => Claim::Foreign(format!(
+                "is controlled by an earlier DiceService {} (uid {}) and waits for garbage collection",
+                controller.name, controller.uid
+            )),
+            (false, _) => Claim::Foreign(format!(
+                "is controlled by {} {}",
+                controller.kind, controller.name
+            )),
+        };
+    }
+    let annotations = existing.annotations.as_ref();
+    let annotation = |key: &str| annotations.and_then(|a| a.get(key)).map(String::as_str);
+    let remote = existing.namespace.as_deref() != Some(service.namespace.as_str());
+    let owner = format!("{}/{}", service.namespace, service.name);
+    if remote {
+        match (
+            annotation(dashboard::OWNER_ANNOTATION),
+            annotation(dashboard::OWNER_UID_ANNOTATION),
+        ) {
+            (Some(o), Some(uid)) if o == owner && service.uid.as_deref() == Some(uid) => {
+                return Claim::Ours;
+            }
+            (Some(o), None) if o == owner && rendered_for(existing, service) => {
+                return Claim::Rendered;
+            }
+            (Some(o), _) => return Claim::Foreign(format!("belongs to DiceService {o}")),
+            (None, _) => {}
+        }
+    } else if rendered_for(existing, service) {
+        return Claim::Rendered;
+    }
+    Claim::Foreign(
+        "was not created by this DiceService (no controller reference to it, and not the \
+         output of `dice-operator render` for it)"
+            .to_owned(),
+    )
+}
+
+fn rendered_for(existing: &ObjectMeta, service: &Validated) -> bool {
+    let labels = existing.labels.as_ref();
+    let label = |key: &str| labels.and_then(|l| l.get(key)).map(String::as_str);
+    label(MANAGED_BY.0) == Some(MANAGED_BY.1) && label(INSTANCE) == Some(service.name.as_str())
+}
+
+/// Objects that exist under a child's name and are not this DiceService's, one sentence each,
+/// and how many requests finding out took. The watches' stores answer for objects carrying
+/// the operator's labels; a child missing from them is looked up once (a victim's object has
+/// no such label, so it is never in a store).
+pub async fn not_owned(
+    client: &Client,
+    service: &Validated,
+    children: &Children,
+    observed: &ObservedChildren,
+    served: &ServedKinds,
+) -> Result<(Vec<String>, usize), kube::Error> {
+    let Children {
+        service_account,
+        deployment,
+        service: kube_service,
+        service_monitor,
+        prometheus_rule,
+        probe,
+        alertmanager_config,
+        dashboard,
+        data_volume,
+    } = children;
+    let mut check = Check {
+        client,
+        service,
+        problems: Vec::new(),
+        requests: 0,
+    };
+    check.one(&observed.accounts, Some(service_account)).await?;
+    check.one(&observed.deployments, Some(deployment)).await?;
+    check.one(&observed.services, Some(kube_service)).await?;
+    check.one(&observed.claims, data_volume.as_ref()).await?;
+    let when = |kind: MonitoringKind| served.is_served(kind);
+    if when(MonitoringKind::ServiceMonitor) {
+        check
+            .one(&observed.service_monitors, service_monitor.as_ref())
+            .await?;
+    }
+    if when(MonitoringKind::PrometheusRule) {
+        check
+            .one(&observed.prometheus_rules, prometheus_rule.as_ref())
+            .await?;
+    }
+    if when(MonitoringKind::Probe) {
+        check.one(&observed.probes, probe.as_ref()).await?;
+    }
+    if when(MonitoringKind::AlertmanagerConfig) {
+        check
+            .one(&observed.alertmanager_configs, alertmanager_config.as_ref())
+            .await?;
+    }
+    check.one(&observed.config_maps, dashboard.as_ref()).await?;
+    Ok((check.problems, check.requests))
+}
+
+struct Check<'a> {
+    client: &'a Client,
+    service: &'a Validated,
+    problems: Vec<String>,
+    requests: usize,
+}
+
+impl Check<'_> {
+    async fn one<K>(&mut self, observed: &Store<K>, desired: Option<&K>) -> Result<(), kube::Error>
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + Debug
+            + DeserializeOwned
+            + 'static,
+    {
+        let Some(desired) = desired else {
+            return Ok(());
+        };
+        let namespace = desired.meta().namespace.clone().unwrap_or_default();
+        let name = desired.meta().name.clone().unwrap_or_default();
+        let existing = match observed.get(&ObjectRef::from_obj(desired)) {
+            Some(current) => Some(current.meta().clone()),
+            None => {
+                self.requests += 1;
+                Api::<K>::namespaced(self.client.clone(), &namespace)
+                    .get_opt(&name)
+                    .await?
+                    .map(|object| object.meta().clone())
+            }
+        };
+        if let Some(Claim::Foreign(whose)) = existing.map(|meta| claim(&meta, self.service)) {
+            self.problems
+                .push(format!("{} {namespace}/{name} {whose}", K::kind(&())));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::{Defaults, validate};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+    use std::collections::BTreeMap;
+
+    fn service() -> Validated {
+        let service: crate::crd::DiceService = serde_yaml::from_str(
+            "apiVersion: dice.dev/v1alpha1\nkind: DiceService\nmetadata: {name: dice, namespace: team-a, uid: u-1}\nspec: {}\n",
+        )
+        .unwrap();
+        validate(&service, &Defaults::with_image("dice-server:1")).unwrap()
+    }
+
+    fn meta(namespace: &str, labels: &[(&str, &str)], annotations: &[(&str, &str)]) -> ObjectMeta {
+        let map = |pairs: &[(&str, &str)]| {
+            (!pairs.is_empty()).then(|| {
+                pairs
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect::<BTreeMap<_, _>>()
+            })
+        };
+        ObjectMeta {
+            name: Some("dice".into()),
+            namespace: Some(namespace.into()),
+            labels: map(labels),
+            annotations: map(annotations),
+            ..ObjectMeta::default()
+        }
+    }
+
+    fn controlled_by(kind: &str, name: &str, uid: &str) -> ObjectMeta {
+        ObjectMeta {
+            owner_references: Some(vec![OwnerReference {
+                api_version: if kind == "DiceService" {
+                    "dice.dev/v1alpha1"
+                } else {
+                    "apps/v1"
+                }
+                .into(),
+                kind: kind.into(),
+                name: name.into(),
+                uid: uid.into(),
+                controller: Some(true),
+                ..OwnerReference::default()
+            }]),
+            ..meta("team-a", &[], &[])
+        }
+    }
+
+    #[test]
+    fn only_a_controller_reference_with_this_uid_is_ours() {
+        let service = service();
+        assert_eq!(
+            claim(&controlled_by("DiceService", "dice", "u-1"), &service),
+            Claim::Ours
+        );
+        for (kind, name, uid) in [
+            ("DiceService", "dice", "u-0"),
+            ("DiceService", "other", "u-1"),
+            ("ReplicaSet", "dice", "u-1"),
+        ] {
+            let verdict = claim(&controlled_by(kind, name, uid), &service);
+            assert!(
+                matches!(verdict, Claim::Foreign(_)),
+                "{kind} {name} {uid}: {verdict:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_plain_object_is_foreign_and_rendered_output_for_this_name_is_taken_over() {
+        let service = service();
+        let managed = (MANAGED_BY.0, MANAGED_BY.1);
+        assert!(matches!(
+            claim(&meta("team-a", &[], &[]), &service),
+            Claim::Foreign(_)
+        ));
+        let other_instance = [managed, (INSTANCE, "billing")];
+        assert!(matches!(
+            claim(&meta("team-a", &other_instance, &[]), &service),
+            Claim::Foreign(_)
+        ));
+        let rendered = [managed, (INSTANCE, "dice")];
+        assert_eq!(
+            claim(&meta("team-a", &rendered, &[]), &service),
+            Claim::Rendered
+        );
+    }
+
+    #[test]
+    fn a_remote_dashboard_is_ours_only_with_both_annotations() {
+        let service = service();
+        let rendered = [(MANAGED_BY.0, MANAGED_BY.1), (INSTANCE, "dice")];
+        let owner = (dashboard::OWNER_ANNOTATION, "team-a/dice");
+        let ours = [owner, (dashboard::OWNER_UID_ANNOTATION, "u-1")];
+        assert_eq!(
+            claim(&meta("monitoring", &[], &ours), &service),
+            Claim::Ours
+        );
+        assert_eq!(
+            claim(&meta("monitoring", &rendered, &[owner]), &service),
+            Claim::Rendered
+        );
+        let earlier = [owner, (dashboard::OWNER_UID_ANNOTATION, "u-0")];
+        let team_b = [(dashboard::OWNER_ANNOTATION, "team-b/dice")];
+        for annotations in [&earlier[..], &team_b[..], &[]] {
+            let verdict = claim(&meta("monitoring", &rendered, annotations), &service);
+            assert!(
+                matches!(verdict, Claim::Foreign(_)),
+                "{annotations:?}: {verdict:?}"
+            );
+        }
+    }
+}
