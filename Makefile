@@ -58,6 +58,7 @@ fmt-check:
 	$(CARGO) fmt --all -- --check
 
 lint:
+	scripts/check-module-graph.py
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 unit:

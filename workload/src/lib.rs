@@ -1,13 +1,14 @@
 //! dice-server: an instrumented dice-rolling HTTP service (the workload dice-operator deploys).
 
-pub mod admission;
 pub mod config;
 pub mod dice;
+pub mod endpoints;
 pub mod error;
 pub mod history;
+pub mod load_shedding;
 pub mod metrics;
 pub mod observe;
-pub mod percent;
+pub mod percent_decoding;
 pub mod routes;
 pub mod sampler;
 pub mod serve;

@@ -44,11 +44,11 @@ async fn run(config: Config) -> Result<(), String> {
     let tracing_on = otel.is_some();
     let metrics_export = MetricsExport::from_env().map_err(|e| e.to_string())?;
     let state = AppState::new(Settings::from(&config), otel);
-    let sampler = sampler::spawn(state.clone(), config.sampler());
+    let sampler = sampler::spawn(state.samples.clone(), config.sampler());
     let history_writer = start_history(&config, &state)?;
     let pusher = metrics_export.clone().map(|export| {
         tracing::info!(endpoint = %export.endpoint, interval = ?export.interval, "pushing metrics over OTLP");
-        export.spawn(state.clone())
+        export.spawn(state.metrics.clone(), state.started_at)
     });
     let listener =
         listen(config.listen).map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -93,7 +93,7 @@ async fn run(config: Config) -> Result<(), String> {
     if let (Some(pusher), Some(export)) = (pusher, metrics_export) {
         pusher.abort();
         // The last values since the previous push would otherwise be lost.
-        if let Err(error) = export.push(&state).await {
+        if let Err(error) = export.push(&state.metrics, state.started_at).await {
             tracing::warn!(%error, "final OTLP metric push failed");
         }
     }

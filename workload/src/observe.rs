@@ -5,9 +5,9 @@
 //! request, and calling the inner service directly saves a service clone and a second boxed
 //! future per request.
 
+use crate::endpoints::route_template;
 use crate::error::AppError;
 use crate::metrics::RequestObservation;
-use crate::routes::route_template;
 use crate::state::{AppState, Settings};
 use crate::telemetry::RequestTrace;
 use axum::extract::Request;

@@ -1,7 +1,7 @@
 //! Shared application state: settings, metrics, system samples, health, tracing.
 
-use crate::admission::Admission;
 use crate::config::Config;
+use crate::load_shedding::Admission;
 use crate::metrics::Metrics;
 use crate::sampler::Samples;
 use crate::telemetry::OtelTracing;
@@ -67,7 +67,8 @@ impl Health {
 #[derive(Debug)]
 pub struct Shared {
     pub settings: Settings,
-    pub metrics: Metrics,
+    /// Shared with the OTLP metrics push, which needs nothing else.
+    pub metrics: Arc<Metrics>,
     /// The sampler's latest system sample, and each new one.
     pub samples: Arc<Samples>,
     pub health: Health,
@@ -89,7 +90,7 @@ impl AppState {
     /// Builds the state; call inside the Tokio runtime (runtime gauges bind to it).
     pub fn new(settings: Settings, otel: Option<OtelTracing>) -> Self {
         let samples = Arc::new(Samples::default());
-        let metrics = Metrics::new(samples.clone());
+        let metrics = Arc::new(Metrics::new(samples.clone()));
         let admission = Admission::new(settings.max_concurrent_requests, &metrics.http);
         let websockets = Arc::new(tokio::sync::Semaphore::new(settings.max_websockets));
         Self(Arc::new(Shared {

@@ -8,7 +8,7 @@ mod common;
 use axum::body::Body;
 use axum::http::{Method, Request};
 use dice_workload::app;
-use dice_workload::routes::{ENDPOINTS, UNMATCHED};
+use dice_workload::endpoints::{ENDPOINTS, UNMATCHED};
 use dice_workload::state::AppState;
 use http_body_util::BodyExt;
 use proptest::prelude::*;

@@ -12,12 +12,10 @@
 //! writer keeps unwritten samples in a bounded buffer (oldest dropped first, counted) and
 //! retries with backoff, so nothing is lost when the database returns within the buffer window.
 
-pub mod api;
-mod metrics;
+pub mod query;
 pub mod store;
 mod writer;
 
-pub use metrics::HistoryMetrics;
 pub use store::{Bucket, Point, Store};
 pub use writer::{Clock, SystemClock, Writer, points};
 

@@ -3,8 +3,9 @@
 //! new samples keep arriving (oldest dropped first when the buffer is full). Retention deletes
 //! run every tenth of the retention, at most hourly.
 
-use super::metrics::WriteResult;
-use super::{History, HistoryError, HistoryMetrics, Point};
+use super::{History, HistoryError, Point};
+use crate::metrics::HistoryMetrics;
+use crate::metrics::history::WriteResult;
 use crate::sampler::{Sample, Samples};
 use std::collections::VecDeque;
 use std::sync::Arc;

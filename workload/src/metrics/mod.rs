@@ -2,6 +2,7 @@
 
 mod dice;
 pub mod families;
+pub mod history;
 pub mod http;
 mod process;
 mod runtime;
@@ -9,6 +10,7 @@ mod system;
 pub mod text_format;
 
 pub use dice::DiceMetrics;
+pub use history::HistoryMetrics;
 pub use http::{HttpMetrics, RequestLabels, RequestObservation, RouteLabels, TraceExemplar};
 pub use system::SystemCollector;
 
@@ -23,7 +25,7 @@ pub struct Metrics {
     registry: Registry,
     pub http: HttpMetrics,
     pub dice: DiceMetrics,
-    pub history: crate::history::HistoryMetrics,
+    pub history: HistoryMetrics,
 }
 
 impl Metrics {
@@ -31,10 +33,11 @@ impl Metrics {
     /// runtime so runtime gauges can see it.
     pub fn new(samples: Arc<Samples>) -> Self {
         let mut registry = Registry::default();
-        let routes: Vec<&'static str> = crate::routes::ENDPOINTS.iter().map(|e| e.path).collect();
+        let routes: Vec<&'static str> =
+            crate::endpoints::ENDPOINTS.iter().map(|e| e.path).collect();
         let http = HttpMetrics::register(&mut registry, &routes);
         let dice = DiceMetrics::register(&mut registry);
-        let history = crate::history::HistoryMetrics::register(&mut registry);
+        let history = HistoryMetrics::register(&mut registry);
         registry.register_collector(Box::new(SystemCollector(samples)));
         process::register(&mut registry);
         runtime::register(&mut registry);

@@ -2,6 +2,7 @@
 //! never reads the system. A reading the sample lacks (no sensor, no GPU, no cgroup limit, no
 //! sample yet) has no series rather than a zero.
 
+use crate::sampler::sample::{Disk, Network};
 use crate::sampler::{Sample, Samples};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -28,20 +29,100 @@ impl Collector for SystemCollector {
     }
 }
 
-fn host(e: &mut DescriptorEncoder, s: &Sample) -> Result<(), Error> {
-    let bytes = |value: u64| value as f64;
-    one(
-        e,
+/// A metric family read from one part of a sample: name, help, reading.
+type Family<T, V> = (&'static str, &'static str, fn(&T) -> V);
+
+/// Host gauges with one value each (`None`: no series).
+const HOST_GAUGES: [Family<Sample, Option<f64>>; 11] = [
+    (
         "system_sample_timestamp_seconds",
         "When the system sample these series come from was taken (Unix time)",
-        Some(s.timestamp_ms as f64 / 1000.0),
-    )?;
-    one(
-        e,
+        |s| Some(s.timestamp_ms as f64 / 1000.0),
+    ),
+    (
         "system_cpu_usage_percent",
         "Host CPU utilisation in percent, averaged over the last sample interval",
-        Some(s.cpu.usage_percent),
-    )?;
+        |s| Some(s.cpu.usage_percent),
+    ),
+    (
+        "system_memory_usage_percent",
+        "Host memory in use, in percent of total",
+        |s| Some(s.memory.usage_percent),
+    ),
+    (
+        "system_memory_usage_bytes",
+        "Host memory in use (total minus available), in bytes",
+        |s| Some(s.memory.used_bytes as f64),
+    ),
+    (
+        "system_memory_available_bytes",
+        "Host memory available for new allocations without swapping, in bytes",
+        |s| Some(s.memory.available_bytes as f64),
+    ),
+    (
+        "system_memory_total_bytes",
+        "Host memory in total, in bytes",
+        |s| Some(s.memory.total_bytes as f64),
+    ),
+    ("system_swap_used_bytes", "Swap in use, in bytes", |s| {
+        Some(s.swap.used_bytes as f64)
+    }),
+    ("system_swap_total_bytes", "Swap in total, in bytes", |s| {
+        Some(s.swap.total_bytes as f64)
+    }),
+    ("system_load1", "Load average over 1 minute", |s| {
+        s.load.map(|l| l.one)
+    }),
+    ("system_load5", "Load average over 5 minutes", |s| {
+        s.load.map(|l| l.five)
+    }),
+    ("system_load15", "Load average over 15 minutes", |s| {
+        s.load.map(|l| l.fifteen)
+    }),
+];
+
+/// One series per filesystem, labelled by `mountpoint`.
+const DISK_GAUGES: [Family<Disk, f64>; 4] = [
+    (
+        "system_disk_used_bytes",
+        "Bytes in use on the filesystem holding mountpoint",
+        |d| d.used_bytes as f64,
+    ),
+    (
+        "system_disk_free_bytes",
+        "Bytes unprivileged users can still write on the filesystem holding mountpoint",
+        |d| d.free_bytes as f64,
+    ),
+    (
+        "system_disk_total_bytes",
+        "Size of the filesystem holding mountpoint, in bytes",
+        |d| d.total_bytes as f64,
+    ),
+    (
+        "system_disk_usage_percent",
+        "Used share of the filesystem holding mountpoint, in percent (as df computes it)",
+        |d| d.usage_percent,
+    ),
+];
+
+/// One counter per network interface, labelled by `interface`.
+const NETWORK_COUNTERS: [Family<Network, u64>; 2] = [
+    (
+        "system_network_received_bytes",
+        "Bytes received on the interface since it came up",
+        |n| n.received_bytes,
+    ),
+    (
+        "system_network_transmitted_bytes",
+        "Bytes sent on the interface since it came up",
+        |n| n.transmitted_bytes,
+    ),
+];
+
+fn host(e: &mut DescriptorEncoder, s: &Sample) -> Result<(), Error> {
+    for (name, help, reading) in HOST_GAUGES {
+        one(e, name, help, reading(s))?;
+    }
     let cores = s
         .cpu
         .per_core_percent
@@ -54,71 +135,13 @@ fn host(e: &mut DescriptorEncoder, s: &Sample) -> Result<(), Error> {
         "Utilisation of one CPU core in percent, averaged over the last sample interval",
         cores,
     )?;
-    one(
-        e,
-        "system_memory_usage_percent",
-        "Host memory in use, in percent of total",
-        Some(s.memory.usage_percent),
-    )?;
-    one(
-        e,
-        "system_memory_usage_bytes",
-        "Host memory in use (total minus available), in bytes",
-        Some(bytes(s.memory.used_bytes)),
-    )?;
-    one(
-        e,
-        "system_memory_available_bytes",
-        "Host memory available for new allocations without swapping, in bytes",
-        Some(bytes(s.memory.available_bytes)),
-    )?;
-    one(
-        e,
-        "system_memory_total_bytes",
-        "Host memory in total, in bytes",
-        Some(bytes(s.memory.total_bytes)),
-    )?;
-    one(
-        e,
-        "system_swap_used_bytes",
-        "Swap in use, in bytes",
-        Some(bytes(s.swap.used_bytes)),
-    )?;
-    one(
-        e,
-        "system_swap_total_bytes",
-        "Swap in total, in bytes",
-        Some(bytes(s.swap.total_bytes)),
-    )?;
-    let disk = |value: fn(&crate::sampler::sample::Disk) -> f64| {
-        s.disks
+    for (name, help, reading) in DISK_GAUGES {
+        let series = s
+            .disks
             .iter()
-            .map(move |d| (vec![("mountpoint", d.mountpoint.clone())], value(d)))
-    };
-    many(
-        e,
-        "system_disk_used_bytes",
-        "Bytes in use on the filesystem holding mountpoint",
-        disk(|d| d.used_bytes as f64),
-    )?;
-    many(
-        e,
-        "system_disk_free_bytes",
-        "Bytes unprivileged users can still write on the filesystem holding mountpoint",
-        disk(|d| d.free_bytes as f64),
-    )?;
-    many(
-        e,
-        "system_disk_total_bytes",
-        "Size of the filesystem holding mountpoint, in bytes",
-        disk(|d| d.total_bytes as f64),
-    )?;
-    many(
-        e,
-        "system_disk_usage_percent",
-        "Used share of the filesystem holding mountpoint, in percent (as df computes it)",
-        disk(|d| d.usage_percent),
-    )?;
+            .map(|d| (vec![("mountpoint", d.mountpoint.clone())], reading(d)));
+        many(e, name, help, series)?;
+    }
     let sensors = s
         .temperatures
         .iter()
@@ -129,48 +152,14 @@ fn host(e: &mut DescriptorEncoder, s: &Sample) -> Result<(), Error> {
         "Temperature of one hardware sensor, in degrees Celsius",
         sensors,
     )?;
-    if let Some(load) = s.load {
-        one(
-            e,
-            "system_load1",
-            "Load average over 1 minute",
-            Some(load.one),
-        )?;
-        one(
-            e,
-            "system_load5",
-            "Load average over 5 minutes",
-            Some(load.five),
-        )?;
-        one(
-            e,
-            "system_load15",
-            "Load average over 15 minutes",
-            Some(load.fifteen),
-        )?;
+    for (name, help, reading) in NETWORK_COUNTERS {
+        let series = s
+            .networks
+            .iter()
+            .map(|n| (vec![("interface", n.interface.clone())], reading(n)));
+        counters(e, name, help, series)?;
     }
-    let received = s
-        .networks
-        .iter()
-        .map(|n| (vec![("interface", n.interface.clone())], n.received_bytes));
-    counters(
-        e,
-        "system_network_received_bytes",
-        "Bytes received on the interface since it came up",
-        received,
-    )?;
-    let sent = s.networks.iter().map(|n| {
-        (
-            vec![("interface", n.interface.clone())],
-            n.transmitted_bytes,
-        )
-    });
-    counters(
-        e,
-        "system_network_transmitted_bytes",
-        "Bytes sent on the interface since it came up",
-        sent,
-    )
+    Ok(())
 }
 
 fn cgroup(e: &mut DescriptorEncoder, s: &Sample) -> Result<(), Error> {

@@ -1,6 +1,6 @@
 //! `/`, `/health`, `/livez` and `/readyz`.
 
-use super::ENDPOINTS;
+use crate::endpoints::ENDPOINTS;
 use crate::error::AppError;
 use crate::state::AppState;
 use axum::Json;

@@ -7,7 +7,7 @@
 //! and `kubectl top` use; CPU is the cgroup's CPU time over the interval divided by the quota.
 
 use super::sample::Container;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// v1 reports "no limit" as a page-rounded `i64::MAX`; anything this large is unlimited.
@@ -86,11 +86,6 @@ impl CgroupReader {
     fn file(&self, relative: &str) -> Option<String> {
         std::fs::read_to_string(self.root.join(relative)).ok()
     }
-}
-
-/// The cgroup mount root of this system.
-pub fn default_root() -> &'static Path {
-    Path::new("/sys/fs/cgroup")
 }
 
 fn number(text: Option<String>) -> Option<u64> {

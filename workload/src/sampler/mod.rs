@@ -9,7 +9,6 @@ pub mod sample;
 
 pub use sample::Sample;
 
-use crate::state::AppState;
 use gpu::{GpuMode, GpuSource};
 use host::{HostReader, LoggedOnce};
 use std::path::PathBuf;
@@ -94,7 +93,7 @@ impl Readers {
 }
 
 /// Takes the first sample once CPU usage has a baseline, then one every interval.
-pub fn spawn(state: AppState, config: SamplerConfig) -> tokio::task::JoinHandle<()> {
+pub fn spawn(samples: Arc<Samples>, config: SamplerConfig) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let opened = tokio::task::spawn_blocking(move || {
             let host = HostReader::new(config.disk_paths)?;
@@ -130,7 +129,7 @@ pub fn spawn(state: AppState, config: SamplerConfig) -> tokio::task::JoinHandle<
             match sampled {
                 Ok((returned, sample)) => {
                     readers = returned;
-                    state.samples.publish(sample);
+                    samples.publish(sample);
                 }
                 Err(error) => {
                     tracing::error!(%error, "system sampler stopped");

@@ -4,10 +4,11 @@
 
 use super::TelemetryError;
 use super::otlp_convert::{Times, export_request};
-use crate::state::AppState;
+use crate::metrics::Metrics;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use prost::Message;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,7 +117,12 @@ impl MetricsExport {
     }
 
     /// Pushes every interval until the task is aborted; failures are logged, never fatal.
-    pub fn spawn(self, state: AppState) -> tokio::task::JoinHandle<()> {
+    /// `started_at` is the start of every cumulative series (the process start).
+    pub fn spawn(
+        self,
+        metrics: Arc<Metrics>,
+        started_at: SystemTime,
+    ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(self.interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -124,7 +130,7 @@ impl MetricsExport {
             let mut failing = false;
             loop {
                 ticker.tick().await;
-                match self.push(&state).await {
+                match self.push(&metrics, started_at).await {
                     Ok(()) if failing => {
                         tracing::info!(endpoint = %self.endpoint, "OTLP metric export works again");
                         failing = false;
@@ -141,13 +147,16 @@ impl MetricsExport {
     }
 
     /// One export of every instrument's current value.
-    pub async fn push(&self, state: &AppState) -> Result<(), TelemetryError> {
-        let families = state
-            .metrics
+    pub async fn push(
+        &self,
+        metrics: &Metrics,
+        started_at: SystemTime,
+    ) -> Result<(), TelemetryError> {
+        let families = metrics
             .families()
             .map_err(|_| TelemetryError::Export("encoding the registry failed".into()))?;
         let times = Times {
-            start_unix_nano: unix_nanos(state.started_at),
+            start_unix_nano: unix_nanos(started_at),
             now_unix_nano: unix_nanos(SystemTime::now()),
         };
         let request = export_request(&families, &self.resource, times);
@@ -228,7 +237,12 @@ fn resource(get: &impl Fn(&str) -> Option<String>) -> Vec<(String, String)> {
 fn pairs(text: &str) -> Vec<(String, String)> {
     text.split(',')
         .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), crate::percent::decode(v.trim(), false)))
+        .map(|(k, v)| {
+            (
+                k.trim().to_owned(),
+                crate::percent_decoding::decode(v.trim(), false),
+            )
+        })
         .filter(|(k, _)| !k.is_empty())
         .collect()
 }

@@ -79,7 +79,7 @@ impl RequestTrace {
             };
         };
         let parent = otel.propagator.extract(&HeaderExtractor(request.headers()));
-        let name = if route == crate::routes::UNMATCHED {
+        let name = if route == crate::endpoints::UNMATCHED {
             method.to_owned()
         } else {
             format!("{method} {route}")
@@ -89,7 +89,7 @@ impl RequestTrace {
             KeyValue::new("url.path", request.uri().path().to_owned()),
             KeyValue::new("url.scheme", "http"),
         ];
-        if route != crate::routes::UNMATCHED {
+        if route != crate::endpoints::UNMATCHED {
             attributes.push(KeyValue::new("http.route", route));
         }
         if let Some(agent) = request

@@ -1,13 +1,10 @@
-//! `GET /api/v1/history?metric=cpu|ram|gpu|temperature|disk&from=&to=&step=`: downsampled
-//! series, aggregated in the database. Times are RFC 3339 or relative to now (`-1h`, `now`);
-//! `step` is a duration (`30s`, `5m`), raised when the range would give more than 1,000 points.
+//! The history query language of `GET /api/v1/history?metric=cpu|ram|gpu|temperature|disk&from=&to=&step=`
+//! and its JSON answer: downsampled series, aggregated in the database. Times are RFC 3339 or
+//! relative to now (`-1h`, `now`); `step` is a duration (`30s`, `5m`), raised when the range
+//! would give more than 1,000 points. The handler is `routes::history`.
 
+use super::Bucket;
 use super::store::ROLLUP_MS;
-use super::{Bucket, History, SystemClock, writer::Clock};
-use crate::error::AppError;
-use crate::state::AppState;
-use axum::Json;
-use axum::extract::{RawQuery, State};
 use serde_json::{Value, json};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -37,7 +34,7 @@ pub fn parse(query: &str, now_ms: i64, min_step: Duration) -> Result<Range, Stri
     let (mut from, mut to, mut step) = (None, None, None);
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = crate::percent::decode(value, true);
+        let value = crate::percent_decoding::decode(value, true);
         let slot = match key {
             "metric" => &mut metric,
             "from" => &mut from,
@@ -146,39 +143,8 @@ fn millis(name: &str, text: &str) -> Result<i64, String> {
     Ok(ms)
 }
 
-pub async fn history(
-    State(state): State<AppState>,
-    RawQuery(query): RawQuery,
-) -> Result<Json<Value>, AppError> {
-    let history: &History = state.history.get().ok_or_else(|| {
-        AppError::HistoryUnavailable("history is not enabled on this server".into())
-    })?;
-    let range = parse(
-        query.as_deref().unwrap_or(""),
-        SystemClock.now_ms(),
-        history.persist_interval,
-    )
-    .map_err(AppError::BadQuery)?;
-    let buckets = history
-        .store
-        .downsample(
-            range.metric,
-            (range.from_ms, range.to_ms),
-            range.step_ms,
-            ROW_BUDGET + 1,
-        )
-        .await
-        .map_err(|error| {
-            // The database's own words stay in the log: they can carry parts of its URL.
-            tracing::warn!(%error, writer = history.problem().as_deref(), "history query failed");
-            AppError::HistoryUnavailable(
-                "the history database did not answer; the server log says why".into(),
-            )
-        })?;
-    Ok(Json(body(&range, &buckets)))
-}
-
-fn body(range: &Range, buckets: &[Bucket]) -> Value {
+/// The JSON answer: one series per name, at most [`ROW_BUDGET`] rows, `"truncated"` past it.
+pub fn body(range: &Range, buckets: &[Bucket]) -> Value {
     let truncated = buckets.len() as i64 > ROW_BUDGET;
     let buckets = &buckets[..buckets.len().min(ROW_BUDGET as usize)];
     let stamp = |ms: i64| {

@@ -1,4 +1,4 @@
-//! The history writer's own instruments.
+//! The history writer's own instruments (writes, their duration, the unwritten buffer).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
