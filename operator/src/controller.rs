@@ -37,8 +37,6 @@ const MANAGED_SELECTOR: &str = "app.kubernetes.io/managed-by=dice-operator";
 pub enum ReconcileError {
     #[error("Kubernetes API request failed: {0}")]
     Api(#[from] kube::Error),
-    #[error(transparent)]
-    Operator(#[from] crate::Error),
 }
 
 impl ReconcileError {
@@ -54,7 +52,6 @@ impl ReconcileError {
                 _ => "api",
             },
             ReconcileError::Api(_) => "transport",
-            ReconcileError::Operator(error) => error.category(),
         }
     }
 }
@@ -138,7 +135,6 @@ pub async fn reconcile(
                 "degraded",
             )
         }
-        Err(other) => return Err(other.into()),
         Ok(validated) => {
             let (observed, action) = converge(&service, &validated, &ctx, &now).await?;
             (observed, action, "success")

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod apply;
 pub mod children;
+pub mod cli;
 pub mod controller;
 pub mod crd;
 pub mod events;
@@ -38,33 +39,13 @@ pub const DEFAULT_WORKLOAD_IMAGE: &str = concat!(
     env!("CARGO_PKG_VERSION")
 );
 
+/// What validation finds wrong with a DiceService: reported as `Degraded`, never retried until
+/// the spec changes. (`render` and the command line have their own errors.)
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The spec is valid for the schema but not for the operator; the user must fix it.
     #[error("invalid DiceService: {0}")]
     InvalidSpec(String),
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("cannot write {path}: {source}")]
-    Write {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("not a DiceService manifest: {0}")]
-    Parse(String),
-    /// `render`: the API server would refuse this DiceService (schema, CEL rules or name).
-    #[error("{object} would be refused by the API server:\n  {}", problems.join("\n  "))]
-    Refused {
-        object: String,
-        problems: Vec<String>,
-    },
-    #[error("cannot serialize {0}")]
-    Serialize(String),
-    #[error("{0}")]
-    Startup(String),
 }
 
 impl Error {
@@ -72,12 +53,6 @@ impl Error {
     pub fn category(&self) -> &'static str {
         match self {
             Error::InvalidSpec(_) => "invalid_spec",
-            Error::Read { .. } => "read",
-            Error::Write { .. } => "write",
-            Error::Parse(_) => "parse",
-            Error::Refused { .. } => "refused",
-            Error::Serialize(_) => "serialize",
-            Error::Startup(_) => "startup",
         }
     }
 }

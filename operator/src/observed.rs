@@ -55,14 +55,29 @@ impl ObservedChildren {
         }
     }
 
-    /// Waits (bounded) until every store holds its first list, so an operator restart does not
-    /// re-apply every child of every DiceService. Stores without a watch return at once.
+    /// Waits (bounded) until every always-watched store holds its first list, so an operator
+    /// restart does not re-apply every child of every DiceService. Destructured without `..`: a
+    /// new child kind must say here whether it is waited for.
     pub async fn wait_for_first_list(&self) {
+        let ObservedChildren {
+            deployments,
+            services,
+            accounts,
+            claims,
+            config_maps,
+            // Watched only once their CRD is served: waiting would stall every reconcile for
+            // the whole timeout on a cluster without the Prometheus Operator.
+            service_monitors: _,
+            prometheus_rules: _,
+            probes: _,
+            alertmanager_configs: _,
+        } = self;
         let all = async {
-            let _ = self.deployments.wait_until_ready().await;
-            let _ = self.services.wait_until_ready().await;
-            let _ = self.accounts.wait_until_ready().await;
-            let _ = self.config_maps.wait_until_ready().await;
+            let _ = deployments.wait_until_ready().await;
+            let _ = services.wait_until_ready().await;
+            let _ = accounts.wait_until_ready().await;
+            let _ = claims.wait_until_ready().await;
+            let _ = config_maps.wait_until_ready().await;
         };
         if tokio::time::timeout(FIRST_LIST_WAIT, all).await.is_err() {
             tracing::warn!("owned-kind watches have not listed yet; applying every child");

@@ -12,8 +12,8 @@ mod monitoring;
 pub use alerting::{AlertingSpec, PagerDutySpec, SecretKeyRef, SlackSpec};
 pub use history::{HistorySpec, HistoryStorage, PostgresHistory};
 pub use monitoring::{
-    AlertSpec, AvailabilityObjective, DashboardSpec, LatencyObjective, MonitoringSpec, ProbeSpec,
-    RulesSpec, ServiceMonitorSpec, Severity, SloSpec,
+    AlertName, AlertSpec, AvailabilityObjective, DashboardSpec, LatencyObjective, MonitoringSpec,
+    ProbeSpec, RulesSpec, ServiceMonitorSpec, Severity, SloSpec,
 };
 
 use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};

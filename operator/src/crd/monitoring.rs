@@ -118,6 +118,63 @@ pub struct RulesSpec {
     pub pod_restarting: AlertSpec,
 }
 
+/// The alerts users already run, by name: the one list of them. [`RulesSpec::alerts`] pairs
+/// each with its settings, so a new alert does not compile until every match handles it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertName {
+    HighErrorRate,
+    SlowResponseTime,
+    ServiceDown,
+    HighMemoryUsage,
+    PodRestarting,
+}
+
+impl AlertName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertName::HighErrorRate => "HighErrorRate",
+            AlertName::SlowResponseTime => "SlowResponseTime",
+            AlertName::ServiceDown => "ServiceDown",
+            AlertName::HighMemoryUsage => "HighMemoryUsage",
+            AlertName::PodRestarting => "PodRestarting",
+        }
+    }
+
+    /// The alert's field under `spec.monitoring.rules`, for messages.
+    pub fn field(self) -> &'static str {
+        match self {
+            AlertName::HighErrorRate => "highErrorRate",
+            AlertName::SlowResponseTime => "slowResponseTime",
+            AlertName::ServiceDown => "serviceDown",
+            AlertName::HighMemoryUsage => "highMemoryUsage",
+            AlertName::PodRestarting => "podRestarting",
+        }
+    }
+}
+
+impl RulesSpec {
+    /// Every alert with its settings. Destructured without `..`: a new alert field must be
+    /// listed here.
+    pub fn alerts(&self) -> [(AlertName, &AlertSpec); 5] {
+        let RulesSpec {
+            enabled: _,
+            runbook_base_url: _,
+            high_error_rate,
+            slow_response_time,
+            service_down,
+            high_memory_usage,
+            pod_restarting,
+        } = self;
+        [
+            (AlertName::HighErrorRate, high_error_rate),
+            (AlertName::SlowResponseTime, slow_response_time),
+            (AlertName::ServiceDown, service_down),
+            (AlertName::HighMemoryUsage, high_memory_usage),
+            (AlertName::PodRestarting, pod_restarting),
+        ]
+    }
+}
+
 impl Default for RulesSpec {
     fn default() -> Self {
         Self {

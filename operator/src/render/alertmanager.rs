@@ -3,9 +3,9 @@
 //! Operator's: each object becomes a sub-route matching its namespace, receivers are named
 //! `<namespace>/<name>/<receiver>`, and Secret references are resolved to values.
 
+use super::error::{RenderError, Result};
 use crate::children::alertmanager_config::GROUP_BY;
 use crate::monitoring_types::{AlertmanagerConfig, Matcher, Route, SecretKeySelector};
-use crate::{Error, Result};
 use kube::ResourceExt;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -38,7 +38,7 @@ impl SecretValues {
             selector.key.clone(),
         );
         self.from_manifest.get(&key).cloned().ok_or_else(|| {
-            Error::Parse(format!(
+            RenderError::Parse(format!(
                 "Secret {namespace}/{} key {:?} is neither in the manifest nor given with \
                  --{flag_name} or --{flag_name}-file",
                 selector.name, selector.key
@@ -123,7 +123,7 @@ pub fn alertmanager_yml(configs: &[AlertmanagerConfig], secrets: &SecretValues) 
         },
         "receivers": receivers,
     });
-    crate::yaml::to_string(&document).map_err(|e| Error::Serialize(e.to_string()))
+    crate::yaml::to_string(&document).map_err(|e| RenderError::Serialize(e.to_string()))
 }
 
 fn route(route: &Route, prefix: &str) -> Value {

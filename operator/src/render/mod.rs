@@ -1,13 +1,15 @@
 //! `dice-operator render`: a DiceService manifest in, every child as YAML out, no cluster needed.
 
 pub mod alertmanager;
+mod error;
 
 pub use alertmanager::SecretValues;
+pub use error::RenderError;
 
 use crate::children::{self, Children};
 use crate::crd::DiceService;
 use crate::validate::{Defaults, validate};
-use crate::{Error, Result};
+use error::Result;
 use kube::CustomResourceExt;
 use serde::Deserialize;
 use std::io::Read;
@@ -25,21 +27,24 @@ pub fn render_manifest(
     let mut rendered = Vec::new();
     for document in serde_yaml::Deserializer::from_str(manifest) {
         // Through serde_yaml's own value first: it refuses duplicate keys, as kubectl does.
-        let value =
-            serde_yaml::Value::deserialize(document).map_err(|e| Error::Parse(e.to_string()))?;
-        let mut value = serde_json::to_value(value).map_err(|e| Error::Parse(e.to_string()))?;
+        let value = serde_yaml::Value::deserialize(document)
+            .map_err(|e| RenderError::Parse(e.to_string()))?;
+        let mut value =
+            serde_json::to_value(value).map_err(|e| RenderError::Parse(e.to_string()))?;
         if value.is_null() || value["kind"] != "DiceService" {
             continue;
         }
         crd_admission::apply_defaults(schema, &mut value);
         admit(schema, &value)?;
         let service: DiceService =
-            serde_json::from_value(value).map_err(|e| Error::Parse(e.to_string()))?;
+            serde_json::from_value(value).map_err(|e| RenderError::Parse(e.to_string()))?;
         let children = children::build(&validate(&service, defaults)?);
         rendered.push((service, children));
     }
     if rendered.is_empty() {
-        return Err(Error::Parse("the manifest holds no DiceService".into()));
+        return Err(RenderError::Parse(
+            "the manifest holds no DiceService".into(),
+        ));
     }
     Ok(rendered)
 }
@@ -69,7 +74,7 @@ fn admit(schema: &serde_json::Value, object: &serde_json::Value) -> Result<()> {
     if problems.is_empty() {
         return Ok(());
     }
-    Err(Error::Refused {
+    Err(RenderError::Refused {
         object: format!("DiceService {name:?}"),
         problems,
     })
@@ -82,7 +87,7 @@ pub fn documents(children: &Children) -> Result<Vec<(&'static str, String)>> {
         .map(|(stem, object)| {
             crate::yaml::to_string(&object)
                 .map(|yaml| (stem, yaml))
-                .map_err(|e| Error::Serialize(e.to_string()))
+                .map_err(|e| RenderError::Serialize(e.to_string()))
         })
         .collect()
 }
@@ -128,7 +133,7 @@ pub fn objects(children: &Children) -> Result<Vec<(&'static str, serde_json::Val
 }
 
 mod erased {
-    use crate::{Error, Result};
+    use super::error::{RenderError, Result};
 
     /// Object-safe serialization, so children of different types share one list.
     pub trait Json {
@@ -137,7 +142,7 @@ mod erased {
 
     impl<T: serde::Serialize> Json for T {
         fn to_json(&self) -> Result<serde_json::Value> {
-            serde_json::to_value(self).map_err(|e| Error::Serialize(e.to_string()))
+            serde_json::to_value(self).map_err(|e| RenderError::Serialize(e.to_string()))
         }
     }
 }
@@ -159,13 +164,13 @@ pub fn manifest_secrets(
 ) -> Result<std::collections::BTreeMap<(String, String, String), String>> {
     let mut values = std::collections::BTreeMap::new();
     for document in serde_yaml::Deserializer::from_str(manifest) {
-        let value =
-            serde_yaml::Value::deserialize(document).map_err(|e| Error::Parse(e.to_string()))?;
+        let value = serde_yaml::Value::deserialize(document)
+            .map_err(|e| RenderError::Parse(e.to_string()))?;
         if value.get("kind").and_then(|k| k.as_str()) != Some("Secret") {
             continue;
         }
         let secret: k8s_openapi::api::core::v1::Secret =
-            serde_yaml::from_value(value).map_err(|e| Error::Parse(e.to_string()))?;
+            serde_yaml::from_value(value).map_err(|e| RenderError::Parse(e.to_string()))?;
         let namespace = secret
             .metadata
             .namespace
@@ -197,7 +202,7 @@ pub fn run(file: &Path, options: &Options, defaults: &Defaults) -> Result<()> {
             .filter_map(|(_, children)| children.alertmanager_config.clone())
             .collect();
         if configs.is_empty() {
-            return Err(Error::Parse(
+            return Err(RenderError::Parse(
                 "no DiceService in the manifest declares spec.alerting".into(),
             ));
         }
@@ -226,7 +231,7 @@ fn write(path: &Path, text: &str) -> Result<()> {
     path.parent()
         .map_or(Ok(()), std::fs::create_dir_all)
         .and_then(|()| std::fs::write(path, text))
-        .map_err(|source| Error::Write {
+        .map_err(|source| RenderError::Write {
             path: path.display().to_string(),
             source,
         })
@@ -239,7 +244,7 @@ fn read(file: &Path) -> Result<String> {
     } else {
         std::fs::File::open(file).and_then(|mut f| f.read_to_string(&mut text).map(|_| ()))
     };
-    result.map_err(|source| Error::Read {
+    result.map_err(|source| RenderError::Read {
         path: file.display().to_string(),
         source,
     })?;

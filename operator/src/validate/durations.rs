@@ -13,13 +13,7 @@ const PROMETHEUS_MAX_SECONDS: f64 = i64::MAX as f64 / 1e9;
 pub fn check(spec: &DiceServiceSpec) -> Result<()> {
     let monitoring = &spec.monitoring;
     let rules = &monitoring.rules;
-    let alerts = [
-        ("highErrorRate", &rules.high_error_rate),
-        ("slowResponseTime", &rules.slow_response_time),
-        ("serviceDown", &rules.service_down),
-        ("highMemoryUsage", &rules.high_memory_usage),
-        ("podRestarting", &rules.pod_restarting),
-    ];
+    let alerts = rules.alerts().map(|(name, alert)| (name.field(), alert));
     // (field, value, whether 0 is refused): Alertmanager refuses zero intervals, and a probe
     // every 0s means none.
     let mut prometheus: Vec<(String, &str, bool)> = vec![

@@ -2,7 +2,11 @@
 //! parsed, and the rules the schema cannot express (units beyond CEL's durations) checked.
 
 use super::Defaults;
-use crate::crd::{AlertSpec, AlertingSpec, MonitoringSpec, SecretKeyRef, Severity};
+pub use crate::crd::AlertName;
+use crate::crd::{
+    AlertSpec, AlertingSpec, DashboardSpec, MonitoringSpec, RulesSpec, SecretKeyRef,
+    ServiceMonitorSpec, Severity, SloSpec,
+};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 
@@ -40,27 +44,7 @@ pub struct Rules {
     pub alerts: Vec<Alert>,
 }
 
-/// The alerts users already run, by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AlertName {
-    HighErrorRate,
-    SlowResponseTime,
-    ServiceDown,
-    HighMemoryUsage,
-    PodRestarting,
-}
-
 impl AlertName {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertName::HighErrorRate => "HighErrorRate",
-            AlertName::SlowResponseTime => "SlowResponseTime",
-            AlertName::ServiceDown => "ServiceDown",
-            AlertName::HighMemoryUsage => "HighMemoryUsage",
-            AlertName::PodRestarting => "PodRestarting",
-        }
-    }
-
     /// Threshold, `for` and severity when the spec does not override them.
     fn defaults(self) -> (f64, &'static str, Severity) {
         match self {
@@ -133,109 +117,6 @@ pub fn validate(
 ) -> Result<Monitoring> {
     let mut labels = defaults.monitoring_labels.clone();
     labels.extend(spec.labels.clone());
-    let service_monitor = match &spec.service_monitor {
-        sm if !sm.enabled => None,
-        sm => {
-            let interval = seconds("monitoring.serviceMonitor.interval", &sm.interval)?;
-            let timeout = seconds(
-                "monitoring.serviceMonitor.scrapeTimeout",
-                &sm.scrape_timeout,
-            )?;
-            if timeout > interval {
-                return Err(Error::InvalidSpec(format!(
-                    "monitoring.serviceMonitor.scrapeTimeout {} is longer than the interval {}; \
-                     Prometheus rejects such a scrape config",
-                    sm.scrape_timeout, sm.interval
-                )));
-            }
-            Some(Scrape {
-                interval: sm.interval.clone(),
-                timeout: sm.scrape_timeout.clone(),
-            })
-        }
-    };
-    let rules = spec.rules.enabled.then(|| {
-        let r = &spec.rules;
-        let alerts = [
-            (AlertName::HighErrorRate, &r.high_error_rate),
-            (AlertName::SlowResponseTime, &r.slow_response_time),
-            (AlertName::ServiceDown, &r.service_down),
-            (AlertName::HighMemoryUsage, &r.high_memory_usage),
-            (AlertName::PodRestarting, &r.pod_restarting),
-        ]
-        .into_iter()
-        .filter(|(_, alert)| alert.enabled)
-        .map(|(name, alert)| resolve(name, alert))
-        .collect();
-        Rules { alerts }
-    });
-    let slo = match &spec.slo {
-        None => None,
-        Some(slo) => Some(Slo {
-            window_seconds: slo_window(&slo.window)?,
-            window: slo.window.clone(),
-            for_: slo.for_.clone(),
-            availability: slo.availability.as_ref().map(|a| a.objective / 100.0),
-            latency: match &slo.latency {
-                None => None,
-                Some(latency) => Some(LatencySlo {
-                    objective: latency.objective / 100.0,
-                    threshold_seconds: bucket(
-                        "monitoring.slo.latency.threshold",
-                        &latency.threshold,
-                    )?,
-                    threshold: latency.threshold.clone(),
-                }),
-            },
-        }),
-    };
-    let probe = spec.probe.enabled.then(|| ProbeTarget {
-        prober: spec.probe.prober.clone(),
-        module: spec.probe.module.clone(),
-        interval: spec.probe.interval.clone(),
-        path: spec.probe.path.clone(),
-    });
-    let dashboard = match &spec.dashboard {
-        d if !d.enabled => None,
-        d => {
-            let target = d.namespace.clone().unwrap_or_else(|| namespace.to_owned());
-            let allowed = &defaults.dashboard_namespaces;
-            if target != namespace && !allowed.contains(&target) {
-                let allowed = if allowed.is_empty() {
-                    "none is configured".to_owned()
-                } else {
-                    format!("{allowed:?}")
-                };
-                return Err(Error::InvalidSpec(format!(
-                    "monitoring.dashboard.namespace {target:?} is not a namespace this operator \
-                     writes dashboards to: the DiceService's own, or one of its dashboard \
-                     namespaces ({allowed}; --dashboard-namespaces)"
-                )));
-            }
-            if let Some(watched) = &defaults.watch_namespace
-                && target != *watched
-            {
-                return Err(Error::InvalidSpec(format!(
-                    "monitoring.dashboard.namespace {target:?} is outside the one namespace this \
-                     operator watches ({watched:?}); remove it or run the operator for all namespaces"
-                )));
-            }
-            Some(Dashboard {
-                namespace: target,
-                folder: d.folder.clone(),
-            })
-        }
-    };
-    let alerting = alerting.map(|a| Alerting {
-        slack: a
-            .slack
-            .as_ref()
-            .map(|s| (s.channel.clone(), s.api_url.clone())),
-        pager_duty: a.pager_duty.as_ref().map(|p| p.routing_key.clone()),
-        group_wait: a.group_wait.clone().unwrap_or_else(|| "30s".into()),
-        group_interval: a.group_interval.clone().unwrap_or_else(|| "5m".into()),
-        repeat_interval: a.repeat_interval.clone().unwrap_or_else(|| "4h".into()),
-    });
     Ok(Monitoring {
         labels,
         runbook_base_url: spec
@@ -243,13 +124,122 @@ pub fn validate(
             .runbook_base_url
             .clone()
             .unwrap_or_else(|| defaults.runbook_base_url.clone()),
-        service_monitor,
-        rules,
-        slo,
-        probe,
-        dashboard,
-        alerting,
+        service_monitor: scrape(&spec.service_monitor)?,
+        rules: rules(&spec.rules),
+        slo: spec.slo.as_ref().map(slo).transpose()?,
+        probe: spec.probe.enabled.then(|| ProbeTarget {
+            prober: spec.probe.prober.clone(),
+            module: spec.probe.module.clone(),
+            interval: spec.probe.interval.clone(),
+            path: spec.probe.path.clone(),
+        }),
+        dashboard: dashboard(&spec.dashboard, namespace, defaults)?,
+        alerting: alerting.map(alerting_routes),
     })
+}
+
+fn scrape(spec: &ServiceMonitorSpec) -> Result<Option<Scrape>> {
+    if !spec.enabled {
+        return Ok(None);
+    }
+    let interval = seconds("monitoring.serviceMonitor.interval", &spec.interval)?;
+    let timeout = seconds(
+        "monitoring.serviceMonitor.scrapeTimeout",
+        &spec.scrape_timeout,
+    )?;
+    if timeout > interval {
+        return Err(Error::InvalidSpec(format!(
+            "monitoring.serviceMonitor.scrapeTimeout {} is longer than the interval {}; \
+             Prometheus rejects such a scrape config",
+            spec.scrape_timeout, spec.interval
+        )));
+    }
+    Ok(Some(Scrape {
+        interval: spec.interval.clone(),
+        timeout: spec.scrape_timeout.clone(),
+    }))
+}
+
+fn rules(spec: &RulesSpec) -> Option<Rules> {
+    spec.enabled.then(|| Rules {
+        alerts: spec
+            .alerts()
+            .into_iter()
+            .filter(|(_, alert)| alert.enabled)
+            .map(|(name, alert)| resolve(name, alert))
+            .collect(),
+    })
+}
+
+fn slo(spec: &SloSpec) -> Result<Slo> {
+    let latency = match &spec.latency {
+        None => None,
+        Some(latency) => Some(LatencySlo {
+            objective: latency.objective / 100.0,
+            threshold_seconds: bucket("monitoring.slo.latency.threshold", &latency.threshold)?,
+            threshold: latency.threshold.clone(),
+        }),
+    };
+    Ok(Slo {
+        window_seconds: slo_window(&spec.window)?,
+        window: spec.window.clone(),
+        for_: spec.for_.clone(),
+        availability: spec.availability.as_ref().map(|a| a.objective / 100.0),
+        latency,
+    })
+}
+
+/// Where the dashboard goes: the DiceService's namespace, or one the operator allows and watches.
+fn dashboard(
+    spec: &DashboardSpec,
+    namespace: &str,
+    defaults: &Defaults,
+) -> Result<Option<Dashboard>> {
+    if !spec.enabled {
+        return Ok(None);
+    }
+    let target = spec
+        .namespace
+        .clone()
+        .unwrap_or_else(|| namespace.to_owned());
+    let allowed = &defaults.dashboard_namespaces;
+    if target != namespace && !allowed.contains(&target) {
+        let allowed = if allowed.is_empty() {
+            "none is configured".to_owned()
+        } else {
+            format!("{allowed:?}")
+        };
+        return Err(Error::InvalidSpec(format!(
+            "monitoring.dashboard.namespace {target:?} is not a namespace this operator \
+             writes dashboards to: the DiceService's own, or one of its dashboard \
+             namespaces ({allowed}; --dashboard-namespaces)"
+        )));
+    }
+    if let Some(watched) = &defaults.watch_namespace
+        && target != *watched
+    {
+        return Err(Error::InvalidSpec(format!(
+            "monitoring.dashboard.namespace {target:?} is outside the one namespace this \
+             operator watches ({watched:?}); remove it or run the operator for all namespaces"
+        )));
+    }
+    Ok(Some(Dashboard {
+        namespace: target,
+        folder: spec.folder.clone(),
+    }))
+}
+
+fn alerting_routes(spec: &AlertingSpec) -> Alerting {
+    Alerting {
+        slack: spec
+            .slack
+            .as_ref()
+            .map(|s| (s.channel.clone(), s.api_url.clone())),
+        pager_duty: spec.pager_duty.as_ref().map(|p| p.routing_key.clone()),
+        group_wait: spec.group_wait.clone().unwrap_or_else(|| "30s".into()),
+        group_interval: spec.group_interval.clone().unwrap_or_else(|| "5m".into()),
+        repeat_interval: spec.repeat_interval.clone().unwrap_or_else(|| "4h".into()),
+    }
 }
 
 fn resolve(name: AlertName, spec: &AlertSpec) -> Alert {
