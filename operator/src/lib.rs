@@ -12,9 +12,9 @@ pub mod events;
 pub mod finalizer;
 pub mod leader;
 pub mod metrics;
-pub mod monitoring_types;
 pub mod observed;
 pub mod ownership;
+pub mod prometheus_operator;
 pub mod render;
 pub mod secrets;
 pub mod served;
@@ -26,10 +26,10 @@ pub mod yaml;
 /// The one field manager for every server-side apply the operator makes.
 pub const FIELD_MANAGER: &str = "dice-operator";
 
-/// Where alert `runbook_url`s point unless `--runbook-base-url` or the spec says otherwise.
 /// Where dashboards for Grafana's sidecar may go besides a DiceService's own namespace, unless
 /// `--dashboard-namespaces` says otherwise (kube-prometheus-stack's usual namespace).
 pub const DEFAULT_DASHBOARD_NAMESPACE: &str = "monitoring";
+/// Where alert `runbook_url`s point unless `--runbook-base-url` or the spec says otherwise.
 pub const DEFAULT_RUNBOOK_BASE_URL: &str =
     "https://github.com/dice-operator/dice-operator/blob/main/docs/runbooks.md";
 

@@ -8,7 +8,7 @@
 //! desired object. Anything else — a hand edit, a deletion, a value the server normalised — means
 //! "apply", so a wrong guess costs one request, never a missed repair.
 
-use crate::monitoring_types::{AlertmanagerConfig, Probe, PrometheusRule, ServiceMonitor};
+use crate::prometheus_operator::{AlertmanagerConfig, Probe, PrometheusRule, ServiceMonitor};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service, ServiceAccount};
 use kube::Resource;

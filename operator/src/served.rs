@@ -1,7 +1,7 @@
 //! Which Prometheus Operator kinds the cluster serves. They are optional: a missing kind is
 //! skipped and reported, and one that appears later is picked up without a restart.
 
-use crate::monitoring_types::GROUP;
+use crate::prometheus_operator::GROUP;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use tokio::sync::watch;

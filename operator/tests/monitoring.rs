@@ -9,7 +9,7 @@ mod support;
 use dice_operator::crd::{ChildState, DiceService};
 use dice_operator::finalizer::DASHBOARD_FINALIZER;
 use dice_operator::metrics::OperatorMetrics;
-use dice_operator::monitoring_types::{AlertmanagerConfig, PrometheusRule, ServiceMonitor};
+use dice_operator::prometheus_operator::{AlertmanagerConfig, PrometheusRule, ServiceMonitor};
 use dice_operator::served::MonitoringKind;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

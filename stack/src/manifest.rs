@@ -3,7 +3,7 @@
 //! generated files) going in, and the rendered objects coming out.
 
 use crate::{Error, Result};
-use dice_operator::monitoring_types::{Probe, PrometheusRule, ServiceMonitor};
+use dice_operator::prometheus_operator::{Probe, PrometheusRule, ServiceMonitor};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use serde::Deserialize;

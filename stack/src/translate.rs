@@ -5,7 +5,7 @@
 
 use crate::manifest::Rendered;
 use crate::{Error, Result};
-use dice_operator::monitoring_types::{Probe, PrometheusRule, ServiceMonitor};
+use dice_operator::prometheus_operator::{Probe, PrometheusRule, ServiceMonitor};
 use k8s_openapi::api::core::v1::Service;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

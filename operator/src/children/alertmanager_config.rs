@@ -4,7 +4,7 @@
 
 use super::object_meta;
 use crate::crd::SecretKeyRef;
-use crate::monitoring_types::{
+use crate::prometheus_operator::{
     AlertmanagerConfig, AlertmanagerConfigSpec, KeyValue, Matcher, PagerDutyConfig, Receiver,
     Route, SecretKeySelector, SlackConfig,
 };

@@ -10,7 +10,7 @@ mod service;
 mod service_account;
 mod service_monitor;
 
-use crate::monitoring_types::{AlertmanagerConfig, Probe, PrometheusRule, ServiceMonitor};
+use crate::prometheus_operator::{AlertmanagerConfig, Probe, PrometheusRule, ServiceMonitor};
 use crate::validate::Validated;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service, ServiceAccount};
@@ -68,7 +68,6 @@ fn with_applied_hash<K: Resource + Serialize>(mut object: K) -> K {
     object
 }
 
-/// First 16 hex digits of the SHA-256 of `value`'s JSON (field order is fixed by the types).
 /// A literal environment variable. Kubernetes expands `$(NAME)` in env values with earlier
 /// variables — the PostgreSQL URL from a Secret among them — so every `$` is doubled (`$$` is
 /// Kubernetes' escape for one `$`): what the author wrote is what the process sees.
@@ -80,6 +79,7 @@ pub fn env_var(name: &str, value: &str) -> k8s_openapi::api::core::v1::EnvVar {
     }
 }
 
+/// First 16 hex digits of the SHA-256 of `value`'s JSON (field order is fixed by the types).
 pub fn content_hash(value: &impl Serialize) -> String {
     let json = serde_json::to_vec(value).unwrap_or_default();
     Sha256::digest(&json)

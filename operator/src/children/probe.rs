@@ -2,7 +2,7 @@
 //! `probe_success` says whether users can reach the service at all.
 
 use super::{SERVICE_PORT, monitoring_meta};
-use crate::monitoring_types::{Probe, ProbeSpec, ProbeTargets, Prober, StaticTargets};
+use crate::prometheus_operator::{Probe, ProbeSpec, ProbeTargets, Prober, StaticTargets};
 use crate::validate::Validated;
 use std::collections::BTreeMap;
 

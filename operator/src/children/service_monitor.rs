@@ -2,7 +2,7 @@
 //! is the Service's name, which is the DiceService's — the rules select on that.
 
 use super::{monitoring_meta, selector_labels};
-use crate::monitoring_types::{Endpoint, NamespaceSelector, ServiceMonitor, ServiceMonitorSpec};
+use crate::prometheus_operator::{Endpoint, NamespaceSelector, ServiceMonitor, ServiceMonitorSpec};
 use crate::validate::Validated;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 

@@ -5,7 +5,7 @@
 
 use super::error::{RenderError, Result};
 use crate::children::alertmanager_config::GROUP_BY;
-use crate::monitoring_types::{AlertmanagerConfig, Matcher, Route, SecretKeySelector};
+use crate::prometheus_operator::{AlertmanagerConfig, Matcher, Route, SecretKeySelector};
 use kube::ResourceExt;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;

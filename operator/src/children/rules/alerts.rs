@@ -3,7 +3,7 @@
 
 use super::recording::{ERROR_RATIO, LATENCY_P95};
 use super::{Selector, escape, number};
-use crate::monitoring_types::Rule;
+use crate::prometheus_operator::Rule;
 use crate::validate::Validated;
 use crate::validate::monitoring::{Alert, AlertName, Rules};
 use std::collections::BTreeMap;

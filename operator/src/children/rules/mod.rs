@@ -6,7 +6,7 @@ mod recording;
 mod slo;
 
 use super::monitoring_meta;
-use crate::monitoring_types::{PrometheusRule, PrometheusRuleSpec, RuleGroup};
+use crate::prometheus_operator::{PrometheusRule, PrometheusRuleSpec, RuleGroup};
 use crate::validate::Validated;
 
 /// The routes that make up the dice API; scrapes and probes are not user traffic.

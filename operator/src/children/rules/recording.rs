@@ -2,7 +2,7 @@
 //! latency), so alerts and dashboards read cheap pre-aggregated series.
 
 use super::{Selector, error_ratio};
-use crate::monitoring_types::Rule;
+use crate::prometheus_operator::Rule;
 
 pub const REQUEST_RATE: &str = "job:http_requests:rate5m";
 pub const ERROR_RATIO: &str = "job:http_request_errors:ratio_rate5m";

@@ -7,7 +7,7 @@
 
 use super::alerts::{annotations, static_labels};
 use super::{Selector, le_matcher, number};
-use crate::monitoring_types::{Rule, RuleGroup};
+use crate::prometheus_operator::{Rule, RuleGroup};
 use crate::validate::Validated;
 use crate::validate::monitoring::Slo;
 use std::collections::BTreeMap;
