@@ -17,7 +17,7 @@ build:
 generate:
 	$(CARGO) run -q -p dice-operator -- crd > crds/diceservice.yaml
 	cp crds/diceservice.yaml charts/dice-operator/crds/diceservice.yaml
-	DICE_UPDATE_DOCS=1 $(CARGO) test -q -p dice-operator --test docs
+	DICE_UPDATE_DOCS=1 $(CARGO) test -q -p dice-operator --test operator docs::
 	@scripts/install-chart-tools.sh
 	scripts/render-install-manifest.sh > manifests/install.yaml
 
@@ -80,7 +80,7 @@ demo: stack-tools
 ## dice-server image the cluster's nodes can pull (kind: `kind load docker-image`).
 e2e-cluster:
 	@test -n "$$KUBECONFIG" || test -f "$$HOME/.kube/config" || { echo "e2e-cluster: set KUBECONFIG to a cluster you may write to"; exit 2; }
-	$(CARGO) nextest run -p dice-operator --test binary_e2e --run-ignored only --no-capture
+	$(CARGO) nextest run -p dice-operator --test operator --run-ignored only --no-capture -E 'test(/^binary_e2e::/)'
 
 ## bench: dice-server vs the uninstrumented baseline under wrk; writes bench/RESULTS.md
 bench:

@@ -17,7 +17,7 @@ pub mod store;
 mod writer;
 
 pub use store::{Bucket, Point, Store};
-pub use writer::{Clock, SystemClock, Writer, points};
+pub use writer::{Clock, ManualClock, SystemClock, Writer, points};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};

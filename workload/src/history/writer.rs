@@ -29,6 +29,22 @@ impl Clock for SystemClock {
     }
 }
 
+/// A clock that shows what it is set to: retention and rollups tested without waiting.
+#[derive(Debug, Default)]
+pub struct ManualClock(std::sync::atomic::AtomicI64);
+
+impl ManualClock {
+    pub fn set_ms(&self, now_ms: i64) {
+        self.0.store(now_ms, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// The stored metrics of one sample: `cpu` and `ram` (percent), `gpu` (utilisation per GPU),
 /// `temperature` (°C per sensor), `disk` (percent used per mountpoint).
 pub fn points(sample: &Sample) -> Vec<Point> {

@@ -2,16 +2,6 @@ use super::*;
 use crate::history::store::Store;
 use crate::metrics::Metrics;
 use crate::sampler::sample::{Cpu, Disk, Memory};
-use std::sync::atomic::{AtomicI64, Ordering};
-
-#[derive(Debug, Default)]
-struct FakeClock(AtomicI64);
-
-impl Clock for FakeClock {
-    fn now_ms(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
 
 fn sample(at_ms: u64, cpu: f64) -> Sample {
     Sample {
@@ -36,7 +26,7 @@ fn sample(at_ms: u64, cpu: f64) -> Sample {
 fn writer(
     capacity: usize,
     retention: Duration,
-    clock: Arc<FakeClock>,
+    clock: Arc<ManualClock>,
 ) -> Result<(Writer, Store, HistoryMetrics), HistoryError> {
     let store = Store::lazy("sqlite::memory:")?;
     let metrics = Metrics::new(Arc::new(Samples::default())).history;
@@ -84,14 +74,14 @@ async fn a_full_buffer_drops_the_oldest_and_counts_it() -> Result<(), HistoryErr
 
 #[tokio::test]
 async fn retention_deletes_what_is_older_with_an_injected_clock() -> Result<(), HistoryError> {
-    let clock = Arc::new(FakeClock::default());
+    let clock = Arc::new(ManualClock::default());
     let day = 86_400_000;
     let (mut writer, store, _) = writer(100, Duration::from_millis(7 * day as u64), clock.clone())?;
     for days_ago in [9, 8, 6, 1] {
         writer.buffer(&sample((10 - days_ago) * day as u64, 1.0));
     }
     writer.flush().await?;
-    clock.0.store(10 * day, Ordering::SeqCst);
+    clock.set_ms(10 * day);
     let deleted = writer.cleanup_if_due().await?;
     assert_eq!(
         deleted,

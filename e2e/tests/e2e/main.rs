@@ -1,0 +1,5 @@
+//! The fake API server's own tests: kube-rs and the real kubectl against it.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod kube_client;
+mod kubectl;
