@@ -27,7 +27,7 @@ IMAGE_REGISTRY ?= ghcr.io/dice-operator
 IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 CONTAINER_ENGINE ?= $(shell command -v docker || command -v podman)
 images:
-	@test -n "$(CONTAINER_ENGINE)" || { echo "images: neither docker nor podman found (see README, Images)"; exit 2; }
+	@test -n "$(CONTAINER_ENGINE)" || { echo "images: neither docker nor podman found (see docs/install.md, Images)"; exit 2; }
 	$(CONTAINER_ENGINE) build -f images/dice-operator.Dockerfile -t $(IMAGE_REGISTRY)/dice-operator:$(IMAGE_TAG) .
 	$(CONTAINER_ENGINE) build -f images/dice-server.Dockerfile -t $(IMAGE_REGISTRY)/dice-server:$(IMAGE_TAG) .
 

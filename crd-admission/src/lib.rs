@@ -27,10 +27,10 @@ pub fn validate(schema: &Value, object: &Value, old: Option<&Value>) -> Vec<Stri
             None => problems.push(format!("{name}: unknown field")),
         }
     }
-    if problems.is_empty() {
-        if let Err(errors) = kube::core::cel::Validator::new().validate(schema, object, old) {
-            problems.extend(errors.into_vec().into_iter().map(|e| e.to_string()));
-        }
+    if problems.is_empty()
+        && let Err(errors) = kube::core::cel::Validator::new().validate(schema, object, old)
+    {
+        problems.extend(errors.into_vec().into_iter().map(|e| e.to_string()));
     }
     problems
 }
@@ -72,13 +72,13 @@ fn check(schema: &Value, value: &Value, path: &str, problems: &mut Vec<String>) 
             ));
         }
     }
-    if let Some(allowed) = schema["enum"].as_array() {
-        if !allowed.contains(value) {
-            problems.push(format!(
-                "{path}: Unsupported value: {value}: supported values: {}",
-                Value::Array(allowed.clone())
-            ));
-        }
+    if let Some(allowed) = schema["enum"].as_array()
+        && !allowed.contains(value)
+    {
+        problems.push(format!(
+            "{path}: Unsupported value: {value}: supported values: {}",
+            Value::Array(allowed.clone())
+        ));
     }
     if let Value::String(text) = value {
         check_string(schema, text, path, problems);

@@ -52,7 +52,7 @@ impl Drop for Namespace {
 }
 
 /// Needs a cluster you may create a namespace and install a CRD in (kind, k3d, …) and an image
-/// of dice-server its nodes can pull: `make e2e-cluster DICE_E2E_IMAGE=…` (see README).
+/// of dice-server its nodes can pull: `make e2e-cluster DICE_E2E_IMAGE=…` (see docs/operator.md, End-to-end tests).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a real cluster: run `make e2e-cluster` with KUBECONFIG set"]
 async fn operator_binary_against_the_cluster_in_kubeconfig() {

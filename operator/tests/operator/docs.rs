@@ -239,7 +239,7 @@ async fn metrics_reference_matches_the_registries() {
     writeln!(out, "## dice-server (`/metrics`, and pushed over OTLP)\n").unwrap();
     writeln!(
         out,
-        "System and GPU series exist only once the sampler has the reading (see the README).\n"
+        "System and GPU series exist only once the sampler has the reading (see [dice-server.md](dice-server.md)).\n"
     )
     .unwrap();
     metric_table(&mut out, &server.families().unwrap());

@@ -8,6 +8,7 @@ mod chart;
 mod containers;
 mod contract;
 mod controller;
+mod doc_links;
 mod docs;
 mod faults;
 mod generated;
