@@ -16,8 +16,9 @@ if [ -z "$engine" ] || ! command -v mmdebstrap >/dev/null; then
   fi
   packages=(podman runc uidmap slirp4netns fuse-overlayfs mmdebstrap)
   echo "installing Debian packages: ${packages[*]}"
-  install() { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${packages[@]}"; }
-  if ! install >/tmp/dice-apt-images.log 2>&1 && ! { sleep 5; install >>/tmp/dice-apt-images.log 2>&1; }; then
+  # Not named `install`: that would shadow install(1), which copies the binaries below.
+  apt_install() { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${packages[@]}"; }
+  if ! apt_install >/tmp/dice-apt-images.log 2>&1 && ! { sleep 5; apt_install >>/tmp/dice-apt-images.log 2>&1; }; then
     tail -n 20 /tmp/dice-apt-images.log
     echo "SKIP: installing podman failed; the container images are not built or tested"
     exit 0
