@@ -1,5 +1,6 @@
 //! The docs a newcomer follows do not lead nowhere: every relative link in README.md and docs/
-//! names a file that exists, and every `make <target>` they show is a target of the Makefile.
+//! names a file that exists, so does every repository file they name in code, and every
+//! `make <target>` they show is a target of the Makefile.
 
 use crate::support::repo;
 use regex::Regex;
@@ -111,6 +112,46 @@ fn every_make_target_the_docs_show_exists() {
     assert!(
         missing.is_empty(),
         "targets the Makefile lacks:\n{}",
+        missing.join("\n")
+    );
+}
+
+#[test]
+fn every_repository_file_the_docs_name_exists() {
+    // A path in code that starts at a top-level folder of this repository, e.g.
+    // `operator/tests/operator/faults.rs`: moved files otherwise leave the docs pointing nowhere.
+    let folders: Vec<String> = std::fs::read_dir(repo(""))
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.path().is_dir())
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|name| !name.starts_with('.') && name != "target")
+        .collect();
+    let path =
+        Regex::new(r"(?:^|[\s(`'\x22])([a-z][a-z0-9_-]*/[A-Za-z0-9_./-]*\.[a-z]+)\b").unwrap();
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for page in pages() {
+        for snippet in code(&std::fs::read_to_string(&page).unwrap()) {
+            for name in path.captures_iter(&snippet).map(|c| c[1].to_owned()) {
+                let top = name.split('/').next().unwrap_or_default();
+                if !folders.iter().any(|folder| folder == top) || name.contains('*') {
+                    continue;
+                }
+                checked += 1;
+                if !repo(&name).exists() {
+                    missing.push(format!("{}: {name}", display(&page)));
+                }
+            }
+        }
+    }
+    assert!(
+        checked > 20,
+        "only {checked} paths found: is the pattern right?"
+    );
+    assert!(
+        missing.is_empty(),
+        "files the docs name that do not exist:\n{}",
         missing.join("\n")
     );
 }
