@@ -17,7 +17,7 @@ build:
 generate:
 	$(CARGO) run -q -p dice-operator -- crd > crds/diceservice.yaml
 	cp crds/diceservice.yaml charts/dice-operator/crds/diceservice.yaml
-	DICE_UPDATE_DOCS=1 $(CARGO) test -q -p dice-operator --test operator docs::
+	DICE_UPDATE_DOCS=1 $(CARGO) test -q -p dice-operator --test operator -- docs:: alert_docs::
 	@scripts/install-chart-tools.sh
 	scripts/render-install-manifest.sh > manifests/install.yaml
 

@@ -72,6 +72,9 @@ pub struct Rule {
     pub expr: String,
     #[serde(rename = "for", default, skip_serializing_if = "Option::is_none")]
     pub for_: Option<String>,
+    /// How long the alert keeps firing after its condition cleared (Prometheus ≥ 2.42).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_firing_for: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -132,6 +135,23 @@ pub struct StaticTargets {
 pub struct AlertmanagerConfigSpec {
     pub route: Route,
     pub receivers: Vec<Receiver>,
+    #[serde(
+        rename = "inhibitRules",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub inhibit_rules: Vec<InhibitRule>,
+}
+
+/// Mutes the alerts matching `targetMatch` while an alert matching `sourceMatch` fires with the
+/// same values of the `equal` labels. The Prometheus Operator adds a `namespace` matcher to
+/// both sides.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct InhibitRule {
+    pub source_match: Vec<Matcher>,
+    pub target_match: Vec<Matcher>,
+    pub equal: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]

@@ -1,9 +1,10 @@
 //! dice-stack: the alert path of a DiceService run for real on 127.0.0.1 — dice-server,
 //! Prometheus, Alertmanager and the blackbox exporter, configured from what `dice-operator render`
 //! emits, with a capture receiver standing in for Slack and PagerDuty. `make demo` runs it for
-//! newcomers; the alert-path test drives it and asserts on the notifications.
+//! newcomers; the failure tests break it and assert on the notifications.
 
 pub mod capture;
+pub mod faults;
 pub mod manifest;
 pub mod ports;
 pub mod processes;

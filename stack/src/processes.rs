@@ -37,8 +37,15 @@ impl Processes {
     }
 
     /// Starts `command` in a new process group; stdout goes to `<name>.out`, stderr to
-    /// `<name>.log` in the log directory.
+    /// `<name>.log` in the log directory (appended to when a program that exited is started
+    /// again under its name).
     pub fn spawn(&mut self, name: &str, mut command: Command) -> Result<u32> {
+        if let Some(index) = self.running.iter().position(|r| r.name == name) {
+            if self.exit_status(name).is_none() {
+                return Err(Error::Process(format!("{name} is still running")));
+            }
+            self.running.remove(index);
+        }
         let stdout = self.create(&format!("{name}.out"))?;
         let stderr = self.create(&format!("{name}.log"))?;
         let child = command
@@ -59,7 +66,11 @@ impl Processes {
 
     fn create(&self, file: &str) -> Result<File> {
         let path = self.log_dir.join(file);
-        File::create(&path).map_err(|e| Error::io(&path, e))
+        File::options()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))
     }
 
     /// Where `name`'s stdout goes.
@@ -213,6 +224,26 @@ mod tests {
         assert!(processes.exit_status("sleeper").is_none());
         processes.kill("sleeper")?;
         assert!(processes.exit_status("sleeper").is_some());
+        Ok(())
+    }
+
+    #[test]
+    fn a_program_that_exited_starts_again_under_its_name_but_a_running_one_does_not() -> Result<()>
+    {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let mut processes = Processes::new(dir.path());
+        let sleeper = || {
+            let mut command = Command::new("sleep");
+            command.arg("300");
+            command
+        };
+        let first = processes.spawn("sleeper", sleeper())?;
+        assert!(processes.spawn("sleeper", sleeper()).is_err());
+        processes.kill("sleeper")?;
+        let second = processes.spawn("sleeper", sleeper())?;
+        assert_ne!(first, second);
+        assert!(processes.exit_status("sleeper").is_none());
+        assert_eq!(processes.groups(), vec![second]);
         Ok(())
     }
 }

@@ -45,6 +45,8 @@ pub struct StackOptions {
     pub ports: PreferredPorts,
     /// Print timeline events as they happen.
     pub echo: bool,
+    /// Extra environment for every dice-server, e.g. `DICE_CGROUP_ROOT` of a fake cgroup.
+    pub service_env: Vec<(String, String)>,
 }
 
 /// A dice-server standing in for one DiceService's pods.
@@ -55,6 +57,8 @@ pub struct LocalService {
     pub address: SocketAddr,
     /// Its name in [`Processes`].
     pub process: String,
+    /// Its environment: the Deployment's `DICE_*` settings and the stack's.
+    pub env: Vec<(String, String)>,
 }
 
 /// Everything running; dropping it stops every program it started.
@@ -97,7 +101,13 @@ impl Stack {
         let rendered = Rendered::read(&work.join("rendered"))?;
 
         let mut processes = Processes::new(&work.join("logs"));
-        let services = start_dice_servers(&rendered, &options, &mut processes)?;
+        let services = local_services(&rendered, &options)?;
+        for service in &services {
+            processes.spawn(
+                &service.process,
+                service_command(&options.binaries, service),
+            )?;
+        }
         let targets = LocalTargets {
             services: services
                 .iter()
@@ -197,8 +207,7 @@ impl Stack {
 
     /// Sends SIGINT to a dice-traffic run (it then prints its partial summary).
     pub fn interrupt(&self, name: &str) -> Result<()> {
-        self.processes
-            .signal(name, nix::sys::signal::Signal::SIGINT)
+        self.signal(name, nix::sys::signal::Signal::SIGINT)
     }
 
     /// SIGKILL to one program, the way a crashing pod disappears.
@@ -210,6 +219,17 @@ impl Stack {
 
     pub fn log_tail(&self, process: &str) -> String {
         self.processes.log_tail(process, 20)
+    }
+
+    /// Starts a dice-server (again) with its recorded environment.
+    pub(crate) fn spawn_service(&mut self, service: &LocalService) -> Result<()> {
+        self.processes
+            .spawn(&service.process, service_command(&self.binaries, service))?;
+        Ok(())
+    }
+
+    pub(crate) fn signal(&self, process: &str, signal: nix::sys::signal::Signal) -> Result<()> {
+        self.processes.signal(process, signal)
     }
 
     /// Stops every program and returns their process groups, all gone by now.
@@ -279,32 +299,33 @@ fn render(binaries: &OwnBinaries, manifest: &Path, work: &Path, capture: SocketA
     Ok(())
 }
 
-fn start_dice_servers(
-    rendered: &Rendered,
-    options: &StackOptions,
-    processes: &mut Processes,
-) -> Result<Vec<LocalService>> {
+/// One dice-server per rendered Deployment, each on its own port.
+fn local_services(rendered: &Rendered, options: &StackOptions) -> Result<Vec<LocalService>> {
     let mut services = Vec::new();
     for (index, deployment) in rendered.deployments.iter().enumerate() {
         let namespace = deployment.metadata.namespace.clone().unwrap_or_default();
         let name = deployment.metadata.name.clone().unwrap_or_default();
         let preferred = options.ports.dice_server.map(|port| port + index as u16);
         let address = ports::free(preferred)?;
-        let process = format!("dice-server-{namespace}-{name}");
-        let mut command = Command::new(&options.binaries.dice_server);
-        command.envs(workload_env(deployment));
-        command
-            .env("DICE_LISTEN", address.to_string())
-            .env("DICE_LOG_FORMAT", "json");
-        processes.spawn(&process, command)?;
+        let mut env = workload_env(deployment);
+        env.extend(options.service_env.iter().cloned());
+        env.push(("DICE_LISTEN".into(), address.to_string()));
+        env.push(("DICE_LOG_FORMAT".into(), "json".into()));
         services.push(LocalService {
+            process: format!("dice-server-{namespace}-{name}"),
             namespace,
             name,
             address,
-            process,
+            env,
         });
     }
     Ok(services)
+}
+
+fn service_command(binaries: &OwnBinaries, service: &LocalService) -> Command {
+    let mut command = Command::new(&binaries.dice_server);
+    command.envs(service.env.iter().map(|(k, v)| (k, v)));
+    command
 }
 
 /// The Deployment's `DICE_*` settings (die behaviour, sampling, history timing). The listen
@@ -384,8 +405,10 @@ fn start_prometheus_stack(
         format!("--storage.tsdb.path={}", path("prometheus-data")),
         format!("--web.listen-address={prometheus}"),
         format!("--web.external-url=http://{prometheus}"),
-        // Firing alerts are re-sent this often; the default minute would delay every step.
-        "--rules.alert.resend-delay=1s".into(),
+        // Firing alerts are re-sent this often and stay valid in Alertmanager for four times
+        // as long: 12s outlasts the seconds a configuration reload leaves Prometheus without
+        // its Alertmanager (rediscovered after up to 5s), so no alert expires and re-fires.
+        "--rules.alert.resend-delay=3s".into(),
     ]);
     processes.spawn("prometheus", prometheus_command)?;
     Ok(())

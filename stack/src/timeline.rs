@@ -1,4 +1,4 @@
-//! What happened when, relative to the stack's start: the alert-path test prints it, the demo
+//! What happened when, relative to the stack's start: the failure tests print it, the demo
 //! prints each event as it happens.
 
 use std::sync::{Arc, Mutex, PoisonError};

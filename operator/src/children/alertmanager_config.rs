@@ -1,12 +1,15 @@
 //! The AlertmanagerConfig: critical alerts page PagerDuty and post to Slack, warnings post to
-//! Slack. The Prometheus Operator scopes it to alerts labelled with its namespace; the `service`
-//! matcher narrows it to this DiceService's alerts.
+//! Slack, and inhibition rules keep one failure to one notification. The Prometheus Operator
+//! scopes it to alerts labelled with its namespace; the `service` matcher narrows it to this
+//! DiceService's alerts.
 
 use super::object_meta;
+use super::rules::catalog::{GeneratedAlert, Role, covered_by_page};
+use super::rules::slo::{SloKind, URGENCY};
 use crate::crd::SecretKeyRef;
 use crate::prometheus_operator::{
-    AlertmanagerConfig, AlertmanagerConfigSpec, KeyValue, Matcher, PagerDutyConfig, Receiver,
-    Route, SecretKeySelector, SlackConfig,
+    AlertmanagerConfig, AlertmanagerConfigSpec, InhibitRule, KeyValue, Matcher, PagerDutyConfig,
+    Receiver, Route, SecretKeySelector, SlackConfig,
 };
 use crate::validate::Validated;
 
@@ -44,7 +47,7 @@ pub fn build(service: &Validated) -> Option<AlertmanagerConfig> {
         });
         routes.push(Route {
             receiver: PAGERDUTY.into(),
-            matchers: vec![equal("severity", "critical")],
+            matchers: vec![equal_to("severity", "critical")],
             r#continue: true,
             ..Route::default()
         });
@@ -87,13 +90,83 @@ pub fn build(service: &Validated) -> Option<AlertmanagerConfig> {
                 group_wait: Some(alerting.group_wait.clone()),
                 group_interval: Some(alerting.group_interval.clone()),
                 repeat_interval: Some(alerting.repeat_interval.clone()),
-                matchers: vec![equal("service", &service.name)],
+                matchers: vec![equal_to("service", &service.name)],
                 routes,
                 ..Route::default()
             },
             receivers,
+            inhibit_rules: inhibit_rules(&service.name),
         },
     })
+}
+
+/// A cause (ServiceDown, ServiceAbsent) silences the symptoms of the same service; an SLO's
+/// page silences its ticket, and either of its burn alerts the threshold alert it makes
+/// redundant. Never across services:
+/// every rule matches this service on both sides and requires equal `namespace` and `service`.
+pub fn inhibit_rules(service: &str) -> Vec<InhibitRule> {
+    let all = GeneratedAlert::all();
+    let with_role = |role: Role| -> Vec<&'static str> {
+        all.iter()
+            .filter(|a| a.role() == role)
+            .map(|a| a.name())
+            .collect()
+    };
+    let equal = vec!["namespace".to_owned(), "service".to_owned()];
+    let mut rules = vec![InhibitRule {
+        source_match: vec![
+            one_of("alertname", &with_role(Role::Cause)),
+            equal_to("service", service),
+        ],
+        target_match: vec![
+            one_of("alertname", &with_role(Role::Symptom)),
+            equal_to("service", service),
+        ],
+        equal: equal.clone(),
+    }];
+    for kind in SloKind::ALL {
+        rules.push(InhibitRule {
+            source_match: vec![
+                equal_to("alertname", kind.alert()),
+                equal_to(URGENCY, "page"),
+                equal_to("service", service),
+            ],
+            target_match: vec![
+                equal_to("alertname", kind.alert()),
+                Matcher {
+                    name: URGENCY.into(),
+                    value: "page".into(),
+                    match_type: "!=".into(),
+                },
+                equal_to("service", service),
+            ],
+            equal: equal.clone(),
+        });
+        // Either burn alert covers the threshold alert of the same errors: the ticket's long
+        // windows keep it quiet after the page resolves, while the short-window threshold
+        // alert may still be clearing.
+        rules.push(InhibitRule {
+            source_match: vec![
+                equal_to("alertname", kind.alert()),
+                equal_to("service", service),
+            ],
+            target_match: vec![
+                equal_to("alertname", covered_by_page(kind).as_str()),
+                equal_to("service", service),
+            ],
+            equal: equal.clone(),
+        });
+    }
+    rules
+}
+
+/// Alert names are identifiers: no regex escaping needed.
+fn one_of(name: &str, values: &[&str]) -> Matcher {
+    Matcher {
+        name: name.into(),
+        value: values.join("|"),
+        match_type: "=~".into(),
+    }
 }
 
 /// Extra fields of a PagerDuty incident.
@@ -103,6 +176,11 @@ pub fn details() -> Vec<KeyValue> {
         ("firing", "{{ .Alerts.Firing | len }}"),
         ("namespace", "{{ .CommonLabels.namespace }}"),
         ("service", "{{ .CommonLabels.service }}"),
+        // Every label, `alertLabels` included, for PagerDuty event rules that route by them.
+        (
+            "labels",
+            "{{ range $i, $p := .CommonLabels.SortedPairs }}{{ if $i }} {{ end }}{{ $p.Name }}={{ $p.Value }}{{ end }}",
+        ),
         ("description", "{{ .CommonAnnotations.description }}"),
         ("runbook_url", "{{ .CommonAnnotations.runbook_url }}"),
     ]
@@ -114,7 +192,7 @@ pub fn details() -> Vec<KeyValue> {
     .collect()
 }
 
-fn equal(name: &str, value: &str) -> Matcher {
+fn equal_to(name: &str, value: &str) -> Matcher {
     Matcher {
         name: name.into(),
         value: value.into(),
@@ -126,5 +204,80 @@ fn selector(reference: &SecretKeyRef) -> SecretKeySelector {
     SecretKeySelector {
         name: reference.name.clone(),
         key: reference.key.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_inhibition_rule_stays_inside_its_service() {
+        for rule in inhibit_rules("dice") {
+            for side in [&rule.source_match, &rule.target_match] {
+                assert!(side.contains(&equal_to("service", "dice")), "{rule:?}");
+            }
+            assert_eq!(rule.equal, ["namespace", "service"]);
+        }
+    }
+
+    #[test]
+    fn causes_silence_every_symptom_and_nothing_that_stands_alone() {
+        let rules = inhibit_rules("dice");
+        let cause = &rules[0];
+        let names = |matchers: &[Matcher]| -> Vec<String> {
+            matchers
+                .iter()
+                .filter(|m| m.name == "alertname")
+                .flat_map(|m| m.value.split('|').map(str::to_owned).collect::<Vec<_>>())
+                .collect()
+        };
+        assert_eq!(names(&cause.source_match), ["ServiceDown", "ServiceAbsent"]);
+        let silenced = names(&cause.target_match);
+        for symptom in [
+            "ProbeFailing",
+            "HighErrorRate",
+            "SlowResponseTime",
+            "AvailabilityErrorBudgetBurn",
+            "LatencyErrorBudgetBurn",
+        ] {
+            assert!(silenced.contains(&symptom.to_owned()), "{silenced:?}");
+        }
+        for independent in ["HighMemoryUsage", "PodRestarting", "ServiceDown"] {
+            assert!(!silenced.contains(&independent.to_owned()), "{silenced:?}");
+        }
+    }
+
+    #[test]
+    fn an_slo_page_silences_its_ticket_and_either_burn_the_threshold_alert() {
+        let rules = inhibit_rules("dice");
+        let from = |alert: &str| -> Vec<&InhibitRule> {
+            rules
+                .iter()
+                .filter(|r| r.source_match.contains(&equal_to("alertname", alert)))
+                .collect()
+        };
+        let availability = from("AvailabilityErrorBudgetBurn");
+        assert_eq!(availability.len(), 2);
+        let page = availability[0];
+        assert!(page.source_match.contains(&equal_to(URGENCY, "page")));
+        assert!(page.target_match.contains(&Matcher {
+            name: URGENCY.into(),
+            value: "page".into(),
+            match_type: "!=".into(),
+        }));
+        let any_burn = availability[1];
+        assert!(!any_burn.source_match.iter().any(|m| m.name == URGENCY));
+        assert!(
+            any_burn
+                .target_match
+                .contains(&equal_to("alertname", "HighErrorRate"))
+        );
+        let latency = from("LatencyErrorBudgetBurn");
+        assert!(
+            latency[1]
+                .target_match
+                .contains(&equal_to("alertname", "SlowResponseTime"))
+        );
     }
 }

@@ -17,6 +17,22 @@ pub struct MonitoringSpec {
     #[schemars(transform = super::bounds::label_map)]
     pub labels: BTreeMap<String, String>,
 
+    /// Extra labels on every generated alert, for routing in your own Alertmanager config (e.g.
+    /// `team: payments`, `tier: "1"`). Keys are Prometheus label names; the labels the alerts
+    /// already carry (`alertname`, `severity`, `namespace`, `service`, `slo`, `urgency`, `job`,
+    /// `pod`, `instance`) are refused. Values are plain text: no `{{` or `}}`, since Prometheus
+    /// expands alert labels as templates.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(transform = super::bounds::label_map, extend("maxProperties" = 16))]
+    // `'key' in self` on a map is a key lookup: cheap for the API server's CEL cost estimate, where
+    // anything that reads the keys themselves counts them as megabytes long. Key syntax is
+    // checked by the operator (Degraded, naming the key).
+    #[x_kube(validation = Rule::new("!('alertname' in self) && !('severity' in self) && !('namespace' in self) && !('service' in self) && !('slo' in self) && !('urgency' in self) && !('job' in self) && !('pod' in self) && !('instance' in self)")
+        .message("alertLabels may not set alertname, severity, namespace, service, slo, urgency, job, pod or instance: the generated alerts carry them already"))]
+    #[x_kube(validation = Rule::new("self.all(k, !self[k].contains('{{') && !self[k].contains('}}'))")
+        .message("alertLabels values may not contain {{ or }}: Prometheus expands alert labels as templates"))]
+    pub alert_labels: BTreeMap<String, String>,
+
     /// The ServiceMonitor that makes Prometheus scrape `/metrics` on the Service's `http` port.
     #[serde(default)]
     pub service_monitor: ServiceMonitorSpec,
@@ -108,23 +124,38 @@ pub struct RulesSpec {
     /// default; `threshold` is unused.
     #[serde(default)]
     pub service_down: AlertSpec,
-    /// HighMemoryUsage: a pod's resident memory above `threshold` MiB (default 200) for `for`
-    /// (default 5m); severity warning by default.
+    /// ServiceAbsent: Prometheus has no target of this service at all (no ready pod, no
+    /// endpoints, or the ServiceMonitor selects nothing) for `for` (default 2m); severity
+    /// critical by default; `threshold` is unused. Left out when `replicas` is 0 or the
+    /// ServiceMonitor is off.
     #[serde(default)]
-    pub high_memory_usage: AlertSpec,
-    /// PodRestarting: more than `threshold` container restarts (default 0, from
-    /// kube-state-metrics) within `for` (default 5m); severity warning by default.
+    pub service_absent: AlertSpec,
+    /// ProbeFailing: the blackbox probe of the Service fails (`probe_success == 0`) for `for`
+    /// (default 3m, longer than serviceDown's so a dead pod pages once); severity critical by
+    /// default; `threshold` is unused. Only with `monitoring.probe` enabled.
+    #[serde(default)]
+    pub probe_failing: AlertSpec,
+    /// HighMemoryUsage: a pod's working set above `threshold` of its container memory limit (0
+    /// to 1, default 0.9) for `for` (default 5m); where no limit is known, resident memory
+    /// above `thresholdWithoutLimitMiB` (default 200). Severity warning by default.
+    #[serde(default)]
+    pub high_memory_usage: MemoryAlertSpec,
+    /// PodRestarting: more than `threshold` container restarts (default 0) within 15 minutes,
+    /// held for `for` (default 5m): from kube-state-metrics where it runs, else from
+    /// dice-server's own `process_start_time_seconds`. Severity warning by default.
     #[serde(default)]
     pub pod_restarting: AlertSpec,
 }
 
 /// The alerts users already run, by name: the one list of them. [`RulesSpec::alerts`] pairs
 /// each with its settings, so a new alert does not compile until every match handles it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum AlertName {
     HighErrorRate,
     SlowResponseTime,
     ServiceDown,
+    ServiceAbsent,
+    ProbeFailing,
     HighMemoryUsage,
     PodRestarting,
 }
@@ -135,6 +166,8 @@ impl AlertName {
             AlertName::HighErrorRate => "HighErrorRate",
             AlertName::SlowResponseTime => "SlowResponseTime",
             AlertName::ServiceDown => "ServiceDown",
+            AlertName::ServiceAbsent => "ServiceAbsent",
+            AlertName::ProbeFailing => "ProbeFailing",
             AlertName::HighMemoryUsage => "HighMemoryUsage",
             AlertName::PodRestarting => "PodRestarting",
         }
@@ -146,6 +179,8 @@ impl AlertName {
             AlertName::HighErrorRate => "highErrorRate",
             AlertName::SlowResponseTime => "slowResponseTime",
             AlertName::ServiceDown => "serviceDown",
+            AlertName::ServiceAbsent => "serviceAbsent",
+            AlertName::ProbeFailing => "probeFailing",
             AlertName::HighMemoryUsage => "highMemoryUsage",
             AlertName::PodRestarting => "podRestarting",
         }
@@ -155,13 +190,15 @@ impl AlertName {
 impl RulesSpec {
     /// Every alert with its settings. Destructured without `..`: a new alert field must be
     /// listed here.
-    pub fn alerts(&self) -> [(AlertName, &AlertSpec); 5] {
+    pub fn alerts(&self) -> [(AlertName, &AlertSpec); 7] {
         let RulesSpec {
             enabled: _,
             runbook_base_url: _,
             high_error_rate,
             slow_response_time,
             service_down,
+            service_absent,
+            probe_failing,
             high_memory_usage,
             pod_restarting,
         } = self;
@@ -169,7 +206,9 @@ impl RulesSpec {
             (AlertName::HighErrorRate, high_error_rate),
             (AlertName::SlowResponseTime, slow_response_time),
             (AlertName::ServiceDown, service_down),
-            (AlertName::HighMemoryUsage, high_memory_usage),
+            (AlertName::ServiceAbsent, service_absent),
+            (AlertName::ProbeFailing, probe_failing),
+            (AlertName::HighMemoryUsage, &high_memory_usage.alert),
             (AlertName::PodRestarting, pod_restarting),
         ]
     }
@@ -183,7 +222,9 @@ impl Default for RulesSpec {
             high_error_rate: AlertSpec::default(),
             slow_response_time: AlertSpec::default(),
             service_down: AlertSpec::default(),
-            high_memory_usage: AlertSpec::default(),
+            service_absent: AlertSpec::default(),
+            probe_failing: AlertSpec::default(),
+            high_memory_usage: MemoryAlertSpec::default(),
             pod_restarting: AlertSpec::default(),
         }
     }
@@ -208,6 +249,26 @@ pub struct AlertSpec {
     /// `critical` pages; `warning` and `info` notify.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<Severity>,
+}
+
+/// HighMemoryUsage: an [`AlertSpec`] whose `threshold` is a share of the memory limit, plus the
+/// absolute size used where a pod has no limit.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.threshold) || (self.threshold > 0.0 && self.threshold <= 1.0)")
+    .message("highMemoryUsage.threshold is a share of the container memory limit, above 0 and at most 1 (e.g. 0.9); the size in MiB for pods without a limit is thresholdWithoutLimitMiB"))]
+pub struct MemoryAlertSpec {
+    #[serde(flatten)]
+    pub alert: AlertSpec,
+    /// Resident memory in MiB above which the alert fires for a pod without a memory limit
+    /// (default 200).
+    #[serde(
+        rename = "thresholdWithoutLimitMiB",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(range(min = 1.0, max = 1048576.0))]
+    pub threshold_without_limit_mib: Option<f64>,
 }
 
 impl Default for AlertSpec {
@@ -249,6 +310,12 @@ pub struct AvailabilityObjective {
     /// Target percentage, above 0 and below 100 (e.g. 99.9).
     #[schemars(range(min = 50.0, max = 99.9999))]
     pub objective: f64,
+    /// Severity of the fast-burn alert that pages (default `critical`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_severity: Option<Severity>,
+    /// Severity of the slow-burn alert that opens a ticket (default `warning`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_severity: Option<Severity>,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -261,6 +328,12 @@ pub struct LatencyObjective {
     /// 25ms, 50ms, 100ms, 250ms, 500ms, 750ms, 1s, 2.5s, 5s, 10s.
     #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?(ms|s)$"), length(max = 16))]
     pub threshold: String,
+    /// Severity of the fast-burn alert that pages (default `critical`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_severity: Option<Severity>,
+    /// Severity of the slow-burn alert that opens a ticket (default `warning`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_severity: Option<Severity>,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]

@@ -5,7 +5,9 @@
 
 use super::error::{RenderError, Result};
 use crate::children::alertmanager_config::GROUP_BY;
-use crate::prometheus_operator::{AlertmanagerConfig, Matcher, Route, SecretKeySelector};
+use crate::prometheus_operator::{
+    AlertmanagerConfig, InhibitRule, Matcher, Route, SecretKeySelector,
+};
 use kube::ResourceExt;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -50,6 +52,7 @@ impl SecretValues {
 /// The plain Alertmanager configuration for every AlertmanagerConfig given.
 pub fn alertmanager_yml(configs: &[AlertmanagerConfig], secrets: &SecretValues) -> Result<String> {
     let mut routes = Vec::new();
+    let mut inhibit_rules = Vec::new();
     let mut receivers = vec![json!({"name": "null"})];
     for config in configs {
         let namespace = config.namespace().unwrap_or_default();
@@ -60,6 +63,13 @@ pub fn alertmanager_yml(configs: &[AlertmanagerConfig], secrets: &SecretValues) 
             matchers.insert(0, Value::String(format!("namespace=\"{namespace}\"")));
         }
         routes.push(route);
+        inhibit_rules.extend(
+            config
+                .spec
+                .inhibit_rules
+                .iter()
+                .map(|rule| inhibit_rule(rule, &namespace)),
+        );
         for receiver in &config.spec.receivers {
             let mut plain = Map::new();
             plain.insert("name".into(), format!("{prefix}/{}", receiver.name).into());
@@ -68,8 +78,11 @@ pub fn alertmanager_yml(configs: &[AlertmanagerConfig], secrets: &SecretValues) 
                 .iter()
                 .map(|slack| {
                     let flag = secrets.slack_api_url.as_ref();
+                    let url = secrets.resolve(&namespace, &slack.api_url, flag, "slack-api-url")?;
+                    // The Prometheus Operator trims URLs read from Secrets (a file written
+                    // with `echo` ends in a newline); routing keys it takes as they are.
                     Ok(json!({
-                        "api_url": secrets.resolve(&namespace, &slack.api_url, flag, "slack-api-url")?,
+                        "api_url": url.trim(),
                         "channel": slack.channel,
                         "send_resolved": slack.send_resolved,
                         "title": slack.title,
@@ -115,7 +128,7 @@ pub fn alertmanager_yml(configs: &[AlertmanagerConfig], secrets: &SecretValues) 
             receivers.push(Value::Object(plain));
         }
     }
-    let document = json!({
+    let mut document = json!({
         "route": {
             "receiver": "null",
             "group_by": GROUP_BY,
@@ -123,6 +136,9 @@ pub fn alertmanager_yml(configs: &[AlertmanagerConfig], secrets: &SecretValues) 
         },
         "receivers": receivers,
     });
+    if !inhibit_rules.is_empty() {
+        document["inhibit_rules"] = Value::Array(inhibit_rules);
+    }
     crate::yaml::to_string(&document).map_err(|e| RenderError::Serialize(e.to_string()))
 }
 
@@ -160,6 +176,24 @@ fn route(route: &Route, prefix: &str) -> Value {
         plain.insert("routes".into(), Value::Array(children));
     }
     Value::Object(plain)
+}
+
+/// As the Prometheus Operator does, both sides also match the AlertmanagerConfig's namespace, so
+/// one namespace's alerts never silence another's.
+fn inhibit_rule(rule: &InhibitRule, namespace: &str) -> Value {
+    let namespace = Value::String(format!("namespace=\"{namespace}\""));
+    let side = |matchers: &[Matcher]| -> Vec<Value> {
+        matchers
+            .iter()
+            .map(matcher)
+            .chain(std::iter::once(namespace.clone()))
+            .collect()
+    };
+    json!({
+        "source_matchers": side(&rule.source_match),
+        "target_matchers": side(&rule.target_match),
+        "equal": rule.equal,
+    })
 }
 
 fn matcher(matcher: &Matcher) -> Value {

@@ -1,5 +1,6 @@
 //! DiceService → [`Validated`]: defaults resolved and the rules the schema cannot express checked.
 
+mod alerts;
 mod durations;
 pub mod monitoring;
 

@@ -2,10 +2,12 @@
 //! parsed, and the rules the schema cannot express (units beyond CEL's durations) checked.
 
 use super::Defaults;
+use super::alerts;
+pub use super::alerts::{Alert, RESERVED_ALERT_LABELS, Rules};
 pub use crate::crd::AlertName;
 use crate::crd::{
-    AlertSpec, AlertingSpec, DashboardSpec, MonitoringSpec, RulesSpec, SecretKeyRef,
-    ServiceMonitorSpec, Severity, SloSpec,
+    AlertingSpec, DashboardSpec, MonitoringSpec, SecretKeyRef, ServiceMonitorSpec, Severity,
+    SloSpec,
 };
 use crate::{Error, Result};
 use std::collections::BTreeMap;
@@ -24,6 +26,8 @@ pub struct Monitoring {
     pub labels: BTreeMap<String, String>,
     /// Every alert links to `<base>#<alertname lowercased>`.
     pub runbook_base_url: String,
+    /// `spec.monitoring.alertLabels`, on every generated alert.
+    pub alert_labels: BTreeMap<String, String>,
     pub service_monitor: Option<Scrape>,
     pub rules: Option<Rules>,
     pub slo: Option<Slo>,
@@ -39,41 +43,36 @@ pub struct Scrape {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Rules {
-    /// Only the alerts switched on.
-    pub alerts: Vec<Alert>,
-}
-
-impl AlertName {
-    /// Threshold, `for` and severity when the spec does not override them.
-    fn defaults(self) -> (f64, &'static str, Severity) {
-        match self {
-            AlertName::HighErrorRate => (0.05, "5m", Severity::Critical),
-            AlertName::SlowResponseTime => (1.0, "10m", Severity::Warning),
-            AlertName::ServiceDown => (0.0, "2m", Severity::Critical),
-            AlertName::HighMemoryUsage => (200.0, "5m", Severity::Warning),
-            AlertName::PodRestarting => (0.0, "5m", Severity::Warning),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Alert {
-    pub name: AlertName,
-    pub threshold: f64,
-    pub for_: String,
-    pub severity: Severity,
-}
-
-#[derive(Debug, Clone, PartialEq)]
 pub struct Slo {
     /// As written (`30d`), for labels and names.
     pub window: String,
     pub window_seconds: f64,
     pub for_: Option<String>,
-    /// Objective as a fraction (0.999).
-    pub availability: Option<f64>,
+    pub availability: Option<AvailabilitySlo>,
     pub latency: Option<LatencySlo>,
+}
+
+/// Severities of an SLO's two burn-rate alerts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BurnSeverities {
+    pub page: Severity,
+    pub ticket: Severity,
+}
+
+impl BurnSeverities {
+    fn from_spec(page: Option<Severity>, ticket: Option<Severity>) -> Self {
+        Self {
+            page: page.unwrap_or(Severity::Critical),
+            ticket: ticket.unwrap_or(Severity::Warning),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AvailabilitySlo {
+    /// Objective as a fraction (0.999).
+    pub objective: f64,
+    pub severities: BurnSeverities,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -84,6 +83,7 @@ pub struct LatencySlo {
     pub threshold_seconds: f64,
     /// As written (`500ms`), for alert text.
     pub threshold: String,
+    pub severities: BurnSeverities,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -124,8 +124,9 @@ pub fn validate(
             .runbook_base_url
             .clone()
             .unwrap_or_else(|| defaults.runbook_base_url.clone()),
+        alert_labels: alerts::alert_labels(&spec.alert_labels)?,
         service_monitor: scrape(&spec.service_monitor)?,
-        rules: rules(&spec.rules),
+        rules: alerts::rules(&spec.rules)?,
         slo: spec.slo.as_ref().map(slo).transpose()?,
         probe: spec.probe.enabled.then(|| ProbeTarget {
             prober: spec.probe.prober.clone(),
@@ -160,17 +161,6 @@ fn scrape(spec: &ServiceMonitorSpec) -> Result<Option<Scrape>> {
     }))
 }
 
-fn rules(spec: &RulesSpec) -> Option<Rules> {
-    spec.enabled.then(|| Rules {
-        alerts: spec
-            .alerts()
-            .into_iter()
-            .filter(|(_, alert)| alert.enabled)
-            .map(|(name, alert)| resolve(name, alert))
-            .collect(),
-    })
-}
-
 fn slo(spec: &SloSpec) -> Result<Slo> {
     let latency = match &spec.latency {
         None => None,
@@ -178,13 +168,17 @@ fn slo(spec: &SloSpec) -> Result<Slo> {
             objective: latency.objective / 100.0,
             threshold_seconds: bucket("monitoring.slo.latency.threshold", &latency.threshold)?,
             threshold: latency.threshold.clone(),
+            severities: BurnSeverities::from_spec(latency.page_severity, latency.ticket_severity),
         }),
     };
     Ok(Slo {
         window_seconds: slo_window(&spec.window)?,
         window: spec.window.clone(),
         for_: spec.for_.clone(),
-        availability: spec.availability.as_ref().map(|a| a.objective / 100.0),
+        availability: spec.availability.as_ref().map(|a| AvailabilitySlo {
+            objective: a.objective / 100.0,
+            severities: BurnSeverities::from_spec(a.page_severity, a.ticket_severity),
+        }),
         latency,
     })
 }
@@ -239,16 +233,6 @@ fn alerting_routes(spec: &AlertingSpec) -> Alerting {
         group_wait: spec.group_wait.clone().unwrap_or_else(|| "30s".into()),
         group_interval: spec.group_interval.clone().unwrap_or_else(|| "5m".into()),
         repeat_interval: spec.repeat_interval.clone().unwrap_or_else(|| "4h".into()),
-    }
-}
-
-fn resolve(name: AlertName, spec: &AlertSpec) -> Alert {
-    let (threshold, for_, severity) = name.defaults();
-    Alert {
-        name,
-        threshold: spec.threshold.unwrap_or(threshold),
-        for_: spec.for_.clone().unwrap_or_else(|| for_.to_owned()),
-        severity: spec.severity.unwrap_or(severity),
     }
 }
 

@@ -64,3 +64,70 @@ fn rendered_alertmanager_config_loads_and_routes_by_severity() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A Slack URL Secret written with `echo` ends in a newline; the Prometheus Operator trims it,
+/// and so does `render`. The inhibition rules carry the namespace matcher on both sides.
+#[test]
+fn a_secret_url_with_a_trailing_newline_loads_and_inhibition_stays_in_the_namespace() {
+    if Command::new("amtool").arg("--version").output().is_err() {
+        println!("SKIP: amtool is not installed");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("dice-amtool-trim-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let full =
+        std::fs::read_to_string(crate::support::repo("manifests/examples/full.yaml")).unwrap();
+    let url = "https://hooks.slack.com/services/REPLACE/ME/PLEASE";
+    let with_newline = full.replace(
+        &format!("webhook-url: {url}"),
+        &format!("webhook-url: \"{url}\\n\""),
+    );
+    assert_ne!(
+        with_newline, full,
+        "the example's Slack Secret changed shape"
+    );
+    let manifest = dir.join("full.yaml");
+    std::fs::write(&manifest, with_newline).unwrap();
+    let output = crate::support::run_ok(
+        Command::new(env!("CARGO_BIN_EXE_dice-operator"))
+            .args(["render", "--alertmanager-config", "-f"])
+            .arg(&manifest),
+    );
+    let rendered: serde_yaml::Value = serde_yaml::from_slice(&output.stdout).unwrap();
+    let slack = &rendered["receivers"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "dice/dice-full/slack")
+        .unwrap()["slack_configs"][0];
+    assert_eq!(slack["api_url"].as_str(), Some(url));
+    let inhibit = rendered["inhibit_rules"].as_sequence().unwrap();
+    assert_eq!(
+        inhibit.len(),
+        5,
+        "causes, then per SLO its page and either burn"
+    );
+    for rule in inhibit {
+        for side in ["source_matchers", "target_matchers"] {
+            let matchers: Vec<&str> = rule[side]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .filter_map(|m| m.as_str())
+                .collect();
+            assert!(
+                matchers.contains(&"namespace=\"dice\""),
+                "{side}: {matchers:?}"
+            );
+            assert!(
+                matchers.contains(&"service=\"dice-full\""),
+                "{side}: {matchers:?}"
+            );
+        }
+    }
+    let config = dir.join("alertmanager.yml");
+    std::fs::write(&config, &output.stdout).unwrap();
+    let check = amtool(&["check-config", &config.display().to_string()]);
+    assert!(check.contains("SUCCESS"), "{check}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

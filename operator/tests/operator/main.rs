@@ -1,6 +1,8 @@
 //! dice-operator's integration tests: one binary, a module per area; shared helpers in `support`, the kubectl scenario in `scenario`.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod alert_docs;
+mod alert_rules;
 mod amtool;
 mod apply_requests;
 mod binary_e2e;

@@ -1,10 +1,13 @@
 //! The generated rules with the real Prometheus tools: `promtool check rules` on every example,
-//! and `promtool test rules` unit tests (operator/tests/promtool/*.yaml) that prove when the
-//! alerts of the full example fire — and when they do not.
+//! and `promtool test rules` unit tests that prove when the alerts fire — and when they do not:
+//! operator/tests/promtool/*.yaml for the full example, operator/tests/promtool/defaults/ for
+//! the default spec, where every generated alert must have both.
 
 use crate::support::repo;
+use dice_operator::children::rules::catalog::GeneratedAlert;
 use dice_operator::render::render_manifest;
 use dice_operator::validate::Defaults;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -85,6 +88,59 @@ fn alerts_fire_when_and_only_when_they_should() {
     let report = promtool(&args, &dir);
     println!("{report}");
     assert_eq!(report.matches("SUCCESS").count(), files.len(), "{report}");
+}
+
+/// The default spec's rules, unit-tested: every generated alert has a case where it fires at
+/// its default threshold and one where it stays silent, and all of them pass.
+#[test]
+fn every_alert_fires_at_its_default_threshold_and_stays_silent_below_it() {
+    let defaults = repo("operator/tests/promtool/defaults");
+    let tests = std::fs::read_to_string(defaults.join("alerts.yaml")).unwrap();
+    let parsed: serde_yaml::Value = serde_yaml::from_str(&tests).unwrap();
+    let mut fires = BTreeSet::new();
+    let mut silent = BTreeSet::new();
+    for case in parsed["tests"].as_sequence().unwrap() {
+        for check in case["alert_rule_test"].as_sequence().into_iter().flatten() {
+            let name = check["alertname"].as_str().unwrap().to_owned();
+            let expected = check["exp_alerts"].as_sequence().map_or(0, Vec::len);
+            if expected == 0 {
+                silent.insert(name);
+            } else {
+                fires.insert(name);
+            }
+        }
+    }
+    for alert in GeneratedAlert::all() {
+        let name = alert.name().to_owned();
+        assert!(
+            fires.contains(&name),
+            "no default-spec case where {name} fires"
+        );
+        assert!(
+            silent.contains(&name),
+            "no default-spec case where {name} stays silent"
+        );
+    }
+    if !promtool_installed() {
+        println!("SKIP: promtool is not installed");
+        return;
+    }
+    let manifest = std::fs::read_to_string(defaults.join("diceservice.yaml")).unwrap();
+    let rule = render_manifest(&manifest, &Defaults::with_image("dice-server:test")).unwrap()[0]
+        .1
+        .prometheus_rule
+        .clone()
+        .unwrap();
+    let dir = tempdir("defaults");
+    std::fs::write(
+        dir.join("rules.yaml"),
+        serde_yaml::to_string(&rule.spec).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("alerts.yaml"), tests).unwrap();
+    let report = promtool(&["test", "rules", "alerts.yaml"], &dir);
+    println!("{report}");
+    assert!(report.contains("SUCCESS"), "{report}");
 }
 
 fn tempdir(label: &str) -> PathBuf {

@@ -108,6 +108,7 @@ async fn run(args: Args) -> dice_stack::Result<()> {
             capture: Some(9099),
         },
         echo: true,
+        service_env: Vec::new(),
     };
     eprintln!(
         "dice-stack: rendering {} and starting the stack…",

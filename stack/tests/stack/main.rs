@@ -1,5 +1,7 @@
-//! The live alert path: real Prometheus, Alertmanager and blackbox exporter, and `make demo`.
+//! The live alert path: real Prometheus, Alertmanager and blackbox exporter, failure by
+//! failure, and `make demo`.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-mod alert_path;
 mod demo;
+mod failures;
+mod live;

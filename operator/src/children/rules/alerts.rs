@@ -1,31 +1,57 @@
 //! The alerts users already run, written for the person paged at 3 a.m.: what is wrong, how
 //! bad, where, and a runbook link.
 
+use super::catalog::{GeneratedAlert, Role};
 use super::recording::{ERROR_RATIO, LATENCY_P95};
 use super::{Selector, escape, number};
+use crate::children::probe;
 use crate::prometheus_operator::Rule;
 use crate::validate::Validated;
-use crate::validate::monitoring::{Alert, AlertName, Rules};
+use crate::validate::monitoring::{Alert, AlertName, Rules, prometheus_seconds};
 use std::collections::BTreeMap;
 
 const MIB: f64 = 1024.0 * 1024.0;
+/// HighMemoryUsage's second form, for pods without a memory limit, says so in a label: it reads
+/// resident memory rather than a share of the limit (and two rules of one alert may not carry
+/// the same labels).
+const WITHOUT_LIMIT: (&str, &str) = ("limit", "none");
 
 pub fn rules(service: &Validated, rules: &Rules, selector: &Selector) -> Vec<Rule> {
     rules
         .alerts
         .iter()
-        .map(|alert| rule(service, selector, alert))
+        .filter(|alert| applies(service, alert.name))
+        .flat_map(|alert| self::rule(service, rules, selector, alert))
         .collect()
 }
 
-/// Labels every alert of this DiceService carries. `namespace` is static because aggregations
-/// drop it and the AlertmanagerConfig's routes only see alerts labelled with its namespace.
+/// Whether an alert can mean anything for this DiceService: "no targets" needs a ServiceMonitor
+/// and pods wanted, the probe alert a Probe.
+fn applies(service: &Validated, alert: AlertName) -> bool {
+    match alert {
+        AlertName::ServiceAbsent => {
+            service.monitoring.service_monitor.is_some() && service.replicas > 0
+        }
+        AlertName::ProbeFailing => service.monitoring.probe.is_some(),
+        AlertName::HighErrorRate
+        | AlertName::SlowResponseTime
+        | AlertName::ServiceDown
+        | AlertName::HighMemoryUsage
+        | AlertName::PodRestarting => true,
+    }
+}
+
+/// Labels every alert of this DiceService carries: the author's `alertLabels`, then ours.
+/// `namespace` is static because aggregations drop it and the AlertmanagerConfig's routes only
+/// see alerts labelled with its namespace.
 pub fn static_labels(service: &Validated, severity: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([
+    let mut labels = service.monitoring.alert_labels.clone();
+    labels.extend([
         ("severity".to_owned(), severity.to_owned()),
         ("namespace".to_owned(), service.namespace.clone()),
         ("service".to_owned(), service.name.clone()),
-    ])
+    ]);
+    labels
 }
 
 pub fn annotations(
@@ -49,12 +75,15 @@ pub fn annotations(
     ])
 }
 
-fn rule(service: &Validated, selector: &Selector, alert: &Alert) -> Rule {
+/// One alert's rules: one, or two where a second form covers what the first cannot see (no
+/// memory limit, no kube-state-metrics).
+fn rule(service: &Validated, rules: &Rules, selector: &Selector, alert: &Alert) -> Vec<Rule> {
     let where_ = format!("{}/{}", service.namespace, service.name);
     let threshold = alert.threshold;
-    let (expr, summary, description) = match alert.name {
-        AlertName::HighErrorRate => (
-            format!("{ERROR_RATIO}{} > {threshold}", selector.with(&[])),
+    let all = selector.with(&[]);
+    let forms: Vec<(String, String, String)> = match alert.name {
+        AlertName::HighErrorRate => vec![(
+            format!("{ERROR_RATIO}{all} > {threshold}"),
             format!("{where_}: {{{{ $value | humanizePercentage }}}} of dice requests fail"),
             format!(
                 "More than {} of requests to {where_} answered 5xx over the last 5 minutes, for {}. \
@@ -62,66 +91,146 @@ fn rule(service: &Validated, selector: &Selector, alert: &Alert) -> Rule {
                 percent(threshold),
                 alert.for_
             ),
-        ),
-        AlertName::SlowResponseTime => (
-            format!("{LATENCY_P95}{} > {threshold}", selector.with(&[])),
+        )],
+        AlertName::SlowResponseTime => vec![(
+            format!("{LATENCY_P95}{all} > {threshold}"),
             format!("{where_}: p95 latency is {{{{ $value | humanizeDuration }}}}"),
             format!(
                 "The 95th percentile of dice request latency on {where_} has been above {threshold}s for {}.",
                 alert.for_
             ),
-        ),
-        AlertName::ServiceDown => (
-            format!("up{} == 0", selector.with(&[])),
+        )],
+        AlertName::ServiceDown => vec![(
+            format!("up{all} == 0"),
             format!("{where_}: a dice-server target is down ({{{{ $labels.instance }}}})"),
             format!(
                 "Prometheus could not scrape {{{{ $labels.instance }}}} of {where_} for {}: the pod is \
                  down, not ready, or not reachable.",
                 alert.for_
             ),
-        ),
-        AlertName::HighMemoryUsage => (
+        )],
+        AlertName::ServiceAbsent => vec![(
+            format!("absent(up{all})"),
+            format!("{where_}: Prometheus has no dice-server target at all"),
             format!(
-                "max by (namespace, job, pod) (process_resident_memory_bytes{}) > {}",
-                selector.with(&[]),
-                number(threshold * MIB)
-            ),
-            format!(
-                "{where_}: pod {{{{ $labels.pod }}}} uses {{{{ $value | humanize1024 }}}}B of memory"
-            ),
-            format!(
-                "Resident memory of {{{{ $labels.pod }}}} has been above {threshold} MiB for {}; the \
-                 container may be OOM-killed at its limit.",
+                "No pod of {where_} has been a scrape target for {}: no pod is ready (scaled to 0, \
+                 Pending, evicted or crash-looping), the Service selects none, or the \
+                 ServiceMonitor matches nothing. Nothing else can alert while this lasts.",
                 alert.for_
             ),
-        ),
-        AlertName::PodRestarting => (
+        )],
+        AlertName::ProbeFailing => vec![(
             format!(
-                "increase(kube_pod_container_status_restarts_total{{namespace=\"{}\",pod=~\"{}-[a-z0-9]+-[a-z0-9]+\",container=\"dice-server\"}}[15m]) > {threshold}",
+                "probe_success{{job=\"{}\",namespace=\"{}\"}} == 0",
+                escape(&probe::job_name(service)),
+                escape(&service.namespace)
+            ),
+            format!("{where_}: the Service does not answer its probe"),
+            format!(
+                "The blackbox exporter could not get a 2xx from {{{{ $labels.instance }}}} for {}: \
+                 the Service is unreachable from inside the cluster (no endpoints, wrong \
+                 targetPort, a NetworkPolicy) even if pods look up.",
+                alert.for_
+            ),
+        )],
+        AlertName::HighMemoryUsage => {
+            let by = "max by (namespace, job, pod)";
+            let limit = format!("system_cgroup_memory_limit_bytes{all}");
+            vec![
+                (
+                    format!(
+                        "{by} (system_cgroup_memory_working_set_bytes{all} / {limit}) > {}",
+                        number(threshold)
+                    ),
+                    format!(
+                        "{where_}: pod {{{{ $labels.pod }}}} uses {{{{ $value | humanizePercentage }}}} of its memory limit"
+                    ),
+                    format!(
+                        "The working set of {{{{ $labels.pod }}}} has been above {} of its container \
+                         memory limit for {}; at the limit the container is OOM-killed.",
+                        percent(threshold),
+                        alert.for_
+                    ),
+                ),
+                (
+                    format!(
+                        "{by} (process_resident_memory_bytes{all}) > {} unless on (namespace, job, pod) {limit}",
+                        number(rules.memory_without_limit_mib * MIB)
+                    ),
+                    format!(
+                        "{where_}: pod {{{{ $labels.pod }}}} uses {{{{ $value | humanize1024 }}}}B of memory"
+                    ),
+                    format!(
+                        "Resident memory of {{{{ $labels.pod }}}}, which has no memory limit, has been \
+                         above {} MiB for {}.",
+                        number(rules.memory_without_limit_mib),
+                        alert.for_
+                    ),
+                ),
+            ]
+        }
+        AlertName::PodRestarting => {
+            let by = "max by (namespace, pod)";
+            let kube_state_metrics = format!(
+                "{by} (increase(kube_pod_container_status_restarts_total{{namespace=\"{}\",pod=~\"{}-[a-z0-9]+-[a-z0-9]+\",container=\"dice-server\"}}[15m]))",
                 escape(&service.namespace),
                 escape(&service.name)
-            ),
-            format!("{where_}: pod {{{{ $labels.pod }}}} is restarting"),
-            "Container dice-server of {{ $labels.pod }} restarted {{ $value | humanize }} times in \
-             15 minutes (kube-state-metrics). Check its logs and last termination reason."
-                .to_owned(),
-        ),
+            );
+            let own = format!("{by} (changes(process_start_time_seconds{all}[15m]))");
+            vec![(
+                format!("({kube_state_metrics} or {own}) > {threshold}"),
+                format!("{where_}: pod {{{{ $labels.pod }}}} is restarting"),
+                "Container dice-server of {{ $labels.pod }} restarted {{ $value | humanize }} times in \
+                 15 minutes (kube-state-metrics, or dice-server's own start time where it does \
+                 not run). Check its logs and last termination reason."
+                    .to_owned(),
+            )]
+        }
     };
     let name = alert.name.as_str();
-    Rule {
-        alert: Some(name.to_owned()),
-        expr,
-        for_: Some(alert.for_.clone()),
-        labels: static_labels(service, alert.severity.as_str()),
-        annotations: annotations(
-            service,
-            &service.monitoring.runbook_base_url,
-            name,
-            summary,
-            description,
-        ),
-        ..Rule::default()
-    }
+    let keep_firing_for =
+        (GeneratedAlert::Rule(alert.name).role() == Role::Cause).then(|| cause_hold(service));
+    forms
+        .into_iter()
+        .enumerate()
+        .map(|(form, (expr, summary, description))| Rule {
+            alert: Some(name.to_owned()),
+            expr,
+            for_: Some(alert.for_.clone()),
+            keep_firing_for: keep_firing_for.clone(),
+            labels: {
+                let mut labels = static_labels(service, alert.severity.as_str());
+                if alert.name == AlertName::HighMemoryUsage && form == 1 {
+                    labels.insert(WITHOUT_LIMIT.0.to_owned(), WITHOUT_LIMIT.1.to_owned());
+                }
+                labels
+            },
+            annotations: annotations(
+                service,
+                &service.monitoring.runbook_base_url,
+                name,
+                summary,
+                description,
+            ),
+            ..Rule::default()
+        })
+        .collect()
+}
+
+/// How long a cause (ServiceDown, ServiceAbsent) keeps firing after it cleared: three of the
+/// longer of the scrape and probe intervals. The symptoms it silenced — the probe above all —
+/// clear about as fast; held this long, they resolve while it still silences them instead of
+/// notifying in the moment between.
+fn cause_hold(service: &Validated) -> String {
+    let seconds = |interval: Option<&String>| {
+        interval
+            .and_then(|text| prometheus_seconds(text))
+            .unwrap_or(30.0)
+    };
+    let monitoring = &service.monitoring;
+    let scrape = seconds(monitoring.service_monitor.as_ref().map(|s| &s.interval));
+    let probe = seconds(monitoring.probe.as_ref().map(|p| &p.interval));
+    format!("{}s", (3.0 * scrape.max(probe)).ceil() as u64)
 }
 
 fn percent(ratio: f64) -> String {

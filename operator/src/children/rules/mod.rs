@@ -2,8 +2,9 @@
 //! PromQL built from one selector so every expression targets the same series.
 
 mod alerts;
+pub mod catalog;
 mod recording;
-mod slo;
+pub mod slo;
 
 use super::monitoring_meta;
 use crate::prometheus_operator::{PrometheusRule, PrometheusRuleSpec, RuleGroup};

@@ -9,7 +9,7 @@ use super::alerts::{annotations, static_labels};
 use super::{Selector, le_matcher, number};
 use crate::prometheus_operator::{Rule, RuleGroup};
 use crate::validate::Validated;
-use crate::validate::monitoring::Slo;
+use crate::validate::monitoring::{BurnSeverities, Slo};
 use std::collections::BTreeMap;
 
 const THIRTY_DAYS: f64 = 30.0 * 86_400.0;
@@ -21,13 +21,43 @@ const WINDOWS: [&str; 7] = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"];
 pub const ERROR_RATIO_PREFIX: &str = "slo:sli_error:ratio_rate";
 pub const BUDGET_REMAINING: &str = "slo:error_budget_remaining:ratio";
 pub const OBJECTIVE: &str = "slo:objective:ratio";
+/// The label that tells an SLO's page from its ticket (`page` or `ticket`), whatever severities
+/// they are given: the page inhibits the ticket by it.
+pub const URGENCY: &str = "urgency";
 
-/// One SLO: its name (the `slo` label), alert name, objective, and the series of good and of
-/// all events; its error ratio over a range is [`super::error_ratio`].
+/// The SLOs a DiceService can declare: the one list of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SloKind {
+    Availability,
+    Latency,
+}
+
+impl SloKind {
+    pub const ALL: [SloKind; 2] = [SloKind::Availability, SloKind::Latency];
+
+    /// The `slo` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            SloKind::Availability => "availability",
+            SloKind::Latency => "latency",
+        }
+    }
+
+    /// The burn-rate alert's name (the page and the ticket share it).
+    pub fn alert(self) -> &'static str {
+        match self {
+            SloKind::Availability => "AvailabilityErrorBudgetBurn",
+            SloKind::Latency => "LatencyErrorBudgetBurn",
+        }
+    }
+}
+
+/// One SLO: its kind, objective, severities, and the series of good and of all events; its
+/// error ratio over a range is [`super::error_ratio`].
 struct Objective {
-    slo: &'static str,
-    alert: &'static str,
+    kind: SloKind,
     objective: f64,
+    severities: BurnSeverities,
     what: String,
     good: String,
     all: String,
@@ -48,7 +78,7 @@ pub fn groups(
     objectives(slo, selector)
         .into_iter()
         .map(|objective| RuleGroup {
-            name: format!("{prefix}-{}", objective.slo),
+            name: format!("{prefix}-{}", objective.kind.label()),
             rules: rules(service, slo, &objective),
         })
         .collect()
@@ -56,11 +86,12 @@ pub fn groups(
 
 fn objectives(slo: &Slo, selector: &Selector) -> Vec<Objective> {
     let mut objectives = Vec::new();
-    if let Some(objective) = slo.availability {
+    if let Some(availability) = &slo.availability {
+        let objective = availability.objective;
         objectives.push(Objective {
-            slo: "availability",
-            alert: "AvailabilityErrorBudgetBurn",
+            kind: SloKind::Availability,
             objective,
+            severities: availability.severities,
             what: format!("{}% of dice requests succeed", number(objective * 100.0)),
             good: format!("http_requests_total{}", selector.api(&[r#"status!~"5..""#])),
             all: format!("http_requests_total{}", selector.api(&[])),
@@ -69,9 +100,9 @@ fn objectives(slo: &Slo, selector: &Selector) -> Vec<Objective> {
     if let Some(latency) = &slo.latency {
         let le = le_matcher(latency.threshold_seconds);
         objectives.push(Objective {
-            slo: "latency",
-            alert: "LatencyErrorBudgetBurn",
+            kind: SloKind::Latency,
             objective: latency.objective,
+            severities: latency.severities,
             what: format!(
                 "{}% of dice requests answer within {}",
                 number(latency.objective * 100.0),
@@ -88,7 +119,9 @@ fn objectives(slo: &Slo, selector: &Selector) -> Vec<Objective> {
 }
 
 fn rules(service: &Validated, slo: &Slo, objective: &Objective) -> Vec<Rule> {
-    let slo_labels = BTreeMap::from([("slo".to_owned(), objective.slo.to_owned())]);
+    let slo_name = objective.kind.label();
+    let alert = objective.kind.alert();
+    let slo_labels = BTreeMap::from([("slo".to_owned(), slo_name.to_owned())]);
     let budget = 1.0 - objective.objective;
     let scale = slo.window_seconds / THIRTY_DAYS;
     let mut rules: Vec<Rule> = WINDOWS
@@ -105,13 +138,13 @@ fn rules(service: &Validated, slo: &Slo, objective: &Objective) -> Vec<Rule> {
         r#"{{job="{}",namespace="{}",slo="{}"}}"#,
         super::escape(&service.name),
         super::escape(&service.namespace),
-        objective.slo
+        slo_name
     );
     rules.push(Rule {
         record: Some(OBJECTIVE.to_owned()),
         expr: format!("vector({})", number(objective.objective)),
         labels: BTreeMap::from([
-            ("slo".to_owned(), objective.slo.to_owned()),
+            ("slo".to_owned(), slo_name.to_owned()),
             ("job".to_owned(), service.name.clone()),
             ("namespace".to_owned(), service.namespace.clone()),
         ]),
@@ -127,7 +160,11 @@ fn rules(service: &Validated, slo: &Slo, objective: &Objective) -> Vec<Rule> {
         labels: slo_labels.clone(),
         ..Rule::default()
     });
-    for (severity, pairs, urgency) in [("critical", PAGE, "page"), ("warning", TICKET, "ticket")] {
+    let severities = objective.severities;
+    for (severity, pairs, urgency) in [
+        (severities.page, PAGE, "page"),
+        (severities.ticket, TICKET, "ticket"),
+    ] {
         let conditions: Vec<String> = pairs
             .iter()
             .map(|(factor, long, short)| {
@@ -137,21 +174,22 @@ fn rules(service: &Validated, slo: &Slo, objective: &Objective) -> Vec<Rule> {
                 )
             })
             .collect();
-        let mut labels = static_labels(service, severity);
-        labels.insert("slo".into(), objective.slo.into());
+        let mut labels = static_labels(service, severity.as_str());
+        labels.insert("slo".into(), slo_name.into());
+        labels.insert(URGENCY.into(), urgency.into());
         let base = &service.monitoring.runbook_base_url;
         rules.push(Rule {
-            alert: Some(objective.alert.to_owned()),
+            alert: Some(alert.to_owned()),
             expr: conditions.join("\nor\n"),
             for_: slo.for_.clone(),
             labels,
             annotations: annotations(
                 service,
                 base,
-                objective.alert,
+                alert,
                 format!(
-                    "{}/{}: the {} error budget is burning fast enough to {urgency}",
-                    service.namespace, service.name, objective.slo
+                    "{}/{}: the {slo_name} error budget is burning fast enough to {urgency}",
+                    service.namespace, service.name
                 ),
                 format!(
                     "Objective: {} over {}. At the current error ratio the error budget runs out long \
