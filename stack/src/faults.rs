@@ -2,7 +2,6 @@
 //! and restarted by the kubelet, its endpoints gone from Prometheus' targets, the Service
 //! unreachable for the blackbox probe, and memory growing towards the container's limit.
 
-use crate::prometheus::answers_ok;
 use crate::stack::Stack;
 use crate::{Error, Result};
 use serde_json::Value;
@@ -12,8 +11,6 @@ use std::time::{Duration, Instant};
 
 /// How long Prometheus gets to apply a changed configuration.
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(15);
-/// How long a restarted dice-server gets to answer `/health`.
-const RESTART_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A cgroup v2 directory for dice-server's sampler (`DICE_CGROUP_ROOT`): a memory limit and a
 /// usage the test sets, read as the kernel reports them inside a container.
@@ -72,20 +69,7 @@ impl Stack {
             service.env.push(((*name).to_owned(), (*value).to_owned()));
         }
         let service = service.clone();
-        self.spawn_service(&service)?;
-        let health = format!("http://{}/health", service.address);
-        let deadline = Instant::now() + RESTART_TIMEOUT;
-        while !answers_ok(&health).await {
-            if Instant::now() >= deadline {
-                return Err(Error::NotReady {
-                    program: service.process.clone(),
-                    url: health,
-                    seconds: RESTART_TIMEOUT.as_secs(),
-                    log: self.log_tail(&service.process),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.start_service(&service).await?;
         let changed: Vec<String> = overrides.iter().map(|(k, v)| format!("{k}={v}")).collect();
         self.timeline.mark(format!(
             "{} restarted {}",

@@ -221,11 +221,12 @@ impl Stack {
         self.processes.log_tail(process, 20)
     }
 
-    /// Starts a dice-server (again) with its recorded environment.
-    pub(crate) fn spawn_service(&mut self, service: &LocalService) -> Result<()> {
+    /// Starts a dice-server (again) with its recorded environment, ready when it returns.
+    pub(crate) async fn start_service(&mut self, service: &LocalService) -> Result<()> {
         self.processes
             .spawn(&service.process, service_command(&self.binaries, service))?;
-        Ok(())
+        let health = format!("http://{}/health", service.address);
+        wait_ready(&mut self.processes, &service.process, &health).await
     }
 
     pub(crate) fn signal(&self, process: &str, signal: nix::sys::signal::Signal) -> Result<()> {

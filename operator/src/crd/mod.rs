@@ -13,7 +13,7 @@ pub use alerting::{AlertingSpec, PagerDutySpec, SecretKeyRef, SlackSpec};
 pub use history::{HistorySpec, HistoryStorage, PostgresHistory};
 pub use monitoring::{
     AlertName, AlertSpec, AvailabilityObjective, DashboardSpec, LatencyObjective, MonitoringSpec,
-    ProbeSpec, RulesSpec, ServiceMonitorSpec, Severity, SloSpec,
+    ProbeSpec, RESERVED_ALERT_LABELS, RulesSpec, ServiceMonitorSpec, Severity, SloSpec,
 };
 
 use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};

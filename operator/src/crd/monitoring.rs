@@ -24,11 +24,7 @@ pub struct MonitoringSpec {
     /// expands alert labels as templates.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(transform = super::bounds::label_map, extend("maxProperties" = 16))]
-    // `'key' in self` on a map is a key lookup: cheap for the API server's CEL cost estimate, where
-    // anything that reads the keys themselves counts them as megabytes long. Key syntax is
-    // checked by the operator (Degraded, naming the key).
-    #[x_kube(validation = Rule::new("!('alertname' in self) && !('severity' in self) && !('namespace' in self) && !('service' in self) && !('slo' in self) && !('urgency' in self) && !('job' in self) && !('pod' in self) && !('instance' in self)")
-        .message("alertLabels may not set alertname, severity, namespace, service, slo, urgency, job, pod or instance: the generated alerts carry them already"))]
+    #[x_kube(validation = reserved_alert_labels_rule())]
     #[x_kube(validation = Rule::new("self.all(k, !self[k].contains('{{') && !self[k].contains('}}'))")
         .message("alertLabels values may not contain {{ or }}: Prometheus expands alert labels as templates"))]
     pub alert_labels: BTreeMap<String, String>,
@@ -53,6 +49,36 @@ pub struct MonitoringSpec {
     /// The Grafana dashboard, as a ConfigMap the Grafana sidecar loads.
     #[serde(default)]
     pub dashboard: DashboardSpec,
+}
+
+/// Labels the generated alerts carry themselves, which `alertLabels` may not set.
+pub const RESERVED_ALERT_LABELS: [&str; 9] = [
+    "alertname",
+    "severity",
+    "namespace",
+    "service",
+    "slo",
+    "urgency",
+    "job",
+    "pod",
+    "instance",
+];
+
+/// The CEL rule refusing [`RESERVED_ALERT_LABELS`]. Written as key lookups (`'key' in self`):
+/// cheap for the API server's CEL cost estimate, where anything that reads the keys themselves
+/// counts them as megabytes long. Key syntax is checked by the operator (Degraded, naming the
+/// key).
+fn reserved_alert_labels_rule() -> kube::core::Rule {
+    let absent: Vec<String> = RESERVED_ALERT_LABELS
+        .iter()
+        .map(|label| format!("!('{label}' in self)"))
+        .collect();
+    let (last, first) = RESERVED_ALERT_LABELS.split_last().unwrap_or((&"", &[]));
+    let message = format!(
+        "alertLabels may not set {} or {last}: the generated alerts carry them already",
+        first.join(", ")
+    );
+    kube::core::Rule::new(absent.join(" && ")).message(message.as_str())
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]

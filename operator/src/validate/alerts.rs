@@ -1,6 +1,7 @@
 //! `spec.monitoring.rules` and `alertLabels` → [`Rules`] and the labels on every alert: per-alert
 //! defaults applied, and what the schema cannot check (label-name syntax) checked.
 
+pub use crate::crd::RESERVED_ALERT_LABELS;
 use crate::crd::{AlertName, AlertSpec, RulesSpec, Severity};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
@@ -12,19 +13,6 @@ pub struct Rules {
     /// HighMemoryUsage's resident-memory threshold for pods without a memory limit, in MiB.
     pub memory_without_limit_mib: f64,
 }
-
-/// Labels the generated alerts carry themselves, which `alertLabels` may not set.
-pub const RESERVED_ALERT_LABELS: [&str; 9] = [
-    "alertname",
-    "severity",
-    "namespace",
-    "service",
-    "slo",
-    "urgency",
-    "job",
-    "pod",
-    "instance",
-];
 
 impl AlertName {
     /// Threshold, `for` and severity when the spec does not override them.

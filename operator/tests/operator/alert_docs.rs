@@ -7,6 +7,7 @@ use dice_operator::children::alertmanager_config::inhibit_rules;
 use dice_operator::children::rules::catalog::GeneratedAlert;
 use dice_operator::crd::RulesSpec;
 use dice_operator::prometheus_operator::{InhibitRule, Matcher, Rule};
+use dice_operator::validate::monitoring::prometheus_seconds;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
@@ -47,17 +48,6 @@ fn display(rule: &Rule) -> String {
     match rule.labels.get("urgency") {
         Some(urgency) => format!("{name} ({urgency})"),
         None => name,
-    }
-}
-
-fn seconds(duration: &str) -> u64 {
-    let (number, unit) = duration.split_at(duration.len() - 1);
-    let number: u64 = number.parse().unwrap_or(0);
-    match unit {
-        "s" => number,
-        "m" => number * 60,
-        "h" => number * 3600,
-        _ => 0,
     }
 }
 
@@ -130,7 +120,8 @@ fn alerts_reference_matches_the_rule_builder() {
             }
             let severity = &rule.labels["severity"];
             let for_ = rule.for_.as_deref().unwrap_or("0s");
-            let total = entry.detection_seconds + seconds(for_) + GROUP_WAIT_SECONDS;
+            let for_seconds = prometheus_seconds(for_).unwrap() as u64;
+            let total = entry.detection_seconds + for_seconds + GROUP_WAIT_SECONDS;
             let quiet = silenced
                 .get(&shown)
                 .map(|s| s.iter().cloned().collect::<Vec<_>>().join(", "))
@@ -282,9 +273,7 @@ fn the_operator_pages_alert_table_matches_the_defaults() {
 
 /// Replaces what lies between `<!-- name -->` and `<!-- /name -->` in a hand-written page.
 fn check_section(relative: &str, name: &str, generated: &str) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(relative);
+    let path = crate::support::repo(relative);
     let page = std::fs::read_to_string(&path).unwrap();
     let (open, close) = (format!("<!-- {name} -->\n"), format!("<!-- /{name} -->"));
     let start = page.find(&open).expect("the opening marker") + open.len();

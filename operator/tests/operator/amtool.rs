@@ -18,10 +18,17 @@ fn amtool(args: &[&str]) -> String {
     stdout.trim().to_owned()
 }
 
+fn amtool_installed() -> bool {
+    let installed = Command::new("amtool").arg("--version").output().is_ok();
+    if !installed {
+        println!("SKIP: amtool is not installed");
+    }
+    installed
+}
+
 #[test]
 fn rendered_alertmanager_config_loads_and_routes_by_severity() {
-    if Command::new("amtool").arg("--version").output().is_err() {
-        println!("SKIP: amtool is not installed");
+    if !amtool_installed() {
         return;
     }
     let dir = std::env::temp_dir().join(format!("dice-amtool-{}", std::process::id()));
@@ -69,8 +76,7 @@ fn rendered_alertmanager_config_loads_and_routes_by_severity() {
 /// and so does `render`. The inhibition rules carry the namespace matcher on both sides.
 #[test]
 fn a_secret_url_with_a_trailing_newline_loads_and_inhibition_stays_in_the_namespace() {
-    if Command::new("amtool").arg("--version").output().is_err() {
-        println!("SKIP: amtool is not installed");
+    if !amtool_installed() {
         return;
     }
     let dir = std::env::temp_dir().join(format!("dice-amtool-trim-{}", std::process::id()));

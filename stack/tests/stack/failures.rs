@@ -255,13 +255,7 @@ async fn no_targets(live: &mut Live) -> Result<()> {
     live.stack
         .reload_prometheus("targets restored", &before)
         .await?;
-    for notice in absent {
-        live.wait_notice(notice, false).await?;
-    }
-    live.wait_all_clear(&[]).await?;
-    let expected: Vec<(Notice, bool)> = absent.iter().map(|n| (*n, true)).collect();
-    live.assert_notified(&expected).await?;
-    Ok(())
+    live.assert_resolved_once(&absent).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -291,13 +285,7 @@ async fn probe_failing(live: &mut Live) -> Result<()> {
     live.stack
         .reload_prometheus("probe restored", &before)
         .await?;
-    for notice in probe {
-        live.wait_notice(notice, false).await?;
-    }
-    live.wait_all_clear(&[]).await?;
-    let expected: Vec<(Notice, bool)> = probe.iter().map(|n| (*n, true)).collect();
-    live.assert_notified(&expected).await?;
-    Ok(())
+    live.assert_resolved_once(&probe).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -317,8 +305,5 @@ async fn memory_near_limit(live: &mut Live) -> Result<()> {
 
     live.mark("recovery: working set back to 24 MiB");
     live.cgroup.set_usage(MEMORY_AT_REST)?;
-    live.wait_notice(memory, false).await?;
-    live.wait_all_clear(&[]).await?;
-    live.assert_notified(&[(memory, true)]).await?;
-    Ok(())
+    live.assert_resolved_once(&[memory]).await
 }

@@ -271,6 +271,18 @@ impl Live {
         Ok(took)
     }
 
+    /// Waits for every one of `notices` to resolve and for nothing to fire, then checks that
+    /// they are all that was sent, each fired once and resolved once.
+    pub async fn assert_resolved_once(&self, notices: &[Notice]) -> Result<()> {
+        for notice in notices {
+            self.wait_notice(*notice, false).await?;
+        }
+        self.wait_all_clear(&[]).await?;
+        let expected: Vec<(Notice, bool)> = notices.iter().map(|n| (*n, true)).collect();
+        self.assert_notified(&expected).await?;
+        Ok(())
+    }
+
     /// Listens a little longer, then checks every notification sent: each is one of
     /// `expected`, each expected one fired exactly once, and resolved exactly once where
     /// `resolved` says so. Returns them.

@@ -12,8 +12,7 @@ use std::collections::BTreeMap;
 
 const MIB: f64 = 1024.0 * 1024.0;
 /// HighMemoryUsage's second form, for pods without a memory limit, says so in a label: it reads
-/// resident memory rather than a share of the limit (and two rules of one alert may not carry
-/// the same labels).
+/// resident memory rather than a share of the limit.
 const WITHOUT_LIMIT: (&str, &str) = ("limit", "none");
 
 pub fn rules(service: &Validated, rules: &Rules, selector: &Selector) -> Vec<Rule> {
@@ -75,14 +74,41 @@ pub fn annotations(
     ])
 }
 
+/// One rule of an alert: its expression and texts, and a label telling it from the alert's other
+/// rule where it has two (promtool refuses two rules of one name with the same labels).
+struct Form {
+    expr: String,
+    summary: String,
+    description: String,
+    label: Option<(&'static str, &'static str)>,
+}
+
+fn form(expr: String, summary: String, description: String) -> Form {
+    Form {
+        expr,
+        summary,
+        description,
+        label: None,
+    }
+}
+
+impl Form {
+    fn labelled(self, label: (&'static str, &'static str)) -> Form {
+        Form {
+            label: Some(label),
+            ..self
+        }
+    }
+}
+
 /// One alert's rules: one, or two where a second form covers what the first cannot see (no
 /// memory limit, no kube-state-metrics).
 fn rule(service: &Validated, rules: &Rules, selector: &Selector, alert: &Alert) -> Vec<Rule> {
     let where_ = format!("{}/{}", service.namespace, service.name);
     let threshold = alert.threshold;
     let all = selector.with(&[]);
-    let forms: Vec<(String, String, String)> = match alert.name {
-        AlertName::HighErrorRate => vec![(
+    let forms: Vec<Form> = match alert.name {
+        AlertName::HighErrorRate => vec![form(
             format!("{ERROR_RATIO}{all} > {threshold}"),
             format!("{where_}: {{{{ $value | humanizePercentage }}}} of dice requests fail"),
             format!(
@@ -92,7 +118,7 @@ fn rule(service: &Validated, rules: &Rules, selector: &Selector, alert: &Alert) 
                 alert.for_
             ),
         )],
-        AlertName::SlowResponseTime => vec![(
+        AlertName::SlowResponseTime => vec![form(
             format!("{LATENCY_P95}{all} > {threshold}"),
             format!("{where_}: p95 latency is {{{{ $value | humanizeDuration }}}}"),
             format!(
@@ -100,7 +126,7 @@ fn rule(service: &Validated, rules: &Rules, selector: &Selector, alert: &Alert) 
                 alert.for_
             ),
         )],
-        AlertName::ServiceDown => vec![(
+        AlertName::ServiceDown => vec![form(
             format!("up{all} == 0"),
             format!("{where_}: a dice-server target is down ({{{{ $labels.instance }}}})"),
             format!(
@@ -109,7 +135,7 @@ fn rule(service: &Validated, rules: &Rules, selector: &Selector, alert: &Alert) 
                 alert.for_
             ),
         )],
-        AlertName::ServiceAbsent => vec![(
+        AlertName::ServiceAbsent => vec![form(
             format!("absent(up{all})"),
             format!("{where_}: Prometheus has no dice-server target at all"),
             format!(
@@ -119,7 +145,7 @@ fn rule(service: &Validated, rules: &Rules, selector: &Selector, alert: &Alert) 
                 alert.for_
             ),
         )],
-        AlertName::ProbeFailing => vec![(
+        AlertName::ProbeFailing => vec![form(
             format!(
                 "probe_success{{job=\"{}\",namespace=\"{}\"}} == 0",
                 escape(&probe::job_name(service)),
@@ -137,7 +163,7 @@ fn rule(service: &Validated, rules: &Rules, selector: &Selector, alert: &Alert) 
             let by = "max by (namespace, job, pod)";
             let limit = format!("system_cgroup_memory_limit_bytes{all}");
             vec![
-                (
+                form(
                     format!(
                         "{by} (system_cgroup_memory_working_set_bytes{all} / {limit}) > {}",
                         number(threshold)
@@ -152,7 +178,7 @@ fn rule(service: &Validated, rules: &Rules, selector: &Selector, alert: &Alert) 
                         alert.for_
                     ),
                 ),
-                (
+                form(
                     format!(
                         "{by} (process_resident_memory_bytes{all}) > {} unless on (namespace, job, pod) {limit}",
                         number(rules.memory_without_limit_mib * MIB)
@@ -166,7 +192,8 @@ fn rule(service: &Validated, rules: &Rules, selector: &Selector, alert: &Alert) 
                         number(rules.memory_without_limit_mib),
                         alert.for_
                     ),
-                ),
+                )
+                .labelled(WITHOUT_LIMIT),
             ]
         }
         AlertName::PodRestarting => {
@@ -177,7 +204,7 @@ fn rule(service: &Validated, rules: &Rules, selector: &Selector, alert: &Alert) 
                 escape(&service.name)
             );
             let own = format!("{by} (changes(process_start_time_seconds{all}[15m]))");
-            vec![(
+            vec![form(
                 format!("({kube_state_metrics} or {own}) > {threshold}"),
                 format!("{where_}: pod {{{{ $labels.pod }}}} is restarting"),
                 "Container dice-server of {{ $labels.pod }} restarted {{ $value | humanize }} times in \
@@ -192,25 +219,21 @@ fn rule(service: &Validated, rules: &Rules, selector: &Selector, alert: &Alert) 
         (GeneratedAlert::Rule(alert.name).role() == Role::Cause).then(|| cause_hold(service));
     forms
         .into_iter()
-        .enumerate()
-        .map(|(form, (expr, summary, description))| Rule {
+        .map(|form| Rule {
             alert: Some(name.to_owned()),
-            expr,
+            expr: form.expr,
             for_: Some(alert.for_.clone()),
             keep_firing_for: keep_firing_for.clone(),
-            labels: {
-                let mut labels = static_labels(service, alert.severity.as_str());
-                if alert.name == AlertName::HighMemoryUsage && form == 1 {
-                    labels.insert(WITHOUT_LIMIT.0.to_owned(), WITHOUT_LIMIT.1.to_owned());
-                }
-                labels
-            },
+            labels: static_labels(service, alert.severity.as_str())
+                .into_iter()
+                .chain(form.label.map(|(k, v)| (k.to_owned(), v.to_owned())))
+                .collect(),
             annotations: annotations(
                 service,
                 &service.monitoring.runbook_base_url,
                 name,
-                summary,
-                description,
+                form.summary,
+                form.description,
             ),
             ..Rule::default()
         })
