@@ -182,11 +182,23 @@ async fn slow_answers(live: &mut Live) -> Result<()> {
     live.stack
         .restart_service(0, &[("DICE_MAX_DELAY", "20ms")])
         .await?;
+    // At a steady 400/s, as traffic recovers in a service: a flood would push every ratio
+    // across its threshold within one rule evaluation, and the order in which the recording
+    // groups catch up would decide which alert clears first.
     live.mark("recovery: rolls take up to 20ms again");
     traffic(
         live,
         "fast",
-        &["--mix", "fair=1", "--requests", "8000", "--users", "16"],
+        &[
+            "--mix",
+            "fair=1",
+            "--requests",
+            "8000",
+            "--rate",
+            "400",
+            "--users",
+            "16",
+        ],
         90,
     )
     .await?;
