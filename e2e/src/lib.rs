@@ -21,6 +21,7 @@ pub mod typed;
 mod watch;
 
 use axum::Router;
+use kube::client::retry::RetryPolicy;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use store::Store;
@@ -103,9 +104,16 @@ impl FakeApiServer {
         kube::Client::new(self.router(), "default")
     }
 
-    /// A kube client whose requests (only this client's) meet `faults`.
+    /// A kube client whose requests (only this client's) meet `faults`. It retries as the
+    /// client the operator builds from a kubeconfig or service account does (kube's
+    /// `Config::default_retry`: 429, 503 and 504, honouring `Retry-After`), so a fault test
+    /// meets the operator's real client stack, not a harsher one.
     pub fn client_with_faults(&self, faults: Arc<faults::Faults>) -> kube::Client {
-        kube::Client::new(with_faults(self.router(), faults), "default")
+        let service = tower::ServiceBuilder::new()
+            .layer(tower::retry::RetryLayer::new(RetryPolicy::server_retry()))
+            .map_err(tower::BoxError::from)
+            .service(with_faults(self.router(), faults));
+        kube::Client::new(service, "default")
     }
 
     /// Like [`FakeApiServer::spawn`], with every request over the network meeting `faults`.

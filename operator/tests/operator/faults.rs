@@ -64,6 +64,30 @@ where
     owners
 }
 
+/// Each DiceService that is not Ready, with its conditions and its Deployment's status, so a
+/// failure says whether the operator gave up, backed off or never saw the change.
+async fn not_ready(client: &kube::Client, services: &[DiceService]) -> String {
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let mut report = String::new();
+    for service in services {
+        if condition(service, "Ready").is_some_and(|(status, _)| status == "True") {
+            continue;
+        }
+        let deployment = deployments
+            .get_opt(&service.name_any())
+            .await
+            .ok()
+            .flatten();
+        report.push_str(&format!(
+            "{}: status {:?}; Deployment status {:?}\n",
+            service.name_any(),
+            service.status,
+            deployment.and_then(|d| d.status)
+        ));
+    }
+    report
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_converges_through_injected_faults_without_duplicates() {
     let (server, client) = cluster_with_crd().await;
@@ -92,10 +116,12 @@ async fn the_operator_converges_through_injected_faults_without_duplicates() {
             !operator.is_finished(),
             "the operator stopped while faults were injected"
         );
-        assert!(
-            started.elapsed() < CONVERGE_WITHIN,
-            "only {ready} of {SERVICES} Ready after {CONVERGE_WITHIN:?} of faults"
-        );
+        if started.elapsed() >= CONVERGE_WITHIN {
+            panic!(
+                "only {ready} of {SERVICES} Ready after {CONVERGE_WITHIN:?} of faults:\n{}",
+                not_ready(&client, &listed.items).await
+            );
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let converged_in = started.elapsed();
