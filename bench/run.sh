@@ -4,7 +4,7 @@
 # bench/RESULTS.md (each section sits between `<!-- section: NAME -->` markers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-sections="http inprocess system overload history convergence images"
+sections="http inprocess system overload history convergence slo images"
 only=" ${BENCH_ONLY:-$sections} "
 selected() { [[ "$only" == *" $1 "* ]]; }
 machine() {
@@ -84,6 +84,15 @@ cargo build --release -p dice-operator -p dice-e2e
   echo "never adopts an object it did not create): one GET per child, about five of the requests per"
   echo "DiceService (6.1 before that check)."
 } > bench/out/convergence.md
+fi
+if selected slo; then
+  cargo build --release -p dice-operator
+  scripts/install-test-tools.sh prometheus
+  if command -v promtool >/dev/null && command -v prometheus >/dev/null; then
+    python3 bench/slo_cost.py > bench/out/slo.md
+  else
+    echo "SKIP: prometheus is not installed; no SLO rule cost benchmark"
+  fi
 fi
 if selected images; then
   bench/images.sh > bench/out/images.md

@@ -59,6 +59,9 @@ pub struct PrometheusRuleSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 pub struct RuleGroup {
     pub name: String,
+    /// How often Prometheus evaluates the group; its global interval when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
     pub rules: Vec<Rule>,
 }
 

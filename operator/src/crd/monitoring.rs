@@ -314,10 +314,18 @@ impl Default for AlertSpec {
     .message("an slo needs an availability or a latency objective"))]
 pub struct SloSpec {
     /// The SLO window the error budget is spent over, from `1d` to `365d`, e.g. `30d` or `28d`. Burn-rate factors
-    /// are scaled from the SRE workbook's 30 days.
+    /// are scaled from the SRE workbook's 30 days. Prometheus must keep this much data (and the 3 days the
+    /// slowest alert reads): kube-prometheus-stack keeps 10 days by default, so a 30-day budget then silently
+    /// covers the last 10 days only.
     #[serde(default = "default_slo_window")]
     #[schemars(regex(pattern = r"^[0-9]+[dw]$"), length(max = 8))]
     pub window: String,
+    /// How often the windows from 2h up and the error budget are recomputed (default `5m`). They sum
+    /// 5-minute rates recorded at this interval instead of reading raw series, so they may be this late; `5m`
+    /// tiles time exactly, shorter costs more evaluations, `0s` means Prometheus' global interval.
+    #[serde(default = "default_long_windows_interval")]
+    #[schemars(regex(pattern = PROMETHEUS_DURATION_PATTERN), length(min = 1, max = 32))]
+    pub long_windows_interval: String,
     /// How long a burn-rate condition must hold before alerting (e.g. `2m`); none by default.
     #[serde(rename = "for", default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = PROMETHEUS_DURATION_PATTERN), length(min = 1, max = 32))]
@@ -442,6 +450,9 @@ fn default_scrape_timeout() -> String {
 }
 fn default_slo_window() -> String {
     "30d".into()
+}
+fn default_long_windows_interval() -> String {
+    "5m".into()
 }
 fn default_prober() -> String {
     "blackbox-exporter.monitoring:9115".into()

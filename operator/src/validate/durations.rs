@@ -38,8 +38,16 @@ pub fn check(spec: &DiceServiceSpec) -> Result<()> {
             prometheus.push((format!("monitoring.rules.{name}.for"), for_, false));
         }
     }
-    if let Some(for_) = monitoring.slo.as_ref().and_then(|slo| slo.for_.as_deref()) {
-        prometheus.push(("monitoring.slo.for".into(), for_, false));
+    if let Some(slo) = &monitoring.slo {
+        if let Some(for_) = slo.for_.as_deref() {
+            prometheus.push(("monitoring.slo.for".into(), for_, false));
+        }
+        // 0 is Prometheus' own "the global interval".
+        prometheus.push((
+            "monitoring.slo.longWindowsInterval".into(),
+            slo.long_windows_interval.as_str(),
+            false,
+        ));
     }
     if let Some(alerting) = &spec.alerting {
         for (field, value, positive) in [
@@ -114,6 +122,13 @@ mod tests {
         let error = check(&prometheus).unwrap_err().to_string();
         assert!(
             error.contains("monitoring.rules.serviceDown.for"),
+            "{error}"
+        );
+        let huge = spec(serde_json::json!({"monitoring": {"slo": {
+            "longWindowsInterval": "99999999999y", "availability": {"objective": 99.9}}}}));
+        let error = check(&huge).unwrap_err().to_string();
+        assert!(
+            error.contains("monitoring.slo.longWindowsInterval"),
             "{error}"
         );
         let dice = spec(serde_json::json!({"sampleInterval": "99999999999999999999999h"}));

@@ -48,6 +48,8 @@ pub struct Slo {
     pub window: String,
     pub window_seconds: f64,
     pub for_: Option<String>,
+    /// The interval of the group holding the long windows.
+    pub long_windows_interval: String,
     pub availability: Option<AvailabilitySlo>,
     pub latency: Option<LatencySlo>,
 }
@@ -175,6 +177,7 @@ fn slo(spec: &SloSpec) -> Result<Slo> {
         window_seconds: slo_window(&spec.window)?,
         window: spec.window.clone(),
         for_: spec.for_.clone(),
+        long_windows_interval: spec.long_windows_interval.clone(),
         availability: spec.availability.as_ref().map(|a| AvailabilitySlo {
             objective: a.objective / 100.0,
             severities: BurnSeverities::from_spec(a.page_severity, a.ticket_severity),

@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 use std::path::Path;
 use std::process::Command;
 
-const CASES: usize = 600;
+const CASES: usize = 800;
 const SEED: u64 = 0xD1CE_0009;
 
 /// Free-form strings: ordinary values and the ones that break templates, YAML and PromQL.

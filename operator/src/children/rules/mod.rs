@@ -94,11 +94,13 @@ pub fn build(service: &Validated) -> Option<PrometheusRule> {
     if let Some(rules) = &monitoring.rules {
         groups.push(RuleGroup {
             name: group("recording"),
+            interval: None,
             rules: recording::rules(&selector),
         });
         if !rules.alerts.is_empty() {
             groups.push(RuleGroup {
                 name: group("alerts"),
+                interval: None,
                 rules: alerts::rules(service, rules, &selector),
             });
         }

@@ -4,6 +4,13 @@
 //! The workbook's factors are for a 30-day window (14.4× spends 2% of the budget in an hour);
 //! for another window they are scaled by window / 30d so each alert still means the same share
 //! of the budget.
+//!
+//! Only the 5-minute rates read the raw series (every bucket, code and pod); every longer window
+//! is built from those recordings, so a 30-day ratio reads two series instead of every raw sample
+//! of the month. Windows up to an hour sum the 5-minute rates of each evaluation; longer ones sum
+//! *tiles*, the same rates recorded by a slower group (every 5 minutes by default, so they tile
+//! time without overlap). Good and all events are summed separately, so the ratio weighs each moment by
+//! its traffic: a quiet night counts for what it served, not like a busy hour.
 
 use super::alerts::{annotations, static_labels};
 use super::{Selector, le_matcher, number};
@@ -16,8 +23,15 @@ const THIRTY_DAYS: f64 = 30.0 * 86_400.0;
 /// (factor for 30 days, long window, short window), page then ticket.
 const PAGE: [(f64, &str, &str); 2] = [(14.4, "1h", "5m"), (6.0, "6h", "30m")];
 const TICKET: [(f64, &str, &str); 2] = [(3.0, "1d", "2h"), (1.0, "3d", "6h")];
-const WINDOWS: [&str; 7] = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"];
+/// Windows summed from the 5-minute rates of every evaluation (at most 2.5 minutes late).
+const FROM_RATES: [&str; 2] = ["30m", "1h"];
+/// Windows summed from the tiles, with the SLO window itself (at most one tile late).
+const FROM_TILES: [&str; 4] = ["2h", "6h", "1d", "3d"];
 
+pub const GOOD_RATE: &str = "slo:sli_good:rate5m";
+pub const ALL_RATE: &str = "slo:sli_all:rate5m";
+pub const GOOD_TILE: &str = "slo:sli_good:tile5m";
+pub const ALL_TILE: &str = "slo:sli_all:tile5m";
 pub const ERROR_RATIO_PREFIX: &str = "slo:sli_error:ratio_rate";
 pub const BUDGET_REMAINING: &str = "slo:error_budget_remaining:ratio";
 pub const OBJECTIVE: &str = "slo:objective:ratio";
@@ -52,8 +66,7 @@ impl SloKind {
     }
 }
 
-/// One SLO: its kind, objective, severities, and the series of good and of all events; its
-/// error ratio over a range is [`super::error_ratio`].
+/// One SLO: its kind, objective, severities, and the series of good and of all events.
 struct Objective {
     kind: SloKind,
     objective: f64,
@@ -63,12 +76,8 @@ struct Objective {
     all: String,
 }
 
-impl Objective {
-    fn error_ratio(&self, range: &str) -> String {
-        super::error_ratio(&self.good, &self.all, range)
-    }
-}
-
+/// Two groups per SLO: the rates, short windows and alerts at the global interval, and the tiles
+/// with the long windows at `longWindowsInterval`.
 pub fn groups(
     service: &Validated,
     slo: &Slo,
@@ -77,9 +86,25 @@ pub fn groups(
 ) -> Vec<RuleGroup> {
     objectives(slo, selector)
         .into_iter()
-        .map(|objective| RuleGroup {
-            name: format!("{prefix}-{}", objective.kind.label()),
-            rules: rules(service, slo, &objective),
+        .flat_map(|objective| {
+            let own = Own::new(service, objective.kind);
+            let name = format!("{prefix}-{}", objective.kind.label());
+            [
+                RuleGroup {
+                    name: name.clone(),
+                    interval: None,
+                    rules: [
+                        rates(&objective, &own),
+                        alerts(service, slo, &objective, &own),
+                    ]
+                    .concat(),
+                },
+                RuleGroup {
+                    name: format!("{name}-long"),
+                    interval: Some(slo.long_windows_interval.clone()),
+                    rules: long_windows(service, slo, &objective, &own),
+                },
+            ]
         })
         .collect()
 }
@@ -118,49 +143,120 @@ fn objectives(slo: &Slo, selector: &Selector) -> Vec<Objective> {
     objectives
 }
 
-fn rules(service: &Validated, slo: &Slo, objective: &Objective) -> Vec<Rule> {
-    let slo_name = objective.kind.label();
-    let alert = objective.kind.alert();
-    let slo_labels = BTreeMap::from([("slo".to_owned(), slo_name.to_owned())]);
-    let budget = 1.0 - objective.objective;
-    let scale = slo.window_seconds / THIRTY_DAYS;
-    let mut rules: Vec<Rule> = WINDOWS
-        .iter()
-        .chain(std::iter::once(&slo.window.as_str()).filter(|w| !WINDOWS.contains(w)))
-        .map(|window| Rule {
-            record: Some(format!("{ERROR_RATIO_PREFIX}{window}")),
-            expr: objective.error_ratio(window),
-            labels: slo_labels.clone(),
+/// The matchers and `slo` label of one SLO's recorded series.
+struct Own {
+    slo: &'static str,
+    matchers: String,
+}
+
+impl Own {
+    fn new(service: &Validated, kind: SloKind) -> Self {
+        Self {
+            slo: kind.label(),
+            matchers: format!(
+                r#"{{job="{}",namespace="{}",slo="{}"}}"#,
+                super::escape(&service.name),
+                super::escape(&service.namespace),
+                kind.label()
+            ),
+        }
+    }
+
+    fn series(&self, name: &str) -> String {
+        format!("{name}{}", self.matchers)
+    }
+
+    fn record(&self, name: String, expr: String) -> Rule {
+        Rule {
+            record: Some(name),
+            expr,
+            labels: BTreeMap::from([("slo".to_owned(), self.slo.to_owned())]),
             ..Rule::default()
-        })
-        .collect();
-    let own = format!(
-        r#"{{job="{}",namespace="{}",slo="{}"}}"#,
-        super::escape(&service.name),
-        super::escape(&service.namespace),
-        slo_name
+        }
+    }
+
+    /// The error ratio over `window` from per-moment rates of good and of all events: sums, not
+    /// an average of ratios, so each moment counts by its traffic.
+    fn summed_ratio(&self, good: &str, all: &str, window: &str) -> Rule {
+        self.record(
+            format!("{ERROR_RATIO_PREFIX}{window}"),
+            format!(
+                "1 - (\n  sum_over_time({}[{window}])\n  /\n  sum_over_time({}[{window}])\n)",
+                self.series(good),
+                self.series(all)
+            ),
+        )
+    }
+}
+
+/// The only rules that read raw series: 5-minute rates of good and of all events per job. A
+/// complete outage leaves no `good` series at all, so a missing one counts as zero good events
+/// instead of making every ratio vanish when it matters most.
+fn rates(objective: &Objective, own: &Own) -> Vec<Rule> {
+    let sum = |series: &str| format!("sum by (namespace, job) (rate({series}[5m]))");
+    let mut rules = vec![
+        own.record(
+            GOOD_RATE.to_owned(),
+            format!("{}\nor\n0 * {}", sum(&objective.good), sum(&objective.all)),
+        ),
+        own.record(ALL_RATE.to_owned(), sum(&objective.all)),
+        own.record(
+            format!("{ERROR_RATIO_PREFIX}5m"),
+            format!("1 - {} / {}", own.series(GOOD_RATE), own.series(ALL_RATE)),
+        ),
+    ];
+    rules.extend(
+        FROM_RATES
+            .iter()
+            .map(|window| own.summed_ratio(GOOD_RATE, ALL_RATE, window)),
+    );
+    rules
+}
+
+/// Tiles, the windows from two hours to the SLO window, the objective and the budget left.
+fn long_windows(service: &Validated, slo: &Slo, objective: &Objective, own: &Own) -> Vec<Rule> {
+    let mut rules = vec![
+        own.record(GOOD_TILE.to_owned(), own.series(GOOD_RATE)),
+        own.record(ALL_TILE.to_owned(), own.series(ALL_RATE)),
+    ];
+    let slo_window = std::iter::once(slo.window.as_str())
+        .filter(|w| !FROM_TILES.contains(w) && !FROM_RATES.contains(w));
+    rules.extend(
+        FROM_TILES
+            .iter()
+            .copied()
+            .chain(slo_window)
+            .map(|window| own.summed_ratio(GOOD_TILE, ALL_TILE, window)),
     );
     rules.push(Rule {
         record: Some(OBJECTIVE.to_owned()),
         expr: format!("vector({})", number(objective.objective)),
         labels: BTreeMap::from([
-            ("slo".to_owned(), slo_name.to_owned()),
+            ("slo".to_owned(), own.slo.to_owned()),
             ("job".to_owned(), service.name.clone()),
             ("namespace".to_owned(), service.namespace.clone()),
         ]),
         ..Rule::default()
     });
-    rules.push(Rule {
-        record: Some(BUDGET_REMAINING.to_owned()),
-        expr: format!(
-            "1 - {ERROR_RATIO_PREFIX}{}{own} / {}",
-            slo.window,
-            number(budget)
+    rules.push(own.record(
+        BUDGET_REMAINING.to_owned(),
+        format!(
+            "1 - {} / {}",
+            own.series(&format!("{ERROR_RATIO_PREFIX}{}", slo.window)),
+            number(1.0 - objective.objective)
         ),
-        labels: slo_labels.clone(),
-        ..Rule::default()
-    });
+    ));
+    rules
+}
+
+fn alerts(service: &Validated, slo: &Slo, objective: &Objective, own: &Own) -> Vec<Rule> {
+    let slo_name = own.slo;
+    let alert = objective.kind.alert();
+    let budget = 1.0 - objective.objective;
+    let scale = slo.window_seconds / THIRTY_DAYS;
+    let ratio = |window: &str| own.series(&format!("{ERROR_RATIO_PREFIX}{window}"));
     let severities = objective.severities;
+    let mut rules = Vec::new();
     for (severity, pairs, urgency) in [
         (severities.page, PAGE, "page"),
         (severities.ticket, TICKET, "ticket"),
@@ -170,7 +266,9 @@ fn rules(service: &Validated, slo: &Slo, objective: &Objective) -> Vec<Rule> {
             .map(|(factor, long, short)| {
                 let threshold = number(factor * scale * budget);
                 format!(
-                    "({ERROR_RATIO_PREFIX}{long}{own} > {threshold} and {ERROR_RATIO_PREFIX}{short}{own} > {threshold})"
+                    "({} > {threshold} and {} > {threshold})",
+                    ratio(long),
+                    ratio(short)
                 )
             })
             .collect();
