@@ -31,18 +31,16 @@ fn rendered_alertmanager_config_loads_and_routes_by_severity() {
     if !amtool_installed() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("dice-amtool-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let example = format!(
-        "{}/../manifests/examples/full.yaml",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let dir = tempfile::tempdir().unwrap();
+    let example = crate::support::repo("manifests/examples/full.yaml");
     let output = crate::support::run_ok(
         Command::new(env!("CARGO_BIN_EXE_dice-operator"))
-            .args(["render", "-f", &example, "--alertmanager-config"])
+            .args(["render", "-f"])
+            .arg(&example)
+            .arg("--alertmanager-config")
             .args(["--pagerduty-url", "http://127.0.0.1:9/v2/enqueue"]),
     );
-    let config = dir.join("alertmanager.yml");
+    let config = dir.path().join("alertmanager.yml");
     std::fs::write(&config, &output.stdout).unwrap();
     let config = config.display().to_string();
 
@@ -69,7 +67,6 @@ fn rendered_alertmanager_config_loads_and_routes_by_severity() {
         elsewhere, "null",
         "the route is scoped to the DiceService's namespace"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A Slack URL Secret written with `echo` ends in a newline; the Prometheus Operator trims it,
@@ -79,8 +76,7 @@ fn a_secret_url_with_a_trailing_newline_loads_and_inhibition_stays_in_the_namesp
     if !amtool_installed() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("dice-amtool-trim-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tempfile::tempdir().unwrap();
     let full =
         std::fs::read_to_string(crate::support::repo("manifests/examples/full.yaml")).unwrap();
     let url = "https://hooks.slack.com/services/REPLACE/ME/PLEASE";
@@ -92,7 +88,7 @@ fn a_secret_url_with_a_trailing_newline_loads_and_inhibition_stays_in_the_namesp
         with_newline, full,
         "the example's Slack Secret changed shape"
     );
-    let manifest = dir.join("full.yaml");
+    let manifest = dir.path().join("full.yaml");
     std::fs::write(&manifest, with_newline).unwrap();
     let output = crate::support::run_ok(
         Command::new(env!("CARGO_BIN_EXE_dice-operator"))
@@ -131,9 +127,8 @@ fn a_secret_url_with_a_trailing_newline_loads_and_inhibition_stays_in_the_namesp
             );
         }
     }
-    let config = dir.join("alertmanager.yml");
+    let config = dir.path().join("alertmanager.yml");
     std::fs::write(&config, &output.stdout).unwrap();
     let check = amtool(&["check-config", &config.display().to_string()]);
     assert!(check.contains("SUCCESS"), "{check}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -219,8 +219,7 @@ fn long_windows(service: &Validated, slo: &Slo, objective: &Objective, own: &Own
         own.record(GOOD_TILE.to_owned(), own.series(GOOD_RATE)),
         own.record(ALL_TILE.to_owned(), own.series(ALL_RATE)),
     ];
-    let slo_window = std::iter::once(slo.window.as_str())
-        .filter(|w| !FROM_TILES.contains(w) && !FROM_RATES.contains(w));
+    let slo_window = std::iter::once(slo.window.as_str()).filter(|w| !FROM_TILES.contains(w));
     rules.extend(
         FROM_TILES
             .iter()
