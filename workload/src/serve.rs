@@ -70,6 +70,7 @@ pub async fn serve(
             () = &mut stop_accepting => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
+                    answer_without_delay(&stream);
                     let service = TowerToHyperService::new(app.clone());
                     let watcher = graceful.watcher();
                     let builder = builder.clone();
@@ -99,6 +100,16 @@ pub async fn serve(
             tracing::warn!("drain timeout reached with requests still running; exiting anyway");
             Ok(false)
         }
+    }
+}
+
+/// Turns off Nagle's algorithm: otherwise every response written while an earlier one is
+/// unacknowledged (pipelined requests, WebSocket frames in quick succession) waits for the
+/// client's delayed ACK, 40 ms on Linux. Measured before: each batch of 16 pipelined rolls took
+/// 44 ms.
+fn answer_without_delay(stream: &tokio::net::TcpStream) {
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "cannot set TCP_NODELAY; answers may wait for delayed ACKs");
     }
 }
 
@@ -200,5 +211,23 @@ pub async fn termination_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_connections_answer_without_nagle_delay() {
+        let listener = listen(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).expect("listen");
+        let address = listener.local_addr().expect("address");
+        let _client = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
+        let (accepted, _) = listener.accept().await.expect("accept");
+        assert!(!accepted.nodelay().expect("read TCP_NODELAY"));
+        answer_without_delay(&accepted);
+        assert!(accepted.nodelay().expect("read TCP_NODELAY"));
     }
 }
