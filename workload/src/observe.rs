@@ -85,7 +85,9 @@ where
             let (admitted, response) = match handled {
                 Err(error) => (None, error.into_response()),
                 Ok((admitted, handled)) => {
-                    let response = match tokio::time::timeout(timeout, handled).await {
+                    // From the request's own start: no second clock read per request.
+                    let deadline = tokio::time::Instant::from_std(started) + timeout;
+                    let response = match tokio::time::timeout_at(deadline, handled).await {
                         Ok(Ok(response)) => response,
                         Ok(Err(never)) => match never {},
                         Err(_) => AppError::Timeout(timeout).into_response(),

@@ -31,30 +31,48 @@ pub struct DiceMetrics {
     pub values: Family<DieLabels, Histogram, fn() -> Histogram>,
     pub errors: Family<DieLabels, Counter>,
     pub durations: Family<DieLabels, Histogram, fn() -> Histogram>,
+    /// Each die's series, in [`Die::ALL`] order, resolved once: a roll then records without
+    /// hashing label sets under the families' locks.
+    per_die: [DieSeries; Die::ALL.len()],
+}
+
+/// The series of one die (clones share the family's values).
+#[derive(Debug, Clone)]
+struct DieSeries {
+    successes: Counter,
+    failures: Counter,
+    errors: Counter,
+    values: Histogram,
+    durations: Histogram,
 }
 
 impl DiceMetrics {
     pub fn register(registry: &mut Registry) -> Self {
-        let metrics = Self {
-            rolls: Family::default(),
-            values: Family::new_with_constructor(|| Histogram::new(FACE_BUCKETS)),
-            errors: Family::default(),
-            durations: Family::new_with_constructor(|| Histogram::new(ROLL_DURATION_BUCKETS)),
-        };
+        let rolls = Family::<RollLabels, Counter>::default();
+        let values: Family<DieLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(|| Histogram::new(FACE_BUCKETS));
+        let errors = Family::<DieLabels, Counter>::default();
+        let durations: Family<DieLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(|| Histogram::new(ROLL_DURATION_BUCKETS));
         // Every die's series exist from the start, so rates and alerts never see "no data".
-        for die in Die::ALL {
+        let per_die = Die::ALL.map(|die| {
             let die_type = die.as_str();
-            for result in ["success", "error"] {
-                drop(
-                    metrics
-                        .rolls
-                        .get_or_create(&RollLabels { die_type, result }),
-                );
+            let roll = |result| rolls.get_or_create_owned(&RollLabels { die_type, result });
+            DieSeries {
+                successes: roll("success"),
+                failures: roll("error"),
+                errors: errors.get_or_create_owned(&DieLabels { die_type }),
+                values: values.get_or_create_owned(&DieLabels { die_type }),
+                durations: durations.get_or_create_owned(&DieLabels { die_type }),
             }
-            drop(metrics.values.get_or_create(&DieLabels { die_type }));
-            drop(metrics.errors.get_or_create(&DieLabels { die_type }));
-            drop(metrics.durations.get_or_create(&DieLabels { die_type }));
-        }
+        });
+        let metrics = Self {
+            rolls,
+            values,
+            errors,
+            durations,
+            per_die,
+        };
         registry.register(
             "dice_rolls",
             "Dice rolls by die type and result (success or error)",
@@ -79,34 +97,55 @@ impl DiceMetrics {
     }
 
     pub fn record_duration(&self, die: Die, seconds: f64) {
-        self.durations
-            .get_or_create(&DieLabels {
-                die_type: die.as_str(),
-            })
-            .observe(seconds);
+        self.series(die).durations.observe(seconds);
     }
 
     pub fn record_success(&self, die: Die, value: u8) {
-        let die_type = die.as_str();
-        self.rolls
-            .get_or_create(&RollLabels {
-                die_type,
-                result: "success",
-            })
-            .inc();
-        self.values
-            .get_or_create(&DieLabels { die_type })
-            .observe(f64::from(value));
+        let series = self.series(die);
+        series.successes.inc();
+        series.values.observe(f64::from(value));
     }
 
     pub fn record_failure(&self, die: Die) {
-        let die_type = die.as_str();
-        self.rolls
-            .get_or_create(&RollLabels {
-                die_type,
-                result: "error",
-            })
-            .inc();
-        self.errors.get_or_create(&DieLabels { die_type }).inc();
+        let series = self.series(die);
+        series.failures.inc();
+        series.errors.inc();
+    }
+
+    fn series(&self, die: Die) -> &DieSeries {
+        &self.per_die[die as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_die_records_into_its_own_labelled_series() {
+        let mut registry = Registry::default();
+        let metrics = DiceMetrics::register(&mut registry);
+        metrics.record_success(Die::Risky, 7);
+        metrics.record_success(Die::Risky, 2);
+        metrics.record_failure(Die::Fair);
+        metrics.record_duration(Die::Fair, 0.5);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+        for line in [
+            r#"dice_rolls_total{die_type="risky",result="success"} 2"#,
+            r#"dice_rolls_total{die_type="fair",result="success"} 0"#,
+            r#"dice_rolls_total{die_type="fair",result="error"} 1"#,
+            r#"dice_roll_errors_total{die_type="fair"} 1"#,
+            r#"dice_roll_errors_total{die_type="risky"} 0"#,
+            r#"dice_roll_value_sum{die_type="risky"} 9.0"#,
+            r#"dice_roll_value_count{die_type="fair"} 0"#,
+            r#"dice_roll_duration_seconds_sum{die_type="fair"} 0.5"#,
+            r#"dice_roll_duration_seconds_count{die_type="risky"} 0"#,
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing from\n{text}"
+            );
+        }
     }
 }

@@ -54,6 +54,9 @@ pub struct RequestObservation {
 /// The per-route series of one route, resolved once instead of hashed on every request.
 #[derive(Debug, Clone)]
 struct RouteSeries {
+    /// `http_requests_total{status="200"}`, created at the first 200 so no zero series appears
+    /// for a route that has only failed; saves hashing the labels on every request.
+    ok: OnceLock<Counter>,
     duration: DurationHistogram,
     request_size: Histogram,
     response_size: Histogram,
@@ -136,21 +139,30 @@ impl HttpMetrics {
             status,
             ..
         } = *request;
-        self.requests
-            .get_or_create(&RequestLabels {
-                method,
-                handler,
-                status,
-            })
-            .inc();
+        let labels = RequestLabels {
+            method,
+            handler,
+            status,
+        };
         let cached = (method == "GET")
             .then(|| self.get_series.iter().find(|(route, _)| *route == handler))
             .flatten()
             .map(|(_, series)| series.get_or_init(|| self.series(method, handler)));
         let owned;
         let series = match cached {
-            Some(series) => series,
+            Some(series) => {
+                if status == 200 {
+                    series
+                        .ok
+                        .get_or_init(|| self.requests.get_or_create_owned(&labels))
+                        .inc();
+                } else {
+                    self.requests.get_or_create(&labels).inc();
+                }
+                series
+            }
             None => {
+                self.requests.get_or_create(&labels).inc();
                 owned = self.series(method, handler);
                 &owned
             }
@@ -165,6 +177,7 @@ impl HttpMetrics {
     fn series(&self, method: &'static str, handler: &'static str) -> RouteSeries {
         let route = RouteLabels { method, handler };
         RouteSeries {
+            ok: OnceLock::new(),
             duration: self.duration.get_or_create_owned(&route),
             request_size: self.request_size.get_or_create_owned(&route),
             response_size: self.response_size.get_or_create_owned(&route),

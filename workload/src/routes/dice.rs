@@ -6,6 +6,7 @@ use crate::state::AppState;
 use crate::telemetry::RequestSpan;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use axum::http::Uri;
 use axum::{Extension, Json};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::TraceContextExt;
@@ -32,19 +33,31 @@ pub struct LegacyRollResponse {
 pub async fn roll(
     State(state): State<AppState>,
     span: Option<Extension<RequestSpan>>,
-    query: Result<Query<RollQuery>, QueryRejection>,
+    uri: Uri,
 ) -> Result<Json<RollResponse>, AppError> {
-    let Query(query) = query.map_err(|rejection| AppError::BadQuery(rejection.body_text()))?;
-    let die: Die = query
-        .die
-        .ok_or(AppError::MissingDie)?
-        .parse()
-        .map_err(|UnknownDie(name)| AppError::UnknownDie(name))?;
+    let die = requested_die(&uri)?;
     let roll = perform_roll(&state, span.map(|Extension(s)| s), die).await?;
     Ok(Json(RollResponse {
         roll,
         die: die.as_str(),
     }))
+}
+
+/// The die in `?die=`. The two exact queries every client sends skip the query deserializer
+/// (a third of a roll's own cost); anything else goes through it, errors and all.
+fn requested_die(uri: &Uri) -> Result<Die, AppError> {
+    match uri.query() {
+        Some("die=fair") => return Ok(Die::Fair),
+        Some("die=risky") => return Ok(Die::Risky),
+        _ => {}
+    }
+    let Query(query): Query<RollQuery> = Query::try_from_uri(uri)
+        .map_err(|rejection: QueryRejection| AppError::BadQuery(rejection.body_text()))?;
+    query
+        .die
+        .ok_or(AppError::MissingDie)?
+        .parse()
+        .map_err(|UnknownDie(name)| AppError::UnknownDie(name))
 }
 
 pub async fn roll_legacy(
@@ -108,5 +121,26 @@ async fn perform_roll(
             tracing::warn!(die_type = die.as_str(), "dice roll failed");
             Err(AppError::RollFailed(die))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn die(uri: &str) -> Result<Die, String> {
+        let uri: Uri = uri.parse().map_err(|e| format!("{e}"))?;
+        requested_die(&uri).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_exact_queries_and_the_deserialized_ones_agree() {
+        assert_eq!(die("/roll?die=fair"), Ok(Die::Fair));
+        assert_eq!(die("/roll?die=risky"), Ok(Die::Risky));
+        assert_eq!(die("/roll?die=%66air"), Ok(Die::Fair));
+        assert_eq!(die("/roll?x=1&die=risky"), Ok(Die::Risky));
+        assert!(die("/roll").is_err_and(|e| e.contains("die")));
+        assert!(die("/roll?die=loaded").is_err_and(|e| e.contains("loaded")));
+        assert!(die("/roll?die=fair&die=risky").is_err_and(|e| e.contains("duplicate")));
     }
 }

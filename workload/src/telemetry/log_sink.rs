@@ -25,6 +25,10 @@ pub struct LogSink {
 
 struct Shared {
     pending: Mutex<Vec<u8>>,
+    /// The last written-out buffer, emptied, to become `pending` at the next cut: a fresh
+    /// buffer per cut cost an allocation of `capacity` and its page faults every
+    /// [`FLUSH_INTERVAL`] (10,000 faults in 5 s at 100,000 lines/s).
+    spare: Mutex<Vec<u8>>,
     /// Held while writing to the output; taken before `pending` is released so batches
     /// reach the output in the order they were cut.
     output: Mutex<Output>,
@@ -57,6 +61,7 @@ impl LogSink {
         let sink = LogSink {
             shared: Arc::new(Shared {
                 pending: Mutex::new(Vec::with_capacity(capacity)),
+                spare: Mutex::new(Vec::with_capacity(capacity)),
                 output: Mutex::new(output),
                 capacity,
                 closed: AtomicBool::new(false),
@@ -84,11 +89,17 @@ impl LogSink {
         if pending.is_empty() {
             return;
         }
-        let batch = std::mem::replace(&mut *pending, Vec::with_capacity(self.shared.capacity));
+        let spare = std::mem::take(&mut *lock(&self.shared.spare));
+        let mut batch = std::mem::replace(&mut *pending, spare);
+        // Empty only when a concurrent cut took it first.
+        pending.reserve(self.shared.capacity);
         let mut output = lock(&self.shared.output);
         drop(pending);
         // stdout going away is not something a log line can report anywhere; keep serving.
         let _ = output.write_all(&batch).and_then(|()| output.flush());
+        drop(output);
+        batch.clear();
+        *lock(&self.shared.spare) = batch;
     }
 
     fn append(&self, line: &[u8]) {

@@ -1,6 +1,7 @@
 //! Per-request trace context: W3C `traceparent` in, one server span out (when tracing is on).
 
 use super::OtelTracing;
+use crate::endpoints::ENDPOINTS;
 use crate::metrics::TraceExemplar;
 use axum::http::{HeaderMap, Request, StatusCode};
 use opentelemetry::propagation::TextMapPropagator;
@@ -8,6 +9,8 @@ use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceContextExt, Trace
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_http::HeaderExtractor;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
+use std::borrow::Cow;
+use std::sync::OnceLock;
 
 /// The ids printed on every log line of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,16 +82,19 @@ impl RequestTrace {
             };
         };
         let parent = otel.propagator.extract(&HeaderExtractor(request.headers()));
-        let name = if route == crate::endpoints::UNMATCHED {
-            method.to_owned()
+        let path = request.uri().path();
+        // Every route is a fixed path, so a matched request's path is its `&'static` template.
+        let path: opentelemetry::Value = if path == route {
+            route.into()
         } else {
-            format!("{method} {route}")
+            path.to_owned().into()
         };
-        let mut attributes = vec![
+        let mut attributes = Vec::with_capacity(5);
+        attributes.extend([
             KeyValue::new("http.request.method", method),
-            KeyValue::new("url.path", request.uri().path().to_owned()),
+            KeyValue::new("url.path", path),
             KeyValue::new("url.scheme", "http"),
-        ];
+        ]);
         if route != crate::endpoints::UNMATCHED {
             attributes.push(KeyValue::new("http.route", route));
         }
@@ -101,7 +107,7 @@ impl RequestTrace {
         }
         let span = otel
             .tracer
-            .span_builder(name)
+            .span_builder(span_name(method, route))
             .with_kind(SpanKind::Server)
             .with_attributes(attributes)
             .start_with_context(&otel.tracer, &parent);
@@ -147,6 +153,26 @@ impl RequestTrace {
     }
 }
 
+/// `METHOD route`, or the method alone for unmatched paths. `GET` names are built once.
+fn span_name(method: &'static str, route: &'static str) -> Cow<'static, str> {
+    static GET_NAMES: OnceLock<Box<[String]>> = OnceLock::new();
+    if route == crate::endpoints::UNMATCHED {
+        return Cow::Borrowed(method);
+    }
+    if method == "GET" {
+        let names = GET_NAMES.get_or_init(|| {
+            ENDPOINTS
+                .iter()
+                .map(|endpoint| format!("GET {}", endpoint.path))
+                .collect()
+        });
+        if let Some(name) = names.iter().find(|name| &name[4..] == route) {
+            return Cow::Borrowed(name);
+        }
+    }
+    Cow::Owned(format!("{method} {route}"))
+}
+
 fn remote_parent(propagator: &TraceContextPropagator, headers: &HeaderMap) -> Option<SpanContext> {
     headers.get("traceparent")?;
     let cx = propagator.extract(&HeaderExtractor(headers));
@@ -190,6 +216,14 @@ mod tests {
             "a new span id, not the caller's"
         );
         assert!(trace.exemplar().is_none());
+    }
+
+    #[test]
+    fn span_names_are_method_and_route_or_the_method_alone() {
+        assert_eq!(span_name("GET", "/roll"), "GET /roll");
+        assert!(matches!(span_name("GET", "/roll"), Cow::Borrowed(_)));
+        assert_eq!(span_name("POST", "/roll"), "POST /roll");
+        assert_eq!(span_name("GET", crate::endpoints::UNMATCHED), "GET");
     }
 
     #[test]
