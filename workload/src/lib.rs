@@ -4,6 +4,7 @@ pub mod config;
 pub mod dice;
 pub mod endpoints;
 pub mod error;
+pub mod header_deadline;
 pub mod history;
 pub mod load_shedding;
 pub mod metrics;

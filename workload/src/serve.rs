@@ -1,8 +1,9 @@
 //! Serving with graceful shutdown: readiness off, optional delay, bounded drain, span flush;
 //! and per-connection limits (a header read timeout, so slow clients cannot hold connections).
 
+use crate::header_deadline::{Activity, Watched, WatchedStream};
 use crate::state::AppState;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -23,7 +24,8 @@ pub struct ShutdownPolicy {
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionPolicy {
     /// Complete request headers must arrive within this long after the connection opens or the
-    /// previous response; otherwise the connection is closed.
+    /// previous response; otherwise the connection is closed (checked once per period, so after
+    /// one to two periods: see [`crate::header_deadline`]).
     pub header_read_timeout: Duration,
 }
 
@@ -56,7 +58,7 @@ pub async fn serve(
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<bool> {
     let app = crate::app(state.clone());
-    let builder = Arc::new(connection_builder(connections));
+    let builder = Arc::new(connection_builder());
     let graceful = GracefulShutdown::new();
     let stop_accepting = async {
         signal.await;
@@ -80,10 +82,19 @@ pub async fn serve(
                             FirstBytes::Http2 => return refuse_http2(stream).await,
                             FirstBytes::Nothing => return,
                         }
+                        let activity = Arc::new(Activity::default());
+                        let stream = WatchedStream::new(stream, activity.clone());
+                        let service = Watched::new(service, activity.clone());
                         let connection = builder
                             .serve_connection_with_upgrades(TokioIo::new(stream), service);
-                        if let Err(error) = watcher.watch(connection).await {
-                            tracing::debug!(%error, "connection ended with an error");
+                        tokio::select! {
+                            served = watcher.watch(connection) => if let Err(error) = served {
+                                tracing::debug!(%error, "connection ended with an error");
+                            },
+                            // Dropping the connection closes it.
+                            () = activity.idle_for(connections.header_read_timeout) => {
+                                tracing::debug!("no complete request headers in time; connection closed");
+                            }
                         }
                     });
                 }
@@ -117,13 +128,11 @@ fn answer_without_delay(stream: &tokio::net::TcpStream) {
 /// Prometheus, kubelet probes, the blackbox exporter, browsers without TLS. Cleartext HTTP/2
 /// had no idle or header timeout in hyper (2,000 idle h2c connections stayed open), so it is
 /// refused before the connection reaches hyper (see [`first_bytes`]).
-fn connection_builder(policy: ConnectionPolicy) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(policy.header_read_timeout);
-    builder
+///
+/// No timer is given to hyper, so its per-request header read timeout is off; the per-connection
+/// [`crate::header_deadline`] enforces `header_read_timeout` instead.
+fn connection_builder() -> auto::Builder<TokioExecutor> {
+    auto::Builder::new(TokioExecutor::new())
 }
 
 const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";

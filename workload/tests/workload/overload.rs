@@ -125,3 +125,58 @@ async fn slowloris_connections_are_closed_and_do_not_starve_other_clients() {
     let after = client.get(server.url("/health")).send().await.unwrap();
     assert_eq!(after.status(), 200);
 }
+
+/// Reads one whole response (headers and a `content-length` body) and returns its status line.
+async fn read_response(stream: &mut TcpStream) -> String {
+    let mut received = Vec::new();
+    let mut buffer = [0_u8; 1024];
+    loop {
+        let text = String::from_utf8_lossy(&received).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .and_then(|v| v.trim().parse().ok())
+                .expect("content-length");
+            if body.len() >= length {
+                return head.lines().next().unwrap_or_default().to_owned();
+            }
+        }
+        let read = stream.read(&mut buffer).await.expect("read");
+        assert!(read > 0, "closed mid-response");
+        received.extend_from_slice(&buffer[..read]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_keep_alive_connection_outlives_the_header_timeout_and_an_idle_one_does_not() {
+    // The deadline is checked once per period; a connection in steady use must never be cut
+    // at a check, however long it lives.
+    let server = Server::start(&[("DICE_HEADER_READ_TIMEOUT", "1s"), ("DICE_MAX_DELAY", "0")]);
+    let address = server.base_url.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    let began = Instant::now();
+    let mut answered = 0;
+    while began.elapsed() < Duration::from_millis(3_500) {
+        stream
+            .write_all(b"GET /roll?die=fair HTTP/1.1\r\nhost: dice\r\n\r\n")
+            .await
+            .expect("the connection is still open");
+        assert_eq!(read_response(&mut stream).await, "HTTP/1.1 200 OK");
+        answered += 1;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(answered >= 10, "{answered} rolls on one connection");
+    let idle_since = Instant::now();
+    let mut rest = [0_u8; 16];
+    let closed = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut rest)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "closed without an answer: {closed:?}"
+    );
+    let idle = idle_since.elapsed();
+    assert!(
+        idle >= Duration::from_millis(900) && idle < Duration::from_secs(5),
+        "an idle keep-alive connection was closed after {idle:?}"
+    );
+}
