@@ -104,16 +104,22 @@ def measured_round(server, url, seconds, connections, headers=()):
     return result
 
 
-def start(kind, port, sink_port):
+BEFORE = " (before)"
+
+
+def start(kind, port, sink_port, before=None):
+    """`kind` names a row; a row ending in " (before)" runs the `before` dice-server binary."""
     if kind == "baseline":
         return Proc([f"{RELEASE}/baseline-server", f"127.0.0.1:{port}"], core=0)
+    binary = before if kind.endswith(BEFORE) else f"{RELEASE}/dice-server"
+    variant = kind.removesuffix(BEFORE)
     env = {"DICE_LISTEN": f"127.0.0.1:{port}", "DICE_MAX_DELAY": "0"}
-    if kind == "dice-server, RUST_LOG=warn":
+    if variant == "dice-server, RUST_LOG=warn":
         env["RUST_LOG"] = "warn"
-    if kind == "dice-server + traces":
+    if variant == "dice-server + traces":
         env.update({"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
                     "OTEL_TRACES_SAMPLER": "always_on"})
-    return Proc([f"{RELEASE}/dice-server"], env=env, core=0)
+    return Proc([binary], env=env, core=0)
 
 
 def machine():
@@ -133,9 +139,15 @@ def main():
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "out", "http.md"))
+    parser.add_argument("--before", help="an earlier dice-server binary: its rows run interleaved "
+                        "with the current one's, marked (before)")
+    parser.add_argument("--before-name", help="what the earlier build is, for the report")
     args = parser.parse_args()
 
-    kinds = ["baseline", "dice-server", "dice-server, RUST_LOG=warn", "dice-server + traces"]
+    variants = ["dice-server", "dice-server, RUST_LOG=warn", "dice-server + traces"]
+    kinds = ["baseline"]
+    for variant in variants:
+        kinds += [variant + BEFORE, variant] if args.before else [variant]
     sink_port = free_port()
     sink = Proc([f"{RELEASE}/otlp-sink", f"127.0.0.1:{sink_port}"], core=1)
     results = {k: [] for k in kinds}
@@ -144,7 +156,7 @@ def main():
         for rnd in range(args.rounds):
             for kind in kinds:
                 port = free_port()
-                server = start(kind, port, sink_port)
+                server = start(kind, port, sink_port, args.before)
                 wait_http(f"http://127.0.0.1:{port}/roll?die=fair")
                 time.sleep(2)
                 idle_rss = status_kib(server.pid, "VmRSS:")
@@ -200,7 +212,9 @@ def write_report(args, results, scrapes):
         "dice-server runs with `DICE_MAX_DELAY=0` and default logging (`RUST_LOG=info`: one JSON "
         "line per roll, stdout to /dev/null) unless the row says `RUST_LOG=warn` (no per-request "
         "line); traces go to a local OTLP/HTTP sink "
-        "(`otlp-sink`) with `OTEL_TRACES_SAMPLER=always_on`.",
+        "(`otlp-sink`) with `OTEL_TRACES_SAMPLER=always_on`."
+        + (f" Rows marked (before) run `{os.path.relpath(args.before, ROOT)}` "
+           f"({args.before_name or 'an earlier build'}) in the same rounds." if args.before else ""),
         "",
         "| server | req/s | vs baseline (median of per-round ratios) | p50 ms | p99 ms | CPU-ms / 10k req | idle RSS MiB | peak RSS MiB |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -212,6 +226,18 @@ def write_report(args, results, scrapes):
             f"| {kind} | {med(rows, 'rps'):.0f} | {ratio:.2f}x | "
             f"{med(rows, 'p50'):.3f} | {med(rows, 'p99'):.3f} | {med(rows, 'cpu_ms_per_10k'):.0f} | "
             f"{med(rows, 'idle_rss_kib') / 1024:.1f} | {med(rows, 'loaded_rss_kib') / 1024:.1f} |")
+    befores = [k for k in results if k.endswith(BEFORE)]
+    if befores:
+        lines += ["", "The current build against the earlier one, each variant's two rows run back to back "
+                  "in every round (so drift between rounds cancels):", "",
+                  "| variant | req/s, current / before (median of per-round ratios) | "
+                  "CPU-ms / 10k req, before → current |", "|---|---:|---:|"]
+        for before in befores:
+            current = before.removesuffix(BEFORE)
+            ratio = statistics.median(
+                c["rps"] / b["rps"] for c, b in zip(results[current], results[before]))
+            lines.append(f"| {current} | {ratio:.2f}x | {med(results[before], 'cpu_ms_per_10k'):.0f} → "
+                         f"{med(results[current], 'cpu_ms_per_10k'):.0f} |")
     lines += ["", "Every round (req/s, and the ratio to that round's baseline):", "",
               "| round | " + " | ".join(results) + " |", "|---|" + "---:|" * len(results)]
     for i, b in enumerate(results["baseline"]):

@@ -29,8 +29,8 @@ LAYERS = [
     ("JSON log line (format + sink)", r"json_log|json_line|log_sink|LogSink|tracing_subscriber|"
                                        r"tracing_core|tracing::|fmt::format|EnvFilter|Directive"),
     ("OpenTelemetry spans + export", r"opentelemetry|otel|RequestTrace|prost|BatchSpanProcessor"),
-    ("metrics (prometheus-client)", r"prometheus_client|metrics::|HistogramWithExemplars|"
-                                     r"Family|observe"),
+    ("metrics (prometheus-client)", r"prometheus_client|dice_workload::metrics|"
+                                     r"HistogramWithExemplars"),
     ("dice-server middleware and handlers", r"dice_workload"),
     ("JSON response (serde_json)", r"serde_json|serde::"),
     ("axum routing and extractors", r"axum|matchit|tower|form_urlencoded|serde_urlencoded"),
@@ -57,10 +57,10 @@ def layer_of(symbol, dso):
     return "other"
 
 
-def profile(kind, seconds, connections, sink_port):
+def profile(kind, seconds, connections, sink_port, before):
     """CPU-ns per request and the per-function sample counts of one wrk round."""
     port = free_port()
-    server = start(kind, port, sink_port)
+    server = start(kind, port, sink_port, before)
     url = f"http://127.0.0.1:{port}/roll?die=fair"
     try:
         wait_http(url)
@@ -105,6 +105,7 @@ def main():
     parser.add_argument("--symbols", type=int, default=0, help="also print the top N functions")
     parser.add_argument("--kinds", default="baseline,dice-server",
                         help="comma-separated, as named in bench/http_bench.py")
+    parser.add_argument("--before", help="the binary rows named '... (before)' run")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "out", "http_profile.md"))
     args = parser.parse_args()
     kinds = args.kinds.split(",")
@@ -114,7 +115,8 @@ def main():
     try:
         for _ in range(args.rounds):
             for kind in kinds:
-                ns, functions = profile(kind, args.seconds, args.connections, sink_port)
+                ns, functions = profile(kind, args.seconds, args.connections, sink_port,
+                                        args.before)
                 per_kind[kind]["ns"].append(ns)
                 per_kind[kind]["functions"].update(functions)
                 print(f"{kind:28} {ns:8.0f} CPU-ns per request", flush=True)
@@ -136,7 +138,16 @@ def main():
         lines.append(f"| {name} | " + " | ".join(f"{layers[k][1][name]:.0f}" for k in kinds) + " |")
     lines.append("| **total CPU per request** | " +
                  " | ".join(f"**{layers[k][0]:.0f}**" for k in kinds) + " |")
-    text = "\n".join(lines) + "\n"
+    heading = [
+        "### Where the time went (`bench/http_profile.py`, part of `BENCH_ONLY=http make bench`)",
+        "",
+        f"`perf record` at 999 Hz on each server under the same `wrk -c{args.connections}` load "
+        f"({args.rounds} rounds of {args.seconds} s each, the median round's CPU per request), "
+        "every sampled function put in a layer by its name. Profiling slows the servers, so the "
+        "totals run higher than in the table above; compare the rows, not the totals.",
+        "",
+    ]
+    text = "\n".join(heading + lines) + "\n"
     print(text)
     for kind in kinds if args.symbols else []:
         found = per_kind[kind]["functions"]

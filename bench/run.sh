@@ -18,19 +18,39 @@ for section in $sections; do
       bench/RESULTS.md > "bench/out/$section.md"
   fi
 done
+# BENCH_BEFORE=<directory with an earlier build's dice-server and inprocess-bench> adds that
+# build's figures next to the current ones (HTTP rows interleaved in the same rounds);
+# BENCH_BEFORE_NAME says what that build is (a commit, say).
+before_server=${BENCH_BEFORE:+$BENCH_BEFORE/dice-server}
 if selected http || selected inprocess || selected system || selected history || selected overload; then
   cargo build --release -p dice-workload -p dice-bench
 fi
 if selected http; then
-  scripts/install-test-tools.sh wrk
+  scripts/install-test-tools.sh wrk perf
   if command -v wrk >/dev/null; then
-    python3 bench/http_bench.py "$@"
+    python3 bench/http_bench.py ${before_server:+--before "$before_server"} \
+      ${BENCH_BEFORE_NAME:+--before-name "$BENCH_BEFORE_NAME"} "$@"
+    if command -v perf >/dev/null && perf record -q -o /dev/null true 2>/dev/null; then
+      kinds="baseline${before_server:+,dice-server (before)},dice-server"
+      python3 bench/http_profile.py --kinds "$kinds" ${before_server:+--before "$before_server"}
+      { echo; cat bench/out/http_profile.md; } >> bench/out/http.md
+    else
+      echo "SKIP: perf (Debian linux-perf) is not usable here; no per-layer profile"
+    fi
   else
     echo "SKIP: wrk is not installed; no HTTP benchmark"
   fi
 fi
 if selected inprocess; then
-  ./target/release/inprocess-bench > bench/out/inprocess.md
+  # One core, like the server in the HTTP section: the wire rows' client and server share it.
+  taskset -c 0 ./target/release/inprocess-bench > bench/out/inprocess.md
+  if [[ -n "${BENCH_BEFORE:-}" ]]; then
+    {
+      echo "Before (\`$BENCH_BEFORE/inprocess-bench\`, the earlier build, run right after):"
+      echo
+      taskset -c 0 "$BENCH_BEFORE/inprocess-bench" | sed -n '/^| path/,$p'
+    } >> bench/out/inprocess.md
+  fi
 fi
 if selected history; then
   bench/history_bench.sh

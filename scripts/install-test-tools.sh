@@ -7,7 +7,7 @@ declare -A package_for=(
   [promtool]=prometheus [prometheus]=prometheus
   [amtool]=prometheus-alertmanager [prometheus-alertmanager]=prometheus-alertmanager
   [prometheus-blackbox-exporter]=prometheus-blackbox-exporter [wrk]=wrk [chromium]=chromium
-  [pg_ctlcluster]=postgresql
+  [pg_ctlcluster]=postgresql [perf]=linux-perf
 )
 wanted=("$@")
 [ ${#wanted[@]} -eq 0 ] && wanted=(promtool)

@@ -129,7 +129,7 @@ async fn main() -> std::io::Result<()> {
         "`GET /roll?die=fair` {REQUESTS} times in one thread, {ROUNDS} interleaved rounds, medians. \
          *Router*: called as a tower service, no log subscriber, no tracing. *Wire*: the real \
          server on a loopback socket (bare: `axum::serve`; dice-server: its own `serve` with the \
-         connection builder and header-read timeout), one keep-alive connection, {PIPELINE} \
+         connection builder and header read deadline), one keep-alive connection, {PIPELINE} \
          pipelined requests at a time; client and server share the thread, so the difference \
          between rows is the server's. Allocations are counted by a counting global allocator \
          (reallocations included). Machine: {}.\n",
@@ -285,7 +285,8 @@ async fn wire_round(address: SocketAddr) -> std::io::Result<f64> {
     Ok(started.elapsed().as_nanos() as f64 / f64::from(sent))
 }
 
-/// CPU model and core count, as the other sections name the machine.
+/// CPU model and core count, as the other sections name the machine (the machine's cores, not
+/// the one this benchmark is pinned to).
 fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
@@ -294,6 +295,9 @@ fn machine() -> String {
         .and_then(|l| l.split(':').nth(1))
         .map_or("unknown CPU", str::trim)
         .to_owned();
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{model}, {cores} cores")
+    let cores = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
+    format!("{model}, {cores} cores, pinned to one")
 }
