@@ -148,21 +148,17 @@ impl HttpMetrics {
             .then(|| self.get_series.iter().find(|(route, _)| *route == handler))
             .flatten()
             .map(|(_, series)| series.get_or_init(|| self.series(method, handler)));
+        match cached {
+            Some(series) if status == 200 => series
+                .ok
+                .get_or_init(|| self.requests.get_or_create_owned(&labels))
+                .inc(),
+            _ => self.requests.get_or_create(&labels).inc(),
+        };
         let owned;
         let series = match cached {
-            Some(series) => {
-                if status == 200 {
-                    series
-                        .ok
-                        .get_or_init(|| self.requests.get_or_create_owned(&labels))
-                        .inc();
-                } else {
-                    self.requests.get_or_create(&labels).inc();
-                }
-                series
-            }
+            Some(series) => series,
             None => {
-                self.requests.get_or_create(&labels).inc();
                 owned = self.series(method, handler);
                 &owned
             }

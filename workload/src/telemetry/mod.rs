@@ -18,6 +18,7 @@ pub use request_trace::{RequestSpan, RequestTrace, TraceIds};
 use crate::config::LogFormat;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +47,21 @@ impl TelemetryError {
     }
 }
 
+/// The layer that writes dice-server's JSON log lines ([`JsonLogFormat`]) through `writer`.
+pub fn json_lines<S>(writer: LogSink) -> JsonLines<S>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+{
+    tracing_subscriber::fmt::layer()
+        .with_ansi(false)
+        .fmt_fields(SkipSpanFields)
+        .event_format(JsonLogFormat)
+        .with_writer(writer)
+}
+
+/// See [`json_lines`].
+pub type JsonLines<S> = tracing_subscriber::fmt::Layer<S, SkipSpanFields, JsonLogFormat, LogSink>;
+
 /// Installs the global subscriber: `RUST_LOG` filtering (default `info`), JSON or pretty lines.
 ///
 /// Lines go to stdout through a [`LogSink`], so a request never waits on a `write` syscall and
@@ -55,15 +71,7 @@ pub fn init_logging(format: LogFormat) -> Result<LogSinkGuard, TelemetryError> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter);
     let result = match format {
-        LogFormat::Json => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_ansi(false)
-                    .fmt_fields(SkipSpanFields)
-                    .event_format(JsonLogFormat)
-                    .with_writer(writer),
-            )
-            .try_init(),
+        LogFormat::Json => registry.with(json_lines(writer)).try_init(),
         LogFormat::Pretty => registry
             .with(
                 tracing_subscriber::fmt::layer()

@@ -153,24 +153,26 @@ impl RequestTrace {
     }
 }
 
-/// `METHOD route`, or the method alone for unmatched paths. `GET` names are built once.
+/// `METHOD route`, or the method alone for unmatched paths. `GET` names are built once, in
+/// [`ENDPOINTS`] order.
 fn span_name(method: &'static str, route: &'static str) -> Cow<'static, str> {
     static GET_NAMES: OnceLock<Box<[String]>> = OnceLock::new();
     if route == crate::endpoints::UNMATCHED {
         return Cow::Borrowed(method);
     }
-    if method == "GET" {
-        let names = GET_NAMES.get_or_init(|| {
-            ENDPOINTS
-                .iter()
-                .map(|endpoint| format!("GET {}", endpoint.path))
-                .collect()
-        });
-        if let Some(name) = names.iter().find(|name| &name[4..] == route) {
-            return Cow::Borrowed(name);
+    let endpoint = ENDPOINTS.iter().position(|endpoint| endpoint.path == route);
+    match endpoint {
+        Some(index) if method == "GET" => {
+            let names = GET_NAMES.get_or_init(|| {
+                ENDPOINTS
+                    .iter()
+                    .map(|endpoint| format!("GET {}", endpoint.path))
+                    .collect()
+            });
+            Cow::Borrowed(&names[index])
         }
+        _ => Cow::Owned(format!("{method} {route}")),
     }
-    Cow::Owned(format!("{method} {route}"))
 }
 
 fn remote_parent(propagator: &TraceContextPropagator, headers: &HeaderMap) -> Option<SpanContext> {

@@ -11,7 +11,7 @@ use axum::http::Request;
 use axum::serve::ListenerExt;
 use dice_workload::serve::{self, ConnectionPolicy, ShutdownPolicy};
 use dice_workload::state::{AppState, Settings};
-use dice_workload::telemetry::{JsonLogFormat, LogSink, SkipSpanFields, TraceIds};
+use dice_workload::telemetry::{self, LogSink, TraceIds};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use std::alloc::System;
 use std::collections::HashMap;
@@ -34,8 +34,8 @@ async fn bare_roll(Query(query): Query<HashMap<String, String>>) -> axum::Json<s
     axum::Json(serde_json::json!({"roll": 3, "die": die}))
 }
 
-/// Mean nanoseconds per request through `service`.
-async fn per_request<S>(service: &mut S) -> f64
+/// Mean nanoseconds per request through `service` (infallible; `Result` like a wire round).
+async fn per_request<S>(service: &mut S) -> std::io::Result<f64>
 where
     S: Service<Request<Body>, Error = Infallible>,
 {
@@ -48,20 +48,14 @@ where
         let Ok(response) = ready.call(request).await;
         drop(response);
     }
-    started.elapsed().as_nanos() as f64 / f64::from(REQUESTS)
+    Ok(started.elapsed().as_nanos() as f64 / f64::from(REQUESTS))
 }
 
 /// dice-server's default logging (`RUST_LOG=info`, JSON lines through the batched sink).
 fn json_log_subscriber(sink: LogSink) -> impl tracing::Subscriber + Send + Sync {
     tracing_subscriber::registry()
         .with(tracing_subscriber::EnvFilter::new("info"))
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_ansi(false)
-                .fmt_fields(SkipSpanFields)
-                .event_format(JsonLogFormat)
-                .with_writer(sink),
-        )
+        .with(telemetry::json_lines(sink))
 }
 
 /// Logs through the global subscriber (installed before this runs).
@@ -98,8 +92,8 @@ async fn main() -> std::io::Result<()> {
     let mut bare = bare_router().into_service();
     let mut router = [Rows::default(), Rows::default()];
     for _ in 0..ROUNDS {
-        router[0].push(counted(per_request(&mut bare)).await);
-        router[1].push(counted(per_request(&mut dice)).await);
+        router[0].push(counted(per_request(&mut bare)).await?);
+        router[1].push(counted(per_request(&mut dice)).await?);
     }
     let mut wire = [
         Rows::default(),
@@ -213,35 +207,14 @@ impl Rows {
 }
 
 /// Runs one round (which returns its ns per request) and counts its allocations per request.
-async fn counted<T: Counted>(round: impl Future<Output = T>) -> T::Output {
+async fn counted(round: impl Future<Output = std::io::Result<f64>>) -> std::io::Result<Sample> {
     let region = Region::new(GLOBAL);
-    let result = round.await;
+    let ns = round.await?;
     let change = region.change();
-    let allocations = (change.allocations + change.reallocations) as f64 / f64::from(REQUESTS);
-    result.with_allocations(allocations)
-}
-
-/// A round's result, infallible or not, to which the allocation count is added.
-trait Counted {
-    type Output;
-    fn with_allocations(self, allocations: f64) -> Self::Output;
-}
-
-impl Counted for f64 {
-    type Output = Sample;
-    fn with_allocations(self, allocations: f64) -> Sample {
-        Sample {
-            ns: self,
-            allocations,
-        }
-    }
-}
-
-impl Counted for std::io::Result<f64> {
-    type Output = std::io::Result<Sample>;
-    fn with_allocations(self, allocations: f64) -> std::io::Result<Sample> {
-        self.map(|ns| ns.with_allocations(allocations))
-    }
+    Ok(Sample {
+        ns,
+        allocations: (change.allocations + change.reallocations) as f64 / f64::from(REQUESTS),
+    })
 }
 
 async fn start_bare() -> std::io::Result<SocketAddr> {

@@ -1,6 +1,6 @@
 //! The real connection path in one process: a server on a loopback socket and one client
 //! connection sending pipelined requests, so hyper's connection handling, dice-server's
-//! connection builder and header-read timer are measured along with the router.
+//! connection builder and header read deadline are measured along with the router.
 
 use std::io;
 use std::net::SocketAddr;
