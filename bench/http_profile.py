@@ -20,8 +20,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from http_bench import (RELEASE, ROOT, USER_HZ, cpu_ticks, free_port, start,  # noqa: E402
-                        wait_http, Proc)
+from http_bench import (RELEASE, ROOT, free_port, measured_round, start,  # noqa: E402
+                        wait_http, wrk, Proc)
 
 # First match wins: the most specific crates before the general ones.
 LAYERS = [
@@ -65,18 +65,13 @@ def profile(kind, seconds, connections, sink_port, before):
     try:
         wait_http(url)
         time.sleep(1)
-        subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", "-d2s", url],
-                       capture_output=True, check=True)
+        wrk(url, 2, connections)  # warm-up, as the benchmark's rounds follow a fresh start
         with tempfile.TemporaryDirectory() as tmp:
             data = os.path.join(tmp, "perf.data")
             recorder = subprocess.Popen(["perf", "record", "-F", "999", "-q", "-o", data,
                                          "-p", str(server.pid)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            before = cpu_ticks(server.pid)
-            out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}",
-                                  f"-d{seconds}s", url], capture_output=True, text=True,
-                                 check=True).stdout
-            cpu_ns = (cpu_ticks(server.pid) - before) * 1e9 / USER_HZ
+            measured = measured_round(server, url, seconds, connections)
             recorder.send_signal(2)
             recorder.wait(60)
             report = subprocess.run(
@@ -85,7 +80,6 @@ def profile(kind, seconds, connections, sink_port, before):
                 capture_output=True, text=True, check=True).stdout
     finally:
         server.stop()
-    requests = int(re.search(r"(\d+) requests in", out).group(1))
     functions = collections.Counter()
     for line in report.splitlines():
         m = re.match(r"\s*([\d.]+)%\s+(\S+)\s+\[.\]\s+(.*)$", line)
@@ -94,7 +88,7 @@ def profile(kind, seconds, connections, sink_port, before):
             # function share a name and are summed.
             symbol = re.sub(r"(\s+-)+\s*$", "", m.group(3)).strip()
             functions[(m.group(2), symbol)] += float(m.group(1))
-    return cpu_ns / max(requests, 1), functions
+    return measured["cpu_ms_per_request"] * 1e6, functions
 
 
 def main():
