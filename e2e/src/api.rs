@@ -7,7 +7,7 @@ use crate::table;
 use crate::typed::FieldValidation;
 use crate::watch::{self, WatchRequest};
 use crate::{SharedStore, lock};
-use crate::{discovery, openapi};
+use crate::{discovery, openapi, protobuf, rbac, scale};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -105,12 +105,55 @@ pub async fn handle(
             }
         }
         Route::Resource(target) => {
+            if let Err(refused) = authorize(&store, &method, &target, &headers, &params) {
+                return refused.into_response();
+            }
             match resource(&store, &method, target, &headers, &params, &body) {
                 Ok(response) => response,
                 Err(error) => error.into_response(),
             }
         }
     }
+}
+
+/// RBAC, for callers that present a ServiceAccount token (see [`rbac`]).
+fn authorize(
+    store: &SharedStore,
+    method: &Method,
+    target: &Target,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+) -> Result<(), ApiError> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let Some(caller) = rbac::ServiceAccount::from_authorization(authorization) else {
+        return Ok(());
+    };
+    let watching = params.get("watch").is_some_and(|w| w == "true" || w == "1");
+    let verb = match (method.as_str(), target.name.is_some()) {
+        ("GET", true) => "get",
+        ("GET", false) if watching => "watch",
+        ("GET", false) => "list",
+        ("POST", _) => "create",
+        ("PUT", _) => "update",
+        ("PATCH", _) => "patch",
+        ("DELETE", true) => "delete",
+        ("DELETE", false) => "deletecollection",
+        (other, _) => return Err(ApiError::MethodNotAllowed(other.to_owned())),
+    };
+    let resource = match &target.subresource {
+        Some(sub) => format!("{}/{sub}", target.plural),
+        None => target.plural.clone(),
+    };
+    let request = rbac::Attributes {
+        verb,
+        group: &target.group,
+        resource,
+        namespace: target.namespace.as_deref(),
+        name: target.name.as_deref(),
+    };
+    rbac::authorize(&lock(store), &caller, &request)
 }
 
 fn resource(
@@ -125,6 +168,19 @@ fn resource(
     let sub = match target.subresource.as_deref() {
         None => Subresource::Main,
         Some("status") if t.status_subresource => Subresource::Status,
+        Some("scale") if t.scale.is_some() => {
+            let name = target.name.as_deref().ok_or(ApiError::UnknownResource)?;
+            let namespace = target.namespace.clone().unwrap_or_default();
+            let kind = (method == Method::PATCH)
+                .then(|| patch_kind(headers))
+                .transpose()?;
+            let body = if method == Method::GET {
+                Value::Null
+            } else {
+                parse(body, FieldValidation::Ignore)?
+            };
+            return scale::request(store, method, &t, (&namespace, name), kind, body);
+        }
         Some(_) => return Err(ApiError::UnknownResource),
     };
     let namespace = target.namespace.clone().unwrap_or_default();
@@ -180,36 +236,21 @@ fn resource(
         }
         ("GET", Some(name)) => lock(store).get(&t, &namespace, name)?,
         ("POST", None) => {
-            json_or_yaml_only(headers)?;
-            let object = parse(body, validation)?;
+            let object = body_object(headers, body, validation)?;
             let status = axum::http::StatusCode::CREATED;
             let created = lock(store).create(&t, &namespace, object, validation)?;
             return Ok((status, Json(created)).into_response());
         }
-        ("PUT", Some(name)) => {
-            json_or_yaml_only(headers)?;
-            lock(store).update(
-                &t,
-                &namespace,
-                name,
-                parse(body, validation)?,
-                sub,
-                validation,
-            )?
-        }
+        ("PUT", Some(name)) => lock(store).update(
+            &t,
+            &namespace,
+            name,
+            body_object(headers, body, validation)?,
+            sub,
+            validation,
+        )?,
         ("PATCH", Some(name)) => {
-            let content_type = headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            let kind = match content_type.split(';').next().unwrap_or_default().trim() {
-                "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
-                    PatchKind::Merge
-                }
-                "application/json-patch+json" => PatchKind::Json,
-                "application/apply-patch+yaml" => PatchKind::Apply,
-                other => return Err(ApiError::UnsupportedMediaType(other.to_owned())),
-            };
+            let kind = patch_kind(headers)?;
             let manager = params
                 .get("fieldManager")
                 .map(String::as_str)
@@ -241,20 +282,38 @@ fn resource(
     Ok(Json(object).into_response())
 }
 
-/// A real API server also takes protobuf (kubectl's `create <kind>` generators send it); this
-/// one says so plainly instead of failing to parse the bytes.
-fn json_or_yaml_only(headers: &HeaderMap) -> Result<(), ApiError> {
+fn patch_kind(headers: &HeaderMap) -> Result<PatchKind, ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if content_type.contains("protobuf") {
-        return Err(ApiError::UnsupportedMediaType(format!(
-            "{content_type}: the fake API server accepts JSON and YAML bodies only \
-             (use `kubectl apply -f` instead of `kubectl create <kind>`)"
-        )));
+    Ok(
+        match content_type.split(';').next().unwrap_or_default().trim() {
+            "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
+                PatchKind::Merge
+            }
+            "application/json-patch+json" => PatchKind::Json,
+            "application/apply-patch+yaml" => PatchKind::Apply,
+            other => return Err(ApiError::UnsupportedMediaType(other.to_owned())),
+        },
+    )
+}
+
+/// The request body as JSON: JSON and YAML parse, protobuf (kubectl's `create <kind>`
+/// generators send it) is decoded.
+fn body_object(
+    headers: &HeaderMap,
+    body: &[u8],
+    validation: FieldValidation,
+) -> Result<Value, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if protobuf::is_protobuf(content_type) {
+        return protobuf::decode(body);
     }
-    Ok(())
+    parse(body, validation)
 }
 
 /// Bodies may be JSON or YAML (kubectl's apply patches are YAML). A duplicate key is refused

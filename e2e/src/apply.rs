@@ -62,10 +62,45 @@ fn remove_dropped(live: &mut Value, previous: &Value, applied: &Value, others: &
     }
 }
 
+/// Forgets the fields of a manager's applied configuration that `live` no longer holds with
+/// the applied value: a write by another manager (an update, `kubectl scale`, an autoscaler)
+/// took them over, so a later apply that leaves them out must not remove them.
+pub fn release_changed(applied: &mut Value, live: &Value) {
+    let Value::Object(fields) = applied else {
+        return;
+    };
+    fields.retain(|key, value| match live.get(key) {
+        None => false,
+        Some(current) if value.is_object() && current.is_object() => {
+            release_changed(value, current);
+            value.as_object().is_some_and(|o| !o.is_empty())
+        }
+        Some(current) => current == value,
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn another_managers_change_releases_the_field() {
+        let mut applied = json!({"spec": {"replicas": 3, "template": {"image": "a"}}});
+        let live = json!({"spec": {"replicas": 5, "template": {"image": "a"}, "paused": false}});
+        release_changed(&mut applied, &live);
+        assert_eq!(applied, json!({"spec": {"template": {"image": "a"}}}));
+        let next = apply(
+            Some(&live),
+            Some(&applied),
+            &json!({"spec": {"template": {"image": "b"}}}),
+            &[],
+        );
+        assert_eq!(
+            next["spec"]["replicas"], 5,
+            "an apply without replicas leaves the taken-over count"
+        );
+    }
 
     #[test]
     fn first_apply_creates_the_applied_fields() {

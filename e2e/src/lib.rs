@@ -8,11 +8,15 @@
 mod api;
 pub mod apply;
 mod discovery;
+mod event_views;
 pub mod faults;
 pub mod kubectl;
 pub mod kubelet;
 mod openapi;
+mod protobuf;
+pub mod rbac;
 pub mod resources;
+mod scale;
 pub mod selectors;
 pub mod status;
 pub mod store;

@@ -19,6 +19,18 @@ pub struct ResourceType {
     pub printer_columns: Vec<(String, String, String)>,
     /// A CRD version's `openAPIV3Schema` (for OpenAPI v3 discovery and `kubectl explain`).
     pub schema: Option<Value>,
+    /// Where the `/scale` subresource reads and writes, when the kind has one.
+    pub scale: Option<ScalePaths>,
+}
+
+/// A scale subresource: dotted paths of the replica counts and of the selector. A CRD's
+/// selector is a string at its path; a Deployment's is a `LabelSelector` (`structured`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScalePaths {
+    pub spec_replicas: String,
+    pub status_replicas: String,
+    pub label_selector: Option<String>,
+    pub structured_selector: bool,
 }
 
 impl ResourceType {
@@ -42,7 +54,19 @@ impl ResourceType {
             status_subresource: false,
             printer_columns: Vec::new(),
             schema: None,
+            scale: None,
         }
+    }
+
+    /// `/scale` as a Deployment has it.
+    fn with_deployment_scale(mut self) -> Self {
+        self.scale = Some(ScalePaths {
+            spec_replicas: ".spec.replicas".into(),
+            status_replicas: ".status.replicas".into(),
+            label_selector: Some(".spec.selector".into()),
+            structured_selector: true,
+        });
+        self
     }
 
     fn with_status(mut self) -> Self {
@@ -55,6 +79,8 @@ impl ResourceType {
         self
     }
 }
+
+const RBAC: &str = "rbac.authorization.k8s.io";
 
 /// Kinds keyed by `(group, version, plural)`.
 #[derive(Debug, Clone)]
@@ -90,8 +116,45 @@ impl Default for Registry {
                 .with_short_names(&["po"]),
             ResourceType::builtin("apps", "v1", "Deployment", "deployments", true)
                 .with_status()
+                .with_deployment_scale()
                 .with_short_names(&["deploy"]),
             ResourceType::builtin("coordination.k8s.io", "v1", "Lease", "leases", true),
+            ResourceType::builtin(
+                "autoscaling",
+                "v2",
+                "HorizontalPodAutoscaler",
+                "horizontalpodautoscalers",
+                true,
+            )
+            .with_status()
+            .with_short_names(&["hpa"]),
+            ResourceType::builtin(
+                "policy",
+                "v1",
+                "PodDisruptionBudget",
+                "poddisruptionbudgets",
+                true,
+            )
+            .with_status()
+            .with_short_names(&["pdb"]),
+            ResourceType::builtin(
+                "networking.k8s.io",
+                "v1",
+                "NetworkPolicy",
+                "networkpolicies",
+                true,
+            )
+            .with_short_names(&["netpol"]),
+            ResourceType::builtin(RBAC, "v1", "ClusterRole", "clusterroles", false),
+            ResourceType::builtin(
+                RBAC,
+                "v1",
+                "ClusterRoleBinding",
+                "clusterrolebindings",
+                false,
+            ),
+            ResourceType::builtin(RBAC, "v1", "Role", "roles", true),
+            ResourceType::builtin(RBAC, "v1", "RoleBinding", "rolebindings", true),
             ResourceType::builtin("events.k8s.io", "v1", "Event", "events", true),
             ResourceType::builtin(
                 "apiextensions.k8s.io",
@@ -168,6 +231,14 @@ impl Registry {
                     .map(|c| (text(&c["name"]), text(&c["type"]), text(&c["jsonPath"])))
                     .collect(),
                 schema: version["schema"].get("openAPIV3Schema").cloned(),
+                scale: version["subresources"]
+                    .get("scale")
+                    .map(|scale| ScalePaths {
+                        spec_replicas: text(&scale["specReplicasPath"]),
+                        status_replicas: text(&scale["statusReplicasPath"]),
+                        label_selector: scale["labelSelectorPath"].as_str().map(str::to_owned),
+                        structured_selector: false,
+                    }),
             };
             self.types.insert(key(&resource), resource.clone());
             added.push(resource);

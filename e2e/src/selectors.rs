@@ -16,8 +16,9 @@ enum Requirement {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Selector {
     labels: Vec<Requirement>,
-    /// `metadata.name` / `metadata.namespace` equalities.
-    fields: Vec<(String, String)>,
+    /// Field paths (`metadata.name`, `involvedObject.uid`), the value, and whether it must equal
+    /// (`=`, `==`) or differ (`!=`).
+    fields: Vec<(String, String, bool)>,
 }
 
 impl Selector {
@@ -38,20 +39,17 @@ impl Selector {
             .split(',')
             .filter(|t| !t.trim().is_empty())
         {
-            let (key, value) = term
-                .split_once("==")
-                .or_else(|| term.split_once('='))
-                .ok_or_else(|| ApiError::BadRequest(format!("invalid field selector {term:?}")))?;
-            match key.trim() {
-                "metadata.name" | "metadata.namespace" => {
-                    fields.push((key.trim().into(), value.trim().into()))
-                }
-                other => {
-                    return Err(ApiError::BadRequest(format!(
-                        "field label not supported: {other}"
-                    )));
-                }
-            }
+            let (key, value, equal) = if let Some((k, v)) = term.split_once("!=") {
+                (k, v, false)
+            } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
+                (k, v, true)
+            } else {
+                return Err(ApiError::BadRequest(format!(
+                    "invalid field selector {term:?}"
+                )));
+            };
+            // Any field path: kubectl's describe and events select on `involvedObject.*`.
+            fields.push((key.trim().into(), value.trim().into(), equal));
         }
         Ok(Self { labels, fields })
     }
@@ -67,9 +65,16 @@ impl Selector {
             Requirement::Exists(k) => label(k).is_some(),
             Requirement::NotExists(k) => label(k).is_none(),
         });
-        let fields_match = self.fields.iter().all(|(key, value)| {
-            let field = key.trim_start_matches("metadata.");
-            meta[field].as_str().unwrap_or_default() == value
+        let fields_match = self.fields.iter().all(|(path, value, equal)| {
+            let found = path
+                .split('.')
+                .try_fold(object, |at, key| at.get(key))
+                .map(|v| match v {
+                    Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                })
+                .unwrap_or_default();
+            (found == *value) == *equal
         });
         labels_match && fields_match
     }
@@ -152,15 +157,17 @@ mod tests {
     }
 
     #[test]
-    fn field_selectors_on_name_and_namespace() {
-        let obj = object(json!({}));
-        let by_field = |s: &str| Selector::parse(None, Some(s));
-        assert!(by_field("metadata.name=a").expect("valid").matches(&obj));
-        assert!(
-            !by_field("metadata.namespace=other")
-                .expect("valid")
-                .matches(&obj)
-        );
-        assert!(by_field("spec.replicas=1").is_err());
+    fn field_selectors_on_any_path_as_kubectl_describe_sends_them() {
+        let mut obj = object(json!({}));
+        obj["involvedObject"] = json!({"kind": "DiceService", "name": "a", "uid": "u1"});
+        let by_field = |s: &str| Selector::parse(None, Some(s)).expect(s).matches(&obj);
+        assert!(by_field("metadata.name=a"));
+        assert!(!by_field("metadata.namespace=other"));
+        assert!(by_field(
+            "involvedObject.kind=DiceService,involvedObject.name=a,involvedObject.uid=u1"
+        ));
+        assert!(!by_field("involvedObject.uid=u2"));
+        assert!(by_field("involvedObject.uid!=u2"));
+        assert!(Selector::parse(None, Some("nonsense")).is_err());
     }
 }

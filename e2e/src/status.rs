@@ -31,6 +31,9 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("unsupported media type {0:?}")]
     UnsupportedMediaType(String),
+    /// RBAC refused the request; the message names who, what and where, as a real server's.
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 impl ApiError {
@@ -43,6 +46,7 @@ impl ApiError {
             ApiError::Gone { .. } => StatusCode::GONE,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
         }
     }
 
@@ -56,6 +60,7 @@ impl ApiError {
             ApiError::Gone { .. } => "Expired",
             ApiError::MethodNotAllowed(_) => "MethodNotAllowed",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
+            ApiError::Forbidden(_) => "Forbidden",
         }
     }
 

@@ -2,6 +2,7 @@
 //! finalizers, owner-reference garbage collection, and the event history watches replay.
 
 use crate::apply;
+use crate::event_views;
 use crate::resources::{Registry, ResourceType};
 use crate::selectors::Selector;
 use crate::status::ApiError;
@@ -438,6 +439,11 @@ impl Store {
         if finalized {
             return Ok(self.remove(t, object_key, result));
         }
+        for ((key, _), applied) in &mut self.applied {
+            if *key == object_key {
+                apply::release_changed(applied, &result);
+            }
+        }
         Ok(self.commit(t, object_key, Some(result), EventType::Modified))
     }
 
@@ -577,8 +583,39 @@ impl Store {
         object: Option<Value>,
         kind: EventType,
     ) -> Value {
-        self.resource_version += 1;
         self.writes += 1;
+        let object = self.record(t, object_key, object, kind);
+        if t.group == "events.k8s.io" && t.plural == "events" {
+            self.mirror_event(&object, kind);
+        }
+        object
+    }
+
+    /// Keeps the core/v1 view of an events.k8s.io/v1 Event in step (not counted as a write:
+    /// the client wrote once).
+    fn mirror_event(&mut self, event: &Value, kind: EventType) {
+        let Some(core) = self.registry.get("", "v1", "events").cloned() else {
+            return;
+        };
+        let meta = &event["metadata"];
+        let namespace = meta["namespace"].as_str().unwrap_or_default();
+        let name = meta["name"].as_str().unwrap_or_default();
+        let object_key = key(&core, namespace, name);
+        let mut view = event_views::core_from_events(event);
+        if kind == EventType::Deleted {
+            view = self.objects.get(&object_key).cloned().unwrap_or(view);
+        }
+        self.record(&core, object_key, Some(view), kind);
+    }
+
+    fn record(
+        &mut self,
+        t: &ResourceType,
+        object_key: ObjectKey,
+        object: Option<Value>,
+        kind: EventType,
+    ) -> Value {
+        self.resource_version += 1;
         if t.group == "coordination.k8s.io" && t.plural == "leases" {
             self.lease_writes += 1;
         }

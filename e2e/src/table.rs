@@ -1,35 +1,69 @@
-//! Server-side `Table` output, as `kubectl get` asks for it: NAME, the CRD's printer columns
-//! (evaluated with the JSONPath subset they use), and AGE for built-in kinds.
+//! Server-side `Table` output, as `kubectl get` asks for it: NAME, then the CRD's printer
+//! columns (evaluated with the JSONPath subset they use), the real server's columns for the
+//! built-in kinds a DiceService owns (Deployments, autoscalers, budgets, policies, Events), or
+//! AGE.
 
 use crate::resources::ResourceType;
 use serde_json::{Value, json};
 use std::time::SystemTime;
 
+/// How one column's cell is computed.
+enum Cell {
+    /// A printer column's JSONPath.
+    Path(String),
+    /// A built-in kind's column, computed as the real API server's printers do.
+    Computed(fn(&Value) -> Value),
+}
+
+struct Column {
+    name: String,
+    type_: String,
+    cell: Cell,
+}
+
+fn column(name: &str, type_: &str, cell: Cell) -> Column {
+    Column {
+        name: name.to_owned(),
+        type_: type_.to_owned(),
+        cell,
+    }
+}
+
 pub fn table(t: &ResourceType, items: &[Value], resource_version: &str) -> Value {
-    let mut columns = vec![(
-        "Name".to_owned(),
-        "string".to_owned(),
-        ".metadata.name".to_owned(),
-    )];
-    if t.printer_columns.is_empty() {
-        columns.push((
-            "Age".into(),
-            "date".into(),
-            ".metadata.creationTimestamp".into(),
+    // As the real printer: Events are listed without their (generated) names.
+    let named = !(t.group.is_empty() && t.kind == "Event");
+    let mut columns = Vec::new();
+    if named {
+        columns.push(column(
+            "Name",
+            "string",
+            Cell::Path(".metadata.name".into()),
         ));
+    }
+    if let Some(builtin) = builtin_columns(t) {
+        columns.extend(builtin);
+    } else if t.printer_columns.is_empty() {
+        columns.push(age());
     } else {
-        columns.extend(t.printer_columns.iter().cloned());
+        columns.extend(
+            t.printer_columns
+                .iter()
+                .map(|(name, type_, path)| column(name, type_, Cell::Path(path.clone()))),
+        );
     }
     let definitions: Vec<Value> = columns
         .iter()
-        .map(|(name, kind, _)| json!({"name": name, "type": kind, "format": if name == "Name" { "name" } else { "" }, "description": "", "priority": 0}))
+        .map(|c| json!({"name": c.name, "type": c.type_, "format": if c.name == "Name" { "name" } else { "" }, "description": "", "priority": 0}))
         .collect();
     let rows: Vec<Value> = items
         .iter()
         .map(|item| {
             let cells: Vec<Value> = columns
                 .iter()
-                .map(|(_, kind, path)| cell(kind, evaluate(item, path)))
+                .map(|c| match &c.cell {
+                    Cell::Path(path) => cell(&c.type_, evaluate(item, path)),
+                    Cell::Computed(compute) => compute(item),
+                })
                 .collect();
             json!({
                 "cells": cells,
@@ -46,16 +80,150 @@ pub fn table(t: &ResourceType, items: &[Value], resource_version: &str) -> Value
     })
 }
 
+fn age() -> Column {
+    column(
+        "Age",
+        "date",
+        Cell::Computed(|o| cell("date", evaluate(o, ".metadata.creationTimestamp"))),
+    )
+}
+
+fn count(object: &Value, path: &str) -> i64 {
+    evaluate(object, path).and_then(Value::as_i64).unwrap_or(0)
+}
+
+/// The columns `kubectl get` shows for the built-in kinds a DiceService owns.
+fn builtin_columns(t: &ResourceType) -> Option<Vec<Column>> {
+    let computed =
+        |name: &str, type_: &str, f: fn(&Value) -> Value| column(name, type_, Cell::Computed(f));
+    Some(match (t.group.as_str(), t.kind.as_str()) {
+        ("apps", "Deployment") => vec![
+            computed("Ready", "string", |o| {
+                json!(format!(
+                    "{}/{}",
+                    count(o, ".status.readyReplicas"),
+                    count(o, ".spec.replicas")
+                ))
+            }),
+            computed("Up-to-date", "integer", |o| {
+                json!(count(o, ".status.updatedReplicas"))
+            }),
+            computed("Available", "integer", |o| {
+                json!(count(o, ".status.availableReplicas"))
+            }),
+            age(),
+        ],
+        ("autoscaling", "HorizontalPodAutoscaler") => vec![
+            computed("Reference", "string", |o| {
+                let target = &o["spec"]["scaleTargetRef"];
+                json!(format!(
+                    "{}/{}",
+                    target["kind"].as_str().unwrap_or_default(),
+                    target["name"].as_str().unwrap_or_default()
+                ))
+            }),
+            computed("Targets", "string", |o| {
+                let metrics = o["spec"]["metrics"].as_array().cloned().unwrap_or_default();
+                let targets: Vec<String> = metrics
+                    .iter()
+                    .filter_map(|m| {
+                        let resource = m.get("resource")?;
+                        let goal = resource["target"]["averageUtilization"].as_i64()?;
+                        Some(format!("{}: <unknown>/{goal}%", resource["name"].as_str()?))
+                    })
+                    .collect();
+                json!(if targets.is_empty() {
+                    "<none>".to_owned()
+                } else {
+                    targets.join(", ")
+                })
+            }),
+            computed("MinPods", "integer", |o| {
+                json!(
+                    evaluate(o, ".spec.minReplicas")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(1)
+                )
+            }),
+            computed("MaxPods", "integer", |o| {
+                json!(count(o, ".spec.maxReplicas"))
+            }),
+            computed("Replicas", "integer", |o| {
+                json!(count(o, ".status.currentReplicas"))
+            }),
+            age(),
+        ],
+        ("policy", "PodDisruptionBudget") => vec![
+            computed("Min Available", "string", |o| {
+                json!(text_or_na(o, ".spec.minAvailable"))
+            }),
+            computed("Max Unavailable", "string", |o| {
+                json!(text_or_na(o, ".spec.maxUnavailable"))
+            }),
+            computed("Allowed Disruptions", "integer", |o| {
+                json!(count(o, ".status.disruptionsAllowed"))
+            }),
+            age(),
+        ],
+        ("networking.k8s.io", "NetworkPolicy") => vec![
+            computed("Pod-Selector", "string", |o| {
+                let labels = o["spec"]["podSelector"]["matchLabels"]
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default();
+                let text: Vec<String> = labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                    .collect();
+                json!(if text.is_empty() {
+                    "<none>".to_owned()
+                } else {
+                    text.join(",")
+                })
+            }),
+            age(),
+        ],
+        ("", "Event") => vec![
+            computed("Last Seen", "string", |o| {
+                let seen = ["lastTimestamp", "eventTime"]
+                    .iter()
+                    .find_map(|k| o[*k].as_str());
+                json!(seen.map_or_else(|| "<unknown>".to_owned(), age_of))
+            }),
+            computed("Type", "string", |o| o["type"].clone()),
+            computed("Reason", "string", |o| o["reason"].clone()),
+            computed("Object", "string", |o| {
+                let involved = &o["involvedObject"];
+                json!(format!(
+                    "{}/{}",
+                    involved["kind"].as_str().unwrap_or_default().to_lowercase(),
+                    involved["name"].as_str().unwrap_or_default()
+                ))
+            }),
+            computed("Message", "string", |o| o["message"].clone()),
+        ],
+        _ => return None,
+    })
+}
+
+fn text_or_na(object: &Value, path: &str) -> String {
+    match evaluate(object, path) {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => "N/A".to_owned(),
+    }
+}
+
 fn cell(kind: &str, value: Option<&Value>) -> Value {
     match (kind, value) {
-        ("date", Some(Value::String(stamp))) => json!(age(stamp)),
+        ("date", Some(Value::String(stamp))) => json!(age_of(stamp)),
         (_, Some(value)) => value.clone(),
         (_, None) => json!("<none>"),
     }
 }
 
 /// `5s`, `3m`, `2h`, `4d`: the apiserver's short age format.
-fn age(stamp: &str) -> String {
+fn age_of(stamp: &str) -> String {
     let seconds = humantime::parse_rfc3339(stamp)
         .ok()
         .and_then(|then| SystemTime::now().duration_since(then).ok())
@@ -125,6 +293,6 @@ mod tests {
             SystemTime::now() - std::time::Duration::from_secs(300),
         )
         .to_string();
-        assert_eq!(age(&stamp), "5m");
+        assert_eq!(age_of(&stamp), "5m");
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::resources::ResourceType;
 use crate::status::ApiError;
-use k8s_openapi::api::{apps, coordination, core, events};
+use k8s_openapi::api::{apps, autoscaling, coordination, core, events, networking, policy, rbac};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -84,6 +84,17 @@ fn typed_form(t: &ResourceType, object: &Value) -> Option<Result<Value, String>>
         ("", "Pod") => through::<core::v1::Pod>(object),
         ("apps", "Deployment") => through::<apps::v1::Deployment>(object),
         ("coordination.k8s.io", "Lease") => through::<coordination::v1::Lease>(object),
+        ("autoscaling", "HorizontalPodAutoscaler") => {
+            through::<autoscaling::v2::HorizontalPodAutoscaler>(object)
+        }
+        ("policy", "PodDisruptionBudget") => through::<policy::v1::PodDisruptionBudget>(object),
+        ("networking.k8s.io", "NetworkPolicy") => through::<networking::v1::NetworkPolicy>(object),
+        ("rbac.authorization.k8s.io", "ClusterRole") => through::<rbac::v1::ClusterRole>(object),
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
+            through::<rbac::v1::ClusterRoleBinding>(object)
+        }
+        ("rbac.authorization.k8s.io", "Role") => through::<rbac::v1::Role>(object),
+        ("rbac.authorization.k8s.io", "RoleBinding") => through::<rbac::v1::RoleBinding>(object),
         ("events.k8s.io", "Event") => through::<events::v1::Event>(object),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             through::<CustomResourceDefinition>(object)

@@ -64,6 +64,9 @@ pub async fn apply_children(
         alertmanager_config,
         dashboard,
         data_volume,
+        autoscaler,
+        disruption_budget,
+        network_policy,
     } = children;
     let mut run = Run {
         client,
@@ -79,6 +82,12 @@ pub async fn apply_children(
     }
     let deployment = run.apply(&observed.deployments, deployment).await?;
     run.apply(&observed.services, kube_service).await?;
+    run.switchable(&observed.autoscalers, autoscaler.as_ref())
+        .await?;
+    run.switchable(&observed.disruption_budgets, disruption_budget.as_ref())
+        .await?;
+    run.switchable(&observed.network_policies, network_policy.as_ref())
+        .await?;
     let kind = MonitoringKind::ServiceMonitor;
     run.optional(kind, &observed.service_monitors, service_monitor.as_ref())
         .await?;
@@ -158,6 +167,36 @@ impl Run<'_> {
         apply(self.client, desired).await
     }
 
+    /// A child the spec may switch off (autoscaler, disruption budget, network policy):
+    /// applied when desired, deleted when not and ours.
+    async fn switchable<K: Child>(
+        &mut self,
+        observed: &Store<K>,
+        desired: Option<&K>,
+    ) -> Result<(), kube::Error> {
+        if let Some(desired) = desired {
+            self.apply(observed, desired).await?;
+        } else {
+            self.delete_if_ours(observed).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the object of kind `K` under the DiceService's name if the watch shows it is
+    /// this DiceService's.
+    async fn delete_if_ours<K: Child>(&mut self, observed: &Store<K>) -> Result<(), kube::Error> {
+        let name = &self.service.name;
+        let existing = ObjectRef::new(name).within(&self.service.namespace);
+        let ours = observed
+            .get(&existing)
+            .is_some_and(|o| ownership::claim(o.meta(), self.service) == Claim::Ours);
+        if ours {
+            self.sent += 1;
+            delete::<K>(self.client, &self.service.namespace, name).await?;
+        }
+        Ok(())
+    }
+
     /// A Prometheus Operator child: applied when served, skipped and reported when not, and
     /// deleted when the spec switched it off. A refusal by the API (an admission webhook, a
     /// schema) is reported rather than retried: only a spec change can fix it.
@@ -170,13 +209,8 @@ impl Run<'_> {
         let name = self.service.name.clone();
         let served = self.served.is_served(kind);
         let Some(desired) = desired else {
-            let existing = ObjectRef::new(&name).within(&self.service.namespace);
-            let ours = observed
-                .get(&existing)
-                .is_some_and(|o| ownership::claim(o.meta(), self.service) == Claim::Ours);
-            if served && ours {
-                self.sent += 1;
-                delete::<K>(self.client, &self.service.namespace, &name).await?;
+            if served {
+                self.delete_if_ours(observed).await?;
             }
             return Ok(());
         };

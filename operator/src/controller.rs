@@ -126,23 +126,24 @@ pub async fn reconcile(
         finalizer::finalize(&ctx.client, &service, &ctx.observed).await?;
         return Ok(Action::await_change());
     }
-    let (desired_status, action, result) = match validate(&service, &ctx.defaults) {
+    let (desired_status, action, result, applied) = match validate(&service, &ctx.defaults) {
         Err(crate::Error::InvalidSpec(message)) => {
             tracing::warn!(%message, "invalid DiceService; waiting for the spec to change");
             (
                 status::degraded(&service, &message, &now),
                 Action::await_change(),
                 "degraded",
+                String::new(),
             )
         }
         Ok(validated) => {
-            let (observed, action) = converge(&service, &validated, &ctx, &now).await?;
-            (observed, action, "success")
+            let (observed, action, applied) = converge(&service, &validated, &ctx, &now).await?;
+            (observed, action, "success", applied)
         }
     };
     if service.status.as_ref() != Some(&desired_status) {
         ctx.events
-            .degraded(&service, service.status.as_ref(), &desired_status)
+            .publish(&service, service.status.as_ref(), &desired_status, &applied)
             .await;
         let api: Api<DiceService> =
             Api::namespaced(ctx.client.clone(), &service.namespace().unwrap_or_default());
@@ -165,13 +166,14 @@ pub async fn reconcile(
     Ok(action)
 }
 
-/// Applies every child of a valid DiceService and computes its status.
+/// Applies every child of a valid DiceService and computes its status; also says what was
+/// applied, for the first "Created" Event.
 async fn converge(
     service: &DiceService,
     validated: &Validated,
     ctx: &Context,
     now: &Time,
-) -> Result<(crate::crd::DiceServiceStatus, Action), ReconcileError> {
+) -> Result<(crate::crd::DiceServiceStatus, Action, String), ReconcileError> {
     ctx.observed.wait_for_first_list().await;
     let children = children::build(validated);
     // Before a dashboard lands in another namespace, so deleting the DiceService cannot leak it.
@@ -198,7 +200,7 @@ async fn converge(
     let Some(deployment) = applied.deployment else {
         // Nothing watched reports the other object's removal; look again soon.
         let status = status::not_owned(service, &applied.not_owned, now);
-        return Ok((status, Action::requeue(RECHECK)));
+        return Ok((status, Action::requeue(RECHECK), String::new()));
     };
     let secret_problems = if ctx.check_secrets {
         secrets::problems(&ctx.client, &validated.namespace, validated).await?
@@ -214,9 +216,10 @@ async fn converge(
     let outcome = MonitoringOutcome {
         children: applied.monitoring,
         secret_problems,
+        secrets_checked: ctx.check_secrets,
     };
     let status = status::observed(service, validated, &deployment, &outcome, now);
-    Ok((status, action))
+    Ok((status, action, children.workload_summary(&validated.name)))
 }
 
 /// Transient failures retry with exponential backoff: 1 s, 2 s, 4 s … up to 5 minutes.
@@ -297,6 +300,9 @@ pub async fn run(
     let (services, service_events) = watches::owned(scope.api(), owned());
     let (accounts, account_events) = watches::owned(scope.api(), owned());
     let (claims, claim_events) = watches::owned(scope.api(), owned());
+    let (autoscalers, autoscaler_events) = watches::owned(scope.api(), owned());
+    let (disruption_budgets, disruption_budget_events) = watches::owned(scope.api(), owned());
+    let (network_policies, network_policy_events) = watches::owned(scope.api(), owned());
     let (config_maps, config_map_events) =
         watches::owned_slimmed(scope.api(), owned(), crate::observed::digest_data);
     let (service_monitors, service_monitor_events) = watches::when_served(
@@ -326,6 +332,9 @@ pub async fn run(
             accounts,
             claims,
             config_maps,
+            autoscalers,
+            disruption_budgets,
+            network_policies,
             service_monitors,
             prometheus_rules,
             probes,
@@ -350,6 +359,9 @@ pub async fn run(
         .owns_stream(service_events)
         .owns_stream(account_events)
         .owns_stream(claim_events)
+        .owns_stream(autoscaler_events)
+        .owns_stream(disruption_budget_events)
+        .owns_stream(network_policy_events)
         .owns_stream(service_monitor_events)
         .owns_stream(prometheus_rule_events)
         .owns_stream(probe_events)

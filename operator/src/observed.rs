@@ -10,7 +10,10 @@
 
 use crate::prometheus_operator::{AlertmanagerConfig, Probe, PrometheusRule, ServiceMonitor};
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::Resource;
 use kube::runtime::reflector::{ObjectRef, Store, store};
 use serde::Serialize;
@@ -32,6 +35,9 @@ pub struct ObservedChildren {
     pub claims: Store<PersistentVolumeClaim>,
     /// Dashboards, in any namespace.
     pub config_maps: Store<ConfigMap>,
+    pub autoscalers: Store<HorizontalPodAutoscaler>,
+    pub disruption_budgets: Store<PodDisruptionBudget>,
+    pub network_policies: Store<NetworkPolicy>,
     /// Filled once the kind is served; empty (so always applied) before.
     pub service_monitors: Store<ServiceMonitor>,
     pub prometheus_rules: Store<PrometheusRule>,
@@ -48,6 +54,9 @@ impl ObservedChildren {
             accounts: store().0,
             claims: store().0,
             config_maps: store().0,
+            autoscalers: store().0,
+            disruption_budgets: store().0,
+            network_policies: store().0,
             service_monitors: store().0,
             prometheus_rules: store().0,
             probes: store().0,
@@ -65,6 +74,9 @@ impl ObservedChildren {
             accounts,
             claims,
             config_maps,
+            autoscalers,
+            disruption_budgets,
+            network_policies,
             // Watched only once their CRD is served: waiting would stall every reconcile for
             // the whole timeout on a cluster without the Prometheus Operator.
             service_monitors: _,
@@ -78,6 +90,9 @@ impl ObservedChildren {
             let _ = accounts.wait_until_ready().await;
             let _ = claims.wait_until_ready().await;
             let _ = config_maps.wait_until_ready().await;
+            let _ = autoscalers.wait_until_ready().await;
+            let _ = disruption_budgets.wait_until_ready().await;
+            let _ = network_policies.wait_until_ready().await;
         };
         if tokio::time::timeout(FIRST_LIST_WAIT, all).await.is_err() {
             tracing::warn!("owned-kind watches have not listed yet; applying every child");

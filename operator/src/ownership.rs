@@ -111,6 +111,9 @@ pub async fn not_owned(
         alertmanager_config,
         dashboard,
         data_volume,
+        autoscaler,
+        disruption_budget,
+        network_policy,
     } = children;
     let mut check = Check {
         client,
@@ -122,6 +125,15 @@ pub async fn not_owned(
     check.one(&observed.deployments, Some(deployment)).await?;
     check.one(&observed.services, Some(kube_service)).await?;
     check.one(&observed.claims, data_volume.as_ref()).await?;
+    check
+        .one(&observed.autoscalers, autoscaler.as_ref())
+        .await?;
+    check
+        .one(&observed.disruption_budgets, disruption_budget.as_ref())
+        .await?;
+    check
+        .one(&observed.network_policies, network_policy.as_ref())
+        .await?;
     let when = |kind: MonitoringKind| served.is_served(kind);
     if when(MonitoringKind::ServiceMonitor) {
         check

@@ -2,7 +2,7 @@
 
 use crate::crd::conditions::{DEGRADED, MONITORING_READY, PROGRESSING, READY};
 use crate::crd::{ChildState, ChildStatus, DiceService, DiceServiceStatus};
-use crate::validate::Validated;
+use crate::validate::{Scaling, Validated};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
@@ -11,6 +11,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 pub struct MonitoringOutcome {
     pub children: Vec<ChildStatus>,
     pub secret_problems: Vec<String>,
+    /// False when the operator runs without Secret access (`--check-secrets=false`): a missing
+    /// Secret then cannot be reported, and the condition says so.
+    pub secrets_checked: bool,
 }
 
 /// Status of a valid DiceService whose Deployment is `deployment` (as last applied or observed).
@@ -21,7 +24,15 @@ pub fn observed(
     monitoring: &MonitoringOutcome,
     now: &Time,
 ) -> DiceServiceStatus {
-    let desired = validated.replicas;
+    // Under an autoscaler the Deployment's count is its latest decision.
+    let desired = match &validated.scaling {
+        Scaling::Fixed(replicas) => *replicas,
+        Scaling::Autoscaled(autoscaling) => deployment
+            .spec
+            .as_ref()
+            .and_then(|s| s.replicas)
+            .unwrap_or(autoscaling.min_replicas),
+    };
     let observed = deployment.status.clone().unwrap_or_default();
     let ready = observed.ready_replicas.unwrap_or(0);
     let updated = observed.updated_replicas.unwrap_or(0);
@@ -35,6 +46,7 @@ pub fn observed(
         replicas: current,
         ready_replicas: ready,
         replica_summary: Some(format!("{ready}/{desired}")),
+        selector: Some(label_selector(validated)),
         url: Some(crate::children::url(validated)),
         conditions: vec![
             if rolled_out {
@@ -67,6 +79,15 @@ pub fn observed(
         ],
         monitoring: monitoring.children.clone(),
     }
+}
+
+/// The pods' selector as the scale subresource reports it (`key=value,...`).
+fn label_selector(validated: &Validated) -> String {
+    crate::children::selector_labels(validated)
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// `MonitoringReady`: true when every monitoring child the spec asks for is applied and the
@@ -120,11 +141,16 @@ fn monitoring_ready(conditions: &Conditions<'_>, outcome: &MonitoringOutcome) ->
         let message = outcome.secret_problems.join("; ");
         return conditions.make(MONITORING_READY, false, "SecretMissing", &message);
     }
-    let message = if outcome.children.is_empty() {
+    let mut message = if outcome.children.is_empty() {
         "No monitoring objects requested".to_owned()
     } else {
         format!("{} monitoring objects applied", outcome.children.len())
     };
+    if !outcome.secrets_checked {
+        message.push_str(
+            "; Secret references were not checked (the operator runs with --check-secrets=false)",
+        );
+    }
     conditions.make(MONITORING_READY, true, "Applied", &message)
 }
 

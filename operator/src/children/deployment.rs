@@ -29,11 +29,17 @@ pub fn build(service: &Validated) -> Deployment {
     if service.gpu {
         add_gpu_limit(&mut pod_spec);
     }
+    super::scheduling::place(&mut pod_spec, service);
     let hash = super::content_hash(&pod_spec);
+    let mut pod_labels = service.placement.pod_labels.clone();
+    pod_labels.extend(labels(service));
+    let mut pod_annotations = service.placement.pod_annotations.clone();
+    pod_annotations.insert(CONFIG_HASH_ANNOTATION.to_owned(), hash);
     Deployment {
         metadata: object_meta(service, &service.name),
         spec: Some(DeploymentSpec {
-            replicas: Some(service.replicas),
+            // Left out under an autoscaler, so the apply never reverts its count.
+            replicas: service.scaling.applied_replicas(),
             selector: LabelSelector {
                 match_labels: Some(selector_labels(service)),
                 ..LabelSelector::default()
@@ -41,8 +47,8 @@ pub fn build(service: &Validated) -> Deployment {
             strategy: Some(strategy(service)),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
-                    labels: Some(labels(service)),
-                    annotations: Some(BTreeMap::from([(CONFIG_HASH_ANNOTATION.to_owned(), hash)])),
+                    labels: Some(pod_labels),
+                    annotations: Some(pod_annotations),
                     ..ObjectMeta::default()
                 }),
                 spec: Some(pod_spec),

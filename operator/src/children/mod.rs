@@ -1,11 +1,16 @@
 //! Pure builders of every object a DiceService owns, and the metadata they share.
 
 pub mod alertmanager_config;
+mod autoscaler;
 pub mod dashboard;
 pub mod data_volume;
 mod deployment;
+mod disruption_budget;
+mod kinds;
+mod network_policy;
 pub mod probe;
 pub mod rules;
+pub mod scheduling;
 mod service;
 mod service_account;
 mod service_monitor;
@@ -13,7 +18,10 @@ mod service_monitor;
 use crate::prometheus_operator::{AlertmanagerConfig, Probe, PrometheusRule, ServiceMonitor};
 use crate::validate::Validated;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Resource;
 use serde::Serialize;
@@ -21,6 +29,7 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 pub use deployment::{CONFIG_HASH_ANNOTATION, HTTP_PORT};
+pub use kinds::ChildKind;
 pub use service::{SERVICE_PORT, url};
 
 /// Hash of everything the operator applies to a child; lets a reconcile skip an apply that
@@ -42,6 +51,12 @@ pub struct Children {
     pub dashboard: Option<ConfigMap>,
     /// The claim holding the SQLite history, when `spec.history.storage` asks for one.
     pub data_volume: Option<PersistentVolumeClaim>,
+    /// With `spec.autoscaling`.
+    pub autoscaler: Option<HorizontalPodAutoscaler>,
+    /// Whenever more than one pod can run.
+    pub disruption_budget: Option<PodDisruptionBudget>,
+    /// With `spec.networkPolicy.enabled`.
+    pub network_policy: Option<NetworkPolicy>,
 }
 
 pub fn build(service: &Validated) -> Children {
@@ -55,6 +70,9 @@ pub fn build(service: &Validated) -> Children {
         alertmanager_config: alertmanager_config::build(service).map(with_applied_hash),
         dashboard: dashboard::build(service).map(with_applied_hash),
         data_volume: data_volume::build(service).map(with_applied_hash),
+        autoscaler: autoscaler::build(service).map(with_applied_hash),
+        disruption_budget: disruption_budget::build(service).map(with_applied_hash),
+        network_policy: network_policy::build(service).map(with_applied_hash),
     }
 }
 

@@ -28,6 +28,32 @@ pub fn tolerations(schema: &mut Schema) {
     });
 }
 
+/// Annotation maps: values may be long (the API server bounds all annotations together at
+/// 256 KiB); each is held to 4 KiB here.
+pub fn annotation_map(schema: &mut Schema) {
+    bound_all(schema, &|_| 4096);
+}
+
+/// Label selectors (NetworkPolicy peers): keys are qualified names, values label values.
+pub fn selector(schema: &mut Schema) {
+    tolerations(schema);
+}
+
+/// `topologySpreadConstraints`: topology keys and selector keys are qualified names.
+pub fn topology_spread(schema: &mut Schema) {
+    bound_all(schema, &|_| QUALIFIED_NAME);
+}
+
+/// `affinity`: topology keys, label keys and namespaces; none is longer than a qualified name.
+pub fn affinity(schema: &mut Schema) {
+    bound_all(schema, &|_| QUALIFIED_NAME);
+}
+
+/// `imagePullSecrets`: Secret names are DNS subdomains.
+pub fn object_references(schema: &mut Schema) {
+    bound_all(schema, &|_| 253);
+}
+
 /// Gives every string below `schema` without a `maxLength` (or an `enum`) the limit `limit`
 /// picks from the string's property name (`None` for map values and array items).
 fn bound_all(schema: &mut Schema, limit: &dyn Fn(Option<&str>) -> u64) {

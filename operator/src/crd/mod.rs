@@ -8,6 +8,8 @@ mod alerting;
 mod bounds;
 mod history;
 mod monitoring;
+mod placement;
+mod workload;
 
 pub use alerting::{AlertingSpec, PagerDutySpec, SecretKeyRef, SlackSpec};
 pub use history::{HistorySpec, HistoryStorage, PostgresHistory};
@@ -15,8 +17,15 @@ pub use monitoring::{
     AlertName, AlertSpec, AvailabilityObjective, DashboardSpec, LatencyObjective, MonitoringSpec,
     ProbeSpec, RESERVED_ALERT_LABELS, RulesSpec, ServiceMonitorSpec, Severity, SloSpec,
 };
+pub use placement::{
+    AutoscalingSpec, NetworkPeer, NetworkPolicySpec, RESERVED_ANNOTATION_PREFIX,
+    RESERVED_POD_LABELS,
+};
+pub use workload::{DiceSettings, GpuSpec, ImagePullPolicy, OtlpProtocol, TelemetrySpec};
 
-use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
+use k8s_openapi::api::core::v1::{
+    Affinity, LocalObjectReference, ResourceRequirements, Toleration, TopologySpreadConstraint,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -52,6 +61,11 @@ pub mod conditions {
     shortname = "dice",
     namespaced,
     status = "DiceServiceStatus",
+    scale(
+        spec_replicas_path = ".spec.replicas",
+        status_replicas_path = ".status.replicas",
+        label_selector_path = ".status.selector"
+    ),
     derive = "PartialEq",
     doc = "DiceService runs dice-server and declares how it is observed.",
     printcolumn(
@@ -84,6 +98,7 @@ pub mod conditions {
 ).message("sampleInterval must be at least 100ms").field_path(".sampleInterval"))]
 pub struct DiceServiceSpec {
     /// Number of dice-server pods. 0 stops every pod but keeps the Service and configuration.
+    /// `kubectl scale dice/<name>` sets it; ignored while `autoscaling` is set.
     #[serde(default = "default_replicas")]
     #[schemars(range(min = 0, max = 100))]
     pub replicas: i32,
@@ -114,6 +129,49 @@ pub struct DiceServiceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(transform = bounds::tolerations)]
     pub tolerations: Option<Vec<Toleration>>,
+
+    /// Scale on CPU with a HorizontalPodAutoscaler between `minReplicas` and `maxReplicas`.
+    /// While set, `replicas` is not applied: the autoscaler owns the Deployment's replica count.
+    /// Removing it hands the count back to `replicas`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<AutoscalingSpec>,
+
+    /// How pods spread over nodes and zones. Unset, they spread over hostnames and zones on a
+    /// best-effort basis (`ScheduleAnyway`); an empty list turns spreading off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = bounds::topology_spread)]
+    pub topology_spread_constraints: Option<Vec<TopologySpreadConstraint>>,
+
+    /// Node and pod affinity rules of the pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = bounds::affinity)]
+    pub affinity: Option<Affinity>,
+
+    /// Secrets (in the DiceService's namespace) for pulling the image from a private registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = bounds::object_references)]
+    pub image_pull_secrets: Option<Vec<LocalObjectReference>>,
+
+    /// PriorityClass of the pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub priority_class_name: Option<String>,
+
+    /// Extra annotations on the pods. `dice.dev/config-hash` is the operator's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = bounds::annotation_map)]
+    pub pod_annotations: Option<BTreeMap<String, String>>,
+
+    /// Extra labels on the pods. The `app.kubernetes.io/*` labels the operator sets (its
+    /// selector among them) cannot be overridden.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = bounds::label_map)]
+    pub pod_labels: Option<BTreeMap<String, String>>,
+
+    /// Admit traffic to the pods only from their namespace and from whoever scrapes and
+    /// probes them (opt-in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_policy: Option<NetworkPolicySpec>,
 
     /// Behaviour of the dice themselves.
     #[serde(default)]
@@ -147,102 +205,6 @@ pub struct DiceServiceSpec {
     pub history: Option<HistorySpec>,
 }
 
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ImagePullPolicy {
-    Always,
-    IfNotPresent,
-    Never,
-}
-
-impl ImagePullPolicy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ImagePullPolicy::Always => "Always",
-            ImagePullPolicy::IfNotPresent => "IfNotPresent",
-            ImagePullPolicy::Never => "Never",
-        }
-    }
-}
-
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("duration(self.maxDelay) < duration('30s')")
-    .message("maxDelay must be shorter than dice-server's 30s request timeout")
-    .field_path(".maxDelay"))]
-pub struct DiceSettings {
-    /// Upper bound of the random delay before each roll, e.g. `1s` or `250ms`; `0` disables it.
-    #[serde(default = "default_max_delay")]
-    #[schemars(regex(pattern = DURATION_PATTERN), length(max = 32))]
-    pub max_delay: String,
-
-    /// Probability (0 to 1) that a roll of the risky die fails with an HTTP 500.
-    #[serde(default = "default_risky_error_rate")]
-    #[schemars(range(min = 0.0, max = 1.0))]
-    pub risky_error_rate: f64,
-}
-
-impl Default for DiceSettings {
-    fn default() -> Self {
-        Self {
-            max_delay: default_max_delay(),
-            risky_error_rate: default_risky_error_rate(),
-        }
-    }
-}
-
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("!has(self.tracesSampleRatio) || has(self.otlpEndpoint)")
-    .message("tracesSampleRatio needs an otlpEndpoint to send traces to")
-    .field_path(".tracesSampleRatio"))]
-pub struct TelemetrySpec {
-    /// OTLP collector base URL, e.g. `http://otel-collector.observability:4318`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^https?://[^\s]+$"), length(max = 2048))]
-    pub otlp_endpoint: Option<String>,
-
-    /// OTLP transport: `http/protobuf` (port 4318) or `grpc` (port 4317).
-    #[serde(default)]
-    pub protocol: OtlpProtocol,
-
-    /// Fraction of traces sampled (0 to 1), respecting the caller's sampling decision.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0.0, max = 1.0))]
-    pub traces_sample_ratio: Option<f64>,
-
-    /// `service.name` of the exported spans. Defaults to the DiceService's name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 255))]
-    pub service_name: Option<String>,
-}
-
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum OtlpProtocol {
-    #[default]
-    #[serde(rename = "http/protobuf")]
-    HttpProtobuf,
-    #[serde(rename = "grpc")]
-    Grpc,
-}
-
-impl OtlpProtocol {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OtlpProtocol::HttpProtobuf => "http/protobuf",
-            OtlpProtocol::Grpc => "grpc",
-        }
-    }
-}
-
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct GpuSpec {
-    /// Request one `nvidia.com/gpu` per pod and turn on the NVML collector (`gpu_*` metrics,
-    /// `/gpu`, the dashboard's GPU panels). Needs the NVIDIA device plugin on the node.
-    #[serde(default)]
-    pub enabled: bool,
-}
-
 /// What the operator observed, written only when it changed.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
@@ -254,6 +216,11 @@ pub struct DiceServiceStatus {
     /// Pods the Deployment currently runs.
     #[serde(default)]
     pub replicas: i32,
+
+    /// The pods' label selector, for the scale subresource (`kubectl scale`, an autoscaler
+    /// targeting the DiceService).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
 
     /// Pods that pass their readiness probe.
     #[serde(default)]
@@ -302,14 +269,6 @@ pub enum ChildState {
 
 fn default_replicas() -> i32 {
     1
-}
-
-fn default_max_delay() -> String {
-    "1s".into()
-}
-
-fn default_risky_error_rate() -> f64 {
-    0.1
 }
 
 fn default_sample_interval() -> String {

@@ -104,6 +104,9 @@ pub fn objects(children: &Children) -> Result<Vec<(&'static str, serde_json::Val
         alertmanager_config,
         dashboard,
         data_volume,
+        autoscaler,
+        disruption_budget,
+        network_policy,
     } = children;
     let json = |value: &dyn erased::Json| value.to_json();
     let mut objects = vec![
@@ -114,7 +117,16 @@ pub fn objects(children: &Children) -> Result<Vec<(&'static str, serde_json::Val
     if let Some(claim) = data_volume {
         objects.insert(1, ("persistentvolumeclaim", json(claim)?));
     }
-    let optional: [(&'static str, Option<&dyn erased::Json>); 5] = [
+    let optional: [(&'static str, Option<&dyn erased::Json>); 8] = [
+        (
+            "horizontalpodautoscaler",
+            autoscaler.as_ref().map(|o| o as _),
+        ),
+        (
+            "poddisruptionbudget",
+            disruption_budget.as_ref().map(|o| o as _),
+        ),
+        ("networkpolicy", network_policy.as_ref().map(|o| o as _)),
         ("servicemonitor", service_monitor.as_ref().map(|o| o as _)),
         ("prometheusrule", prometheus_rule.as_ref().map(|o| o as _)),
         ("probe", probe.as_ref().map(|o| o as _)),

@@ -3,8 +3,10 @@
 mod alerts;
 mod durations;
 pub mod monitoring;
+pub mod placement;
 
 pub use monitoring::Monitoring;
+pub use placement::{NetworkAccess, Placement, Scaling};
 
 use crate::crd::{DiceService, ImagePullPolicy, OtlpProtocol};
 use crate::{Error, Result};
@@ -51,7 +53,10 @@ pub struct Validated {
     pub namespace: String,
     pub uid: Option<String>,
     pub generation: Option<i64>,
-    pub replicas: i32,
+    pub scaling: Scaling,
+    pub placement: Placement,
+    /// `None` without a NetworkPolicy.
+    pub network_access: Option<NetworkAccess>,
     pub image: String,
     pub image_pull_policy: Option<ImagePullPolicy>,
     pub resources: ResourceRequirements,
@@ -136,10 +141,14 @@ pub fn validate(service: &DiceService, defaults: &Defaults) -> Result<Validated>
         &namespace,
         defaults,
     )?;
+    let scaling = placement::scaling(spec)?;
     Ok(Validated {
         uid: meta.uid.clone(),
         generation: meta.generation,
-        replicas: spec.replicas,
+        placement: placement::placement(spec)?,
+        network_access: placement::network_access(spec),
+        history: history(spec.history.as_ref(), scaling.max_replicas())?,
+        scaling,
         image: spec
             .image
             .clone()
@@ -154,12 +163,12 @@ pub fn validate(service: &DiceService, defaults: &Defaults) -> Result<Validated>
         telemetry,
         gpu: spec.gpu.as_ref().is_some_and(|g| g.enabled),
         monitoring,
-        history: history(spec.history.as_ref(), spec.replicas)?,
         name,
         namespace,
     })
 }
 
+/// `replicas`: the most pods that can run at once.
 fn history(spec: Option<&crate::crd::HistorySpec>, replicas: i32) -> Result<Option<HistoryPlan>> {
     let Some(spec) = spec else {
         return Ok(Some(HistoryPlan {
@@ -175,8 +184,9 @@ fn history(spec: Option<&crate::crd::HistorySpec>, replicas: i32) -> Result<Opti
         (Some(postgres), _) => HistoryStore::Postgres(postgres.secret_ref.clone()),
         (None, Some(_)) if replicas > 1 => {
             return Err(Error::InvalidSpec(format!(
-                "spec.history.storage needs replicas: 1 (there are {replicas}): one ReadWriteOnce \
-                 claim cannot be shared by several pods; use spec.history.postgres for more replicas"
+                "spec.history.storage needs replicas: 1 (up to {replicas} can run): one \
+                 ReadWriteOnce claim cannot be shared by several pods; use spec.history.postgres \
+                 for more replicas or autoscaling"
             )));
         }
         (None, Some(storage)) => HistoryStore::Claim {
@@ -224,7 +234,7 @@ mod tests {
     #[test]
     fn an_empty_spec_gets_every_documented_default() {
         let validated = validate(&service("{}"), &Defaults::with_image("img:1")).expect("valid");
-        assert_eq!(validated.replicas, 1);
+        assert_eq!(validated.scaling, Scaling::Fixed(1));
         assert_eq!(validated.image, "img:1");
         assert_eq!(validated.max_delay, "1s");
         assert!((validated.risky_error_rate - 0.1).abs() < f64::EPSILON);
@@ -273,7 +283,7 @@ mod tests {
             .expect_err("rejected")
             .to_string();
         assert!(
-            error.contains("spec.history.storage needs replicas: 1 (there are 3)"),
+            error.contains("spec.history.storage needs replicas: 1 (up to 3 can run)"),
             "{error}"
         );
         assert!(

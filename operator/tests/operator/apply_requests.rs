@@ -141,7 +141,11 @@ async fn children_the_watches_show_up_to_date_are_not_sent_again() {
     assert!(server.requests()[before].uri.contains("/deployments/dice?"));
 
     let applied = apply_all(&client, &service(2), &on_server).await;
-    assert_eq!(applied.sent, 1, "a spec change reaches the Deployment");
+    assert_eq!(
+        applied.sent, 3,
+        "a spec change reaches the Deployment; two replicas add a disruption budget (looked up, \
+         then applied)"
+    );
     assert_eq!(applied.deployment.unwrap().spec.unwrap().replicas, Some(2));
 
     let deployment_gone = ObservedChildren {

@@ -26,6 +26,27 @@ async fn operator_binary_against_the_fake_api_server() {
     scenario::run(&cluster).await;
 }
 
+/// Events, `kubectl scale`, autoscaling, the disruption budget and network policy, through
+/// the real kubectl, with the fake kubelet marking pods ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_good_kubernetes_citizen_against_the_fake_api_server() {
+    if !kubectl_installed() {
+        println!("SKIP: kubectl is not installed");
+        return;
+    }
+    let server = FakeApiServer::new();
+    let served = server.serve_locally().await.unwrap();
+    let kubelet = tokio::spawn(dice_e2e::kubelet::simulate(server.client()));
+    let writes = server.clone();
+    let cluster = Cluster {
+        writes: Some(Box::new(move || writes.writes_except_leases())),
+        ..fake_cluster(&served.kubeconfig, "citizens")
+    };
+    cluster.create_namespace().await;
+    scenario::citizen::run(&cluster, true).await;
+    kubelet.abort();
+}
+
 /// The fake API server seen from one namespace, with nothing simulated.
 fn fake_cluster(kubeconfig: &std::path::Path, namespace: &str) -> Cluster {
     Cluster {
@@ -77,6 +98,7 @@ async fn operator_binary_against_the_cluster_in_kubeconfig() {
     });
     cluster.0.create_namespace().await;
     scenario::run(&cluster.0).await;
+    scenario::citizen::run(&cluster.0, false).await;
 }
 
 /// `dice-operator render -f EXAMPLE | kubectl apply -f -` for every example — kubectl reads the

@@ -10,11 +10,11 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn chart() -> PathBuf {
+pub fn chart() -> PathBuf {
     repo("").join("charts/dice-operator")
 }
 
-fn tool(relative: &str) -> Option<PathBuf> {
+pub fn tool(relative: &str) -> Option<PathBuf> {
     let path = repo("").join(".tools").join(relative);
     if path.is_file() {
         Some(path)
@@ -27,12 +27,12 @@ fn tool(relative: &str) -> Option<PathBuf> {
     }
 }
 
-fn helm() -> Option<PathBuf> {
+pub fn helm() -> Option<PathBuf> {
     tool("bin/helm")
 }
 
 /// `helm template` of the chart; `Err` carries helm's stderr.
-fn template(helm: &Path, args: &[&str]) -> Result<String, String> {
+pub fn template(helm: &Path, args: &[&str]) -> Result<String, String> {
     let output = Command::new(helm)
         .args(["template", "dice-operator"])
         .arg(chart())
@@ -47,14 +47,14 @@ fn template(helm: &Path, args: &[&str]) -> Result<String, String> {
     }
 }
 
-fn documents(yaml: &str) -> Vec<Value> {
+pub fn documents(yaml: &str) -> Vec<Value> {
     serde_yaml::Deserializer::from_str(yaml)
         .map(|d| Value::deserialize(d).unwrap())
         .filter(|v| !v.is_null())
         .collect()
 }
 
-const FULL_VALUES: &str = "ci/full-values.yaml";
+pub const FULL_VALUES: &str = "ci/full-values.yaml";
 
 fn renderings(helm: &Path) -> Vec<(&'static str, Vec<Value>)> {
     let full = chart().join(FULL_VALUES);
@@ -111,34 +111,41 @@ fn rendered_objects_validate_for_kubernetes_1_30_and_the_newest() {
             })
             .collect();
         assert!(core.iter().any(|d| d["kind"] == "CustomResourceDefinition"));
-        let file = tempfile::NamedTempFile::new().unwrap();
-        let yaml: Vec<String> = core
-            .iter()
-            .map(|d| serde_yaml::to_string(d).unwrap())
-            .collect();
-        std::fs::write(file.path(), yaml.join("---\n")).unwrap();
-        for version in [Some("1.30.0"), None] {
-            let mut command = Command::new(&validate);
-            command.arg("--strict");
-            if let Some(version) = version {
-                command.args(["-k", version]);
-            }
-            let output = command.arg(file.path()).output().unwrap();
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-            assert!(
-                output.status.success(),
-                "kubernetes-validate {version:?} {args:?}:\n{text}"
-            );
-            assert_eq!(
-                text.matches("passed for resource").count(),
-                core.len(),
-                "{text}"
-            );
+        validate_strictly(&validate, &core, &format!("{args:?}"));
+    }
+}
+
+/// `kubernetes-validate --strict` of `documents` for Kubernetes 1.30 and the newest version it
+/// bundles; every document must pass. Written with the operator's YAML writer, which quotes
+/// what YAML 1.1 (the validator's PyYAML) would misread.
+pub fn validate_strictly(validate: &Path, documents: &[Value], what: &str) {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let yaml: Vec<String> = documents
+        .iter()
+        .map(|d| dice_operator::yaml::to_string(d).unwrap())
+        .collect();
+    std::fs::write(file.path(), yaml.join("---\n")).unwrap();
+    for version in [Some("1.30.0"), None] {
+        let mut command = Command::new(validate);
+        command.arg("--strict");
+        if let Some(version) = version {
+            command.args(["-k", version]);
         }
+        let output = command.arg(file.path()).output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            output.status.success(),
+            "kubernetes-validate {version:?} {what}:\n{text}"
+        );
+        assert_eq!(
+            text.matches("passed for resource").count(),
+            documents.len(),
+            "{text}"
+        );
     }
 }
 
@@ -254,7 +261,7 @@ fn check_secrets_false_grants_nothing_on_secrets_and_the_flags_follow_the_values
 }
 
 /// The literal value of the operator container's env var `name`.
-fn operator_env(objects: &[Value], name: &str) -> Option<Value> {
+pub fn operator_env(objects: &[Value], name: &str) -> Option<Value> {
     let deployment = objects.iter().find(|o| o["kind"] == "Deployment")?;
     deployment["spec"]["template"]["spec"]["containers"][0]["env"]
         .as_array()?

@@ -45,7 +45,13 @@ fn snapshot_example(name: &str) {
             alertmanager_config,
             dashboard,
             data_volume,
+            autoscaler,
+            disruption_budget,
+            network_policy,
         } = children::build(&validated);
+        insta::assert_yaml_snapshot!(format!("{name}-autoscaler"), autoscaler);
+        insta::assert_yaml_snapshot!(format!("{name}-disruptionbudget"), disruption_budget);
+        insta::assert_yaml_snapshot!(format!("{name}-networkpolicy"), network_policy);
         insta::assert_yaml_snapshot!(format!("{name}-datavolume"), data_volume);
         insta::assert_yaml_snapshot!(format!("{name}-serviceaccount"), service_account);
         insta::assert_yaml_snapshot!(format!("{name}-deployment"), deployment);

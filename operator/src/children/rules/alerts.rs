@@ -29,7 +29,7 @@ pub fn rules(service: &Validated, rules: &Rules, selector: &Selector) -> Vec<Rul
 fn applies(service: &Validated, alert: AlertName) -> bool {
     match alert {
         AlertName::ServiceAbsent => {
-            service.monitoring.service_monitor.is_some() && service.replicas > 0
+            service.monitoring.service_monitor.is_some() && service.scaling.min_replicas() > 0
         }
         AlertName::ProbeFailing => service.monitoring.probe.is_some(),
         AlertName::HighErrorRate

@@ -1,6 +1,8 @@
 //! The operator's end-to-end scenario, driven only with kubectl so it runs unchanged against the
 //! fake API server (`make test`) and a real cluster (`make e2e-cluster`).
 
+pub mod citizen;
+
 pub use crate::support::repo;
 use dice_e2e::kubectl::{kubectl, kubectl_with_input};
 use serde_json::Value;
@@ -49,14 +51,10 @@ impl Cluster {
         stdout
     }
 
-    /// Creates the scenario's namespace (with apply: `kubectl create namespace` sends protobuf).
+    /// Creates the scenario's namespace as users do (kubectl sends it as protobuf).
     pub async fn create_namespace(&self) {
-        let manifest = format!(
-            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {}\n",
-            self.namespace
-        );
         let (ok, _, stderr) = self
-            .try_kubectl(&["apply", "--server-side", "-f", "-"], Some(manifest))
+            .try_kubectl(&["create", "namespace", &self.namespace], None)
             .await;
         assert!(ok, "cannot create namespace {}: {stderr}", self.namespace);
     }
