@@ -127,7 +127,12 @@ fn authorize(
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let Some(caller) = rbac::ServiceAccount::from_authorization(authorization) else {
+    let impersonated = headers
+        .get("impersonate-user")
+        .and_then(|v| v.to_str().ok());
+    let caller = rbac::ServiceAccount::from_authorization(authorization)
+        .or_else(|| rbac::ServiceAccount::from_impersonation(impersonated));
+    let Some(caller) = caller else {
         return Ok(());
     };
     let watching = params.get("watch").is_some_and(|w| w == "true" || w == "1");

@@ -49,6 +49,8 @@ pub struct RecordedRequest {
     pub content_type: Option<String>,
     /// Arrived over TCP (e.g. from the operator binary), not from the in-process client.
     pub remote: bool,
+    /// The answer's HTTP status code (a watch's once its stream starts).
+    pub status: u16,
 }
 
 /// Marks requests that arrived over the network listener.
@@ -73,7 +75,7 @@ impl FakeApiServer {
             .with_state(self.store.clone())
             .layer(axum::middleware::from_fn(
                 move |request: axum::extract::Request, next: axum::middleware::Next| {
-                    let recorded = RecordedRequest {
+                    let mut recorded = RecordedRequest {
                         method: request.method().to_string(),
                         uri: request
                             .uri()
@@ -85,12 +87,18 @@ impl FakeApiServer {
                             .and_then(|v| v.to_str().ok())
                             .map(str::to_owned),
                         remote: request.extensions().get::<Remote>().is_some(),
+                        status: 0,
                     };
-                    requests
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(recorded);
-                    next.run(request)
+                    let requests = requests.clone();
+                    async move {
+                        let response = next.run(request).await;
+                        recorded.status = response.status().as_u16();
+                        requests
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(recorded);
+                        response
+                    }
                 },
             ))
     }
@@ -192,6 +200,23 @@ impl FakeApiServer {
     }
 }
 
+impl Served {
+    /// A kubeconfig file whose requests are the ServiceAccount `namespace/name`'s, authorised by
+    /// the RBAC objects in the store.
+    pub fn kubeconfig_for(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> std::io::Result<std::path::PathBuf> {
+        let path = self
+            .directory
+            .join(format!("kubeconfig-{namespace}-{name}"));
+        let token = format!("{}{namespace}:{name}", rbac::TOKEN_PREFIX);
+        std::fs::write(&path, kubeconfig_as(self.address, Some(&token)))?;
+        Ok(path)
+    }
+}
+
 impl Drop for Served {
     fn drop(&mut self) {
         self.task.abort();
@@ -201,9 +226,16 @@ impl Drop for Served {
 
 /// A kubeconfig pointing at `address` (plain HTTP, no credentials), for kubectl and kube-rs.
 pub fn kubeconfig(address: SocketAddr) -> String {
+    kubeconfig_as(address, None)
+}
+
+/// A kubeconfig for `address` whose requests carry `token` (see [`rbac`]: a
+/// `serviceaccount:<ns>:<name>` token makes RBAC apply to them).
+pub fn kubeconfig_as(address: SocketAddr, token: Option<&str>) -> String {
+    let user = token.map_or_else(|| "{}".to_owned(), |t| format!("{{token: \"{t}\"}}"));
     format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{address}\n\
          contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n    namespace: default\n\
-         current-context: fake\nusers:\n- name: fake\n  user: {{}}\n"
+         current-context: fake\nusers:\n- name: fake\n  user: {user}\n"
     )
 }

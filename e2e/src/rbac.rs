@@ -1,5 +1,6 @@
 //! RBAC for ServiceAccount callers: a request bearing the token `serviceaccount:<ns>:<name>`
-//! is authorised against the Roles, ClusterRoles and bindings stored here, as a real API server
+//! (kube-rs sends it; kubectl sends no token over plain HTTP) or impersonating
+//! `system:serviceaccount:<ns>:<name>` (`kubectl --as=…`) is authorised against the Roles, ClusterRoles and bindings stored here, as a real API server
 //! would, so the operator can run with exactly the RBAC objects the install manifest applies.
 //! Requests without such a token are the cluster admin's (every other test's client).
 
@@ -23,10 +24,20 @@ pub struct ServiceAccount {
 impl ServiceAccount {
     /// The caller named by an `Authorization` header, if it is a ServiceAccount.
     pub fn from_authorization(header: Option<&str>) -> Option<Self> {
-        let token = header?
-            .strip_prefix("Bearer ")?
-            .strip_prefix(TOKEN_PREFIX)?;
-        let (namespace, name) = token.split_once(':')?;
+        Self::parse(
+            header?
+                .strip_prefix("Bearer ")?
+                .strip_prefix(TOKEN_PREFIX)?,
+        )
+    }
+
+    /// The caller an `Impersonate-User` header names, if it is a ServiceAccount.
+    pub fn from_impersonation(header: Option<&str>) -> Option<Self> {
+        Self::parse(header?.strip_prefix("system:serviceaccount:")?)
+    }
+
+    fn parse(namespaced_name: &str) -> Option<Self> {
+        let (namespace, name) = namespaced_name.split_once(':')?;
         Some(Self {
             namespace: namespace.to_owned(),
             name: name.to_owned(),

@@ -199,6 +199,16 @@ fn immutable_field_changed(t: &ResourceType, existing: &Value, result: &Value) -
         .then(|| format!("spec.selector: Invalid value: {after}: field is immutable"))
 }
 
+/// The built-in defaults controllers notice: a Deployment without `spec.replicas` gets 1 (so
+/// an apply that stops setting it — an autoscaler taking over — falls back to one pod unless
+/// another manager still holds the field, as on a real server).
+fn default_builtin(t: &ResourceType, object: &mut Value) {
+    let deployment = t.group == "apps" && t.kind == "Deployment";
+    if deployment && object["spec"].is_object() && object["spec"].get("replicas").is_none() {
+        object["spec"]["replicas"] = json!(1);
+    }
+}
+
 /// Everything but metadata and status: what `metadata.generation` tracks.
 fn spec_part(object: &Value) -> Value {
     let mut copy = object.clone();
@@ -301,6 +311,7 @@ impl Store {
         object["apiVersion"] = json!(t.api_version());
         object["kind"] = json!(t.kind);
         typed::decode(t, &mut object, validation)?;
+        default_builtin(t, &mut object);
         if let Some(schema) = &t.schema {
             crd_admission::apply_defaults(schema, &mut object);
             admit(t, &name, schema, &object, None)?;
@@ -408,6 +419,7 @@ impl Store {
                 if let Some(schema) = &t.schema {
                     crd_admission::apply_defaults(schema, &mut candidate);
                 }
+                default_builtin(t, &mut candidate);
                 if spec_part(&candidate) != spec_part(&existing) {
                     let generation = existing["metadata"]["generation"].as_i64().unwrap_or(1);
                     candidate["metadata"]["generation"] = json!(generation + 1);

@@ -3,7 +3,7 @@
 //! reporting what became of each optional one.
 
 use crate::FIELD_MANAGER;
-use crate::children::{Children, dashboard};
+use crate::children::{Children, REPLICAS_FROM_ANNOTATION, REPLICAS_FROM_AUTOSCALER, dashboard};
 use crate::crd::{ChildState, ChildStatus};
 use crate::observed::{ObservedChildren, digested, up_to_date};
 use crate::ownership::{self, Claim};
@@ -19,6 +19,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
 use std::hash::Hash;
+
+/// The field manager that holds a Deployment's replica count while it passes from the
+/// operator to an autoscaler.
+pub const REPLICAS_HANDOVER_MANAGER: &str = "dice-operator-replicas-handover";
 
 /// The children as the API server holds them after the reconcile.
 #[derive(Debug, Clone)]
@@ -80,6 +84,8 @@ pub async fn apply_children(
     if let Some(claim) = data_volume {
         run.apply(&observed.claims, claim).await?;
     }
+    run.hand_over_replicas(&observed.deployments, deployment)
+        .await?;
     let deployment = run.apply(&observed.deployments, deployment).await?;
     run.apply(&observed.services, kube_service).await?;
     run.switchable(&observed.autoscalers, autoscaler.as_ref())
@@ -165,6 +171,42 @@ impl Run<'_> {
         }
         self.sent += 1;
         apply(self.client, desired).await
+    }
+
+    /// Autoscaling switched on: before the operator's apply leaves `spec.replicas` out, a second
+    /// field manager applies the current count, so server-side apply keeps the field (it would
+    /// otherwise remove it, and the Deployment would fall to one pod until the autoscaler
+    /// acts). The autoscaler's updates then own it. One request, once per switch.
+    async fn hand_over_replicas(
+        &mut self,
+        observed: &Store<Deployment>,
+        desired: &Deployment,
+    ) -> Result<(), kube::Error> {
+        let autoscaled = desired.spec.as_ref().is_some_and(|s| s.replicas.is_none());
+        let Some(current) = observed.get(&ObjectRef::from_obj(desired)) else {
+            return Ok(());
+        };
+        let from = current.annotations().get(REPLICAS_FROM_ANNOTATION);
+        let handed_over = from.is_some_and(|f| f == REPLICAS_FROM_AUTOSCALER);
+        let replicas = current.spec.as_ref().and_then(|s| s.replicas);
+        let (true, false, Some(replicas)) = (autoscaled, handed_over, replicas) else {
+            return Ok(());
+        };
+        self.sent += 1;
+        let handover = serde_json::json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": current.name_any(), "namespace": self.service.namespace},
+            "spec": {"replicas": replicas},
+        });
+        Api::<Deployment>::namespaced(self.client.clone(), &self.service.namespace)
+            .patch(
+                &current.name_any(),
+                &PatchParams::apply(REPLICAS_HANDOVER_MANAGER).force(),
+                &Patch::Apply(&handover),
+            )
+            .await?;
+        Ok(())
     }
 
     /// A child the spec may switch off (autoscaler, disruption budget, network policy):

@@ -87,10 +87,15 @@ pub fn transitions(
             events.push(event(EventType::Warning, &now.reason, &now.message));
         }
     }
-    if let Some(ready) = condition(desired, READY, "True")
-        && previous.and_then(|p| condition(p, READY, "True")).is_none()
-    {
-        events.push(event(EventType::Normal, "Ready", &ready.message));
+    // A fixed note: repeats of an Event are counted on its first copy (`x5 over 10m`), so a
+    // replica count in the note would go stale.
+    let ready_now = condition(desired, READY, "True").is_some();
+    if ready_now && previous.and_then(|p| condition(p, READY, "True")).is_none() {
+        events.push(event(
+            EventType::Normal,
+            "Ready",
+            "Every desired replica is ready",
+        ));
     }
     events
 }

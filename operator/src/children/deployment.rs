@@ -19,6 +19,11 @@ use std::collections::BTreeMap;
 pub const HTTP_PORT: i32 = 8080;
 /// Hash of the pod template: any configuration change changes it and rolls the pods.
 pub const CONFIG_HASH_ANNOTATION: &str = "dice.dev/config-hash";
+/// Who decides the Deployment's replica count: `spec` (the DiceService's `replicas`, applied)
+/// or `autoscaler` (left out of the apply). The switch to `autoscaler` is when the operator
+/// hands the field over (see `apply`).
+pub const REPLICAS_FROM_ANNOTATION: &str = "dice.dev/replicas-from";
+pub const REPLICAS_FROM_AUTOSCALER: &str = "autoscaler";
 /// The distroless `nonroot` user.
 const NONROOT_UID: i64 = 65532;
 /// Readiness turns 503 this long before the server stops accepting, so endpoints drain first.
@@ -35,8 +40,17 @@ pub fn build(service: &Validated) -> Deployment {
     pod_labels.extend(labels(service));
     let mut pod_annotations = service.placement.pod_annotations.clone();
     pod_annotations.insert(CONFIG_HASH_ANNOTATION.to_owned(), hash);
+    let mut metadata = object_meta(service, &service.name);
+    let replicas_from = match service.scaling.applied_replicas() {
+        Some(_) => "spec",
+        None => REPLICAS_FROM_AUTOSCALER,
+    };
+    metadata.annotations = Some(BTreeMap::from([(
+        REPLICAS_FROM_ANNOTATION.to_owned(),
+        replicas_from.to_owned(),
+    )]));
     Deployment {
-        metadata: object_meta(service, &service.name),
+        metadata,
         spec: Some(DeploymentSpec {
             // Left out under an autoscaler, so the apply never reverts its count.
             replicas: service.scaling.applied_replicas(),

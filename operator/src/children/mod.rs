@@ -28,7 +28,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-pub use deployment::{CONFIG_HASH_ANNOTATION, HTTP_PORT};
+pub use deployment::{
+    CONFIG_HASH_ANNOTATION, HTTP_PORT, REPLICAS_FROM_ANNOTATION, REPLICAS_FROM_AUTOSCALER,
+};
 pub use kinds::ChildKind;
 pub use service::{SERVICE_PORT, url};
 

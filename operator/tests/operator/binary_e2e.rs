@@ -115,19 +115,7 @@ async fn rendered_examples_apply_with_kubectl_and_the_operator_takes_them_over()
     let served = server.serve_locally().await.unwrap();
     let cluster_in = |namespace: &str| fake_cluster(&served.kubeconfig, namespace);
     let default = cluster_in("default");
-    let mut crds = vec![scenario::repo("crds/diceservice.yaml")];
-    let upstream = scenario::repo("../shared/third_party/prometheus-operator-crds");
-    match std::fs::read_dir(&upstream) {
-        Ok(files) => crds.extend(
-            files
-                .flatten()
-                .map(|f| f.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "yaml")),
-        ),
-        Err(_) => {
-            println!("SKIP: ../shared/third_party is absent; monitoring children are not applied")
-        }
-    }
+    let crds = scenario::crd_files();
     for crd in &crds {
         default
             .kubectl(&["apply", "--server-side", "-f", &crd.display().to_string()])

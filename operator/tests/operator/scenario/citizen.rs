@@ -187,6 +187,18 @@ pub async fn run(cluster: &Cluster, missing_secret: bool) {
         .eventually("the HorizontalPodAutoscaler", || cluster.get("hpa", NAME))
         .await;
     assert_eq!(autoscaler["spec"]["maxReplicas"], 6);
+    // Handing the count over keeps it: the Deployment does not fall to one pod meanwhile.
+    let handed_over = cluster
+        .eventually("the Deployment applied without replicas", || async {
+            let deployment = cluster.get("deployment", NAME).await?;
+            let from = &deployment["metadata"]["annotations"]["dice.dev/replicas-from"];
+            (from == "autoscaler").then_some(deployment)
+        })
+        .await;
+    assert_eq!(
+        handed_over["spec"]["replicas"], 3,
+        "the count survives the handover"
+    );
     let hpa_table = cluster.kubectl(&["get", "hpa", NAME]).await;
     assert_eq!(
         header(&hpa_table),

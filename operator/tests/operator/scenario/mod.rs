@@ -10,6 +10,26 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The DiceService CRD, and the Prometheus Operator's from ../shared/third_party when that
+/// folder exists (a `SKIP:` line says so when it does not: monitoring children are then
+/// skipped, not applied).
+pub fn crd_files() -> Vec<PathBuf> {
+    let mut crds = vec![repo("crds/diceservice.yaml")];
+    let upstream = repo("../shared/third_party/prometheus-operator-crds");
+    match std::fs::read_dir(&upstream) {
+        Ok(files) => crds.extend(
+            files
+                .flatten()
+                .map(|f| f.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "yaml")),
+        ),
+        Err(_) => {
+            println!("SKIP: ../shared/third_party is absent; monitoring children are not applied")
+        }
+    }
+    crds
+}
+
 /// Where the scenario runs and how that place differs from the others.
 pub struct Cluster {
     pub kubeconfig: PathBuf,
