@@ -3,7 +3,7 @@
 
 use crate::crd::DiceService;
 use crate::events::Events;
-use crate::metrics::{ErrorLabels, OperatorMetrics, ResultLabels};
+use crate::metrics::{ErrorLabels, OperatorMetrics, ReconcileMeasurement};
 use crate::observed::ObservedChildren;
 use crate::served::{MonitoringKind, ServedKinds};
 use crate::status::MonitoringOutcome;
@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Even with no events, re-check every object this often (repairs drift the watches missed).
 const RESYNC: Duration = Duration::from_secs(300);
@@ -120,10 +120,12 @@ pub async fn reconcile(
     service: Arc<DiceService>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
-    let started = Instant::now();
+    let mut measured = ReconcileMeasurement::start(&ctx.metrics);
     let now = Time(Timestamp::now());
     if service.metadata.deletion_timestamp.is_some() {
         finalizer::finalize(&ctx.client, &service, &ctx.observed).await?;
+        ctx.failures().remove(&object_key(&service));
+        measured.set_result("deleted");
         return Ok(Action::await_change());
     }
     let (desired_status, action, result, applied) = match validate(&service, &ctx.defaults) {
@@ -156,13 +158,7 @@ pub async fn reconcile(
         .await?;
     }
     ctx.failures().remove(&object_key(&service));
-    ctx.metrics
-        .reconciliations
-        .get_or_create(&ResultLabels { result })
-        .inc();
-    ctx.metrics
-        .duration
-        .observe(started.elapsed().as_secs_f64());
+    measured.set_result(result);
     Ok(action)
 }
 
@@ -222,17 +218,22 @@ async fn converge(
     Ok((status, action, children.workload_summary(&validated.name)))
 }
 
+/// Whether the controller's store still holds the DiceService `namespace/name`.
+fn store_has(store: &reflector::Store<DiceService>, key: &str) -> bool {
+    let (namespace, name) = key.split_once('/').unwrap_or(("", key));
+    store
+        .get(&reflector::ObjectRef::new(name).within(namespace))
+        .is_some()
+}
+
 /// Transient failures retry with exponential backoff: 1 s, 2 s, 4 s … up to 5 minutes.
 pub fn error_policy(
     service: Arc<DiceService>,
     error: &ReconcileError,
     ctx: Arc<Context>,
 ) -> Action {
+    // The reconcile's own measurement counted it as `error`; here, its category.
     let category = error.category();
-    ctx.metrics
-        .reconciliations
-        .get_or_create(&ResultLabels { result: "error" })
-        .inc();
     ctx.metrics
         .errors
         .get_or_create(&ErrorLabels { category })
@@ -339,6 +340,7 @@ pub async fn run(
             prometheus_rules,
             probes,
             alertmanager_configs,
+            watched: true,
         },
         check_secrets: settings.check_secrets,
         ..ctx
@@ -371,12 +373,15 @@ pub async fn run(
         .graceful_shutdown_on(shutdown);
     let store = controller.store();
     let metrics = ctx.metrics.clone();
+    let pruning = ctx.clone();
     controller
         .run(reconcile, error_policy, ctx)
         .for_each(|outcome| {
             metrics
                 .managed
                 .set(i64::try_from(store.state().len()).unwrap_or(i64::MAX));
+            // A DiceService deleted while failing never succeeds again: forget its failures.
+            pruning.failures().retain(|key, _| store_has(&store, key));
             if let Err(error) = outcome {
                 tracing::debug!(%error, "controller event");
             }

@@ -17,6 +17,44 @@ pub struct ErrorLabels {
     pub category: &'static str,
 }
 
+/// One reconcile's duration and result, recorded when it is dropped — on every exit path: a
+/// `?` return, a panic or a cancelled future counts as `error` unless a result was set.
+#[derive(Debug)]
+pub struct ReconcileMeasurement<'a> {
+    metrics: &'a OperatorMetrics,
+    started: std::time::Instant,
+    result: &'static str,
+}
+
+impl<'a> ReconcileMeasurement<'a> {
+    pub fn start(metrics: &'a OperatorMetrics) -> Self {
+        Self {
+            metrics,
+            started: std::time::Instant::now(),
+            result: "error",
+        }
+    }
+
+    /// `success`, `degraded` or `deleted`.
+    pub fn set_result(&mut self, result: &'static str) {
+        self.result = result;
+    }
+}
+
+impl Drop for ReconcileMeasurement<'_> {
+    fn drop(&mut self) {
+        self.metrics
+            .reconciliations
+            .get_or_create(&ResultLabels {
+                result: self.result,
+            })
+            .inc();
+        self.metrics
+            .duration
+            .observe(self.started.elapsed().as_secs_f64());
+    }
+}
+
 #[derive(Debug)]
 pub struct OperatorMetrics {
     pub registry: Registry,
@@ -42,7 +80,7 @@ impl Default for OperatorMetrics {
         );
         registry.register(
             "dice_operator_reconciliations",
-            "Reconciliations by result (success, degraded, error)",
+            "Reconciliations by result (success, degraded, deleted, error)",
             reconciliations.clone(),
         );
         registry.register(

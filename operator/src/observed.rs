@@ -43,6 +43,8 @@ pub struct ObservedChildren {
     pub prometheus_rules: Store<PrometheusRule>,
     pub probes: Store<Probe>,
     pub alertmanager_configs: Store<AlertmanagerConfig>,
+    /// False outside the controller: nothing fills the stores, so nothing is waited for.
+    pub watched: bool,
 }
 
 impl ObservedChildren {
@@ -61,6 +63,7 @@ impl ObservedChildren {
             prometheus_rules: store().0,
             probes: store().0,
             alertmanager_configs: store().0,
+            watched: false,
         }
     }
 
@@ -83,7 +86,11 @@ impl ObservedChildren {
             prometheus_rules: _,
             probes: _,
             alertmanager_configs: _,
+            watched,
         } = self;
+        if !watched {
+            return;
+        }
         let all = async {
             let _ = deployments.wait_until_ready().await;
             let _ = services.wait_until_ready().await;

@@ -169,3 +169,63 @@ async fn a_spec_the_operator_cannot_build_ends_degraded_with_a_readable_message(
     );
     running.abort();
 }
+
+/// Every reconcile is measured, whatever its exit: a failing one counts as `error` (with its
+/// category) and a deleting one as `deleted`, each with a duration; and the failure count of a
+/// DiceService is forgotten once it is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_and_deleting_reconciles_are_measured() {
+    let (_server, client) = cluster_with_crd().await;
+    let services: Api<DiceService> = Api::namespaced(client.clone(), "default");
+    let manifest = json!({"apiVersion": "dice.dev/v1alpha1", "kind": "DiceService",
+        "metadata": {"name": "dice", "finalizers": [dice_operator::finalizer::DASHBOARD_FINALIZER]},
+        "spec": {}});
+    services
+        .patch(
+            "dice",
+            &PatchParams::apply("kubectl"),
+            &Patch::Apply(&manifest),
+        )
+        .await
+        .unwrap();
+    services
+        .delete("dice", &DeleteParams::default())
+        .await
+        .unwrap();
+    let deleting = Arc::new(services.get("dice").await.unwrap());
+    assert!(deleting.metadata.deletion_timestamp.is_some());
+
+    let metrics = Arc::new(OperatorMetrics::default());
+    let context = |client: kube::Client| {
+        Arc::new(Context::new(
+            client,
+            Defaults::with_image("dice-server:test"),
+            metrics.clone(),
+            None,
+        ))
+    };
+    let nowhere = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+    let failing = context(kube::Client::try_from(nowhere).unwrap());
+    let error = controller::reconcile(deleting.clone(), failing.clone())
+        .await
+        .expect_err("no API server answers");
+    controller::error_policy(deleting.clone(), &error, failing);
+    controller::reconcile(deleting, context(client.clone()))
+        .await
+        .unwrap();
+    assert!(
+        services.get_opt("dice").await.unwrap().is_none(),
+        "finalized"
+    );
+
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &metrics.registry).unwrap();
+    for line in [
+        "dice_operator_reconciliations_total{result=\"error\"} 1",
+        "dice_operator_reconciliations_total{result=\"deleted\"} 1",
+        "dice_operator_reconcile_errors_total{category=\"transport\"} 1",
+        "dice_operator_reconcile_duration_seconds_count 2",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
+    }
+}
