@@ -46,6 +46,12 @@ pub enum Error {
 }
 
 impl Error {
+    /// A program exited because its port was taken (by another process, between the stack
+    /// picking the port and the program binding it).
+    pub fn is_port_taken(&self) -> bool {
+        matches!(self, Error::NotReady { log, .. } if log.contains("address already in use"))
+    }
+
     /// A low-cardinality name for logs and exit messages.
     pub fn category(&self) -> &'static str {
         match self {
@@ -68,3 +74,22 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_bind_failure_in_the_log_is_a_taken_port() {
+        let not_ready = |log: &str| Error::NotReady {
+            program: "alertmanager".into(),
+            url: "http://127.0.0.1:1/-/ready".into(),
+            seconds: 0,
+            log: log.into(),
+        };
+        let taken = "level=error msg=\"Listen error\" err=\"listen tcp 127.0.0.1:35137: bind: address already in use\"";
+        assert!(not_ready(taken).is_port_taken());
+        assert!(!not_ready("level=error msg=\"bad config\"").is_port_taken());
+        assert!(!Error::Process("address already in use".into()).is_port_taken());
+    }
+}

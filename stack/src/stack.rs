@@ -76,8 +76,27 @@ pub struct Stack {
     capture: CaptureServer,
 }
 
+/// How often the stack is started over when a port picked for one of its programs was taken by
+/// another process between the pick and the program's bind (parallel tests on a busy machine).
+const START_ATTEMPTS: u32 = 3;
+
 impl Stack {
     pub async fn start(options: StackOptions) -> Result<Self> {
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(options.clone()).await {
+                Err(error) if attempt < START_ATTEMPTS && error.is_port_taken() => {
+                    eprintln!(
+                        "a port was taken before its program bound it; starting again: {error}"
+                    );
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn start_once(options: StackOptions) -> Result<Self> {
         let timeline = Timeline::new(options.echo);
         let work = &options.work_dir;
         for dir in [
@@ -418,10 +437,11 @@ fn start_prometheus_stack(
 async fn wait_ready(processes: &mut Processes, program: &str, url: &str) -> Result<()> {
     let started = Instant::now();
     loop {
-        if answers_ok(url).await {
+        let exited = processes.exit_status(program).is_some();
+        // An answer while our program has exited is a stranger's, on the port it could not bind.
+        if !exited && answers_ok(url).await && processes.exit_status(program).is_none() {
             return Ok(());
         }
-        let exited = processes.exit_status(program).is_some();
         if exited || started.elapsed() > READY_TIMEOUT {
             return Err(Error::NotReady {
                 program: program.to_owned(),
