@@ -34,9 +34,13 @@ pub fn annotation_map(schema: &mut Schema) {
     bound_all(schema, &|_| 4096);
 }
 
-/// Label selectors (NetworkPolicy peers): keys are qualified names, values label values.
+/// Label selectors (NetworkPolicy peers): a requirement's `key` is a qualified name; values,
+/// operators and `matchLabels` values are label values.
 pub fn selector(schema: &mut Schema) {
-    tolerations(schema);
+    bound_all(schema, &|name| match name {
+        Some("key") => QUALIFIED_NAME,
+        _ => LABEL_VALUE,
+    });
 }
 
 /// `topologySpreadConstraints`: topology keys and selector keys are qualified names.
