@@ -209,6 +209,18 @@ fn default_builtin(t: &ResourceType, object: &mut Value) {
     }
 }
 
+/// Each field manager's last applied configuration of one object: a range of the map (keyed
+/// by object, then manager), not a scan of every object's.
+fn applied_configurations<'a>(
+    applied: &'a mut BTreeMap<(ObjectKey, String), Value>,
+    object_key: &'a ObjectKey,
+) -> impl Iterator<Item = (&'a String, &'a mut Value)> {
+    applied
+        .range_mut((object_key.clone(), String::new())..)
+        .take_while(move |((key, _), _)| key == object_key)
+        .map(|((_, manager), value)| (manager, value))
+}
+
 /// Everything but metadata and status: what `metadata.generation` tracks.
 fn spec_part(object: &Value) -> Value {
     let mut copy = object.clone();
@@ -451,10 +463,8 @@ impl Store {
         if finalized {
             return Ok(self.remove(t, object_key, result));
         }
-        for ((key, _), applied) in &mut self.applied {
-            if *key == object_key {
-                apply::release_changed(applied, &result);
-            }
+        for (_, applied) in applied_configurations(&mut self.applied, &object_key) {
+            apply::release_changed(applied, &result);
         }
         Ok(self.commit(t, object_key, Some(result), EventType::Modified))
     }
@@ -495,10 +505,8 @@ impl Store {
             }
             PatchKind::Apply => {
                 let applied_key = (object_key.clone(), manager.to_owned());
-                let others: Vec<Value> = self
-                    .applied
-                    .iter()
-                    .filter(|((k, m), _)| *k == object_key && m != manager)
+                let others: Vec<Value> = applied_configurations(&mut self.applied, &object_key)
+                    .filter(|(m, _)| m.as_str() != manager)
                     .map(|(_, v)| v.clone())
                     .collect();
                 let result = match existing {

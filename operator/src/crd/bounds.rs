@@ -22,10 +22,7 @@ pub fn resources(schema: &mut Schema) {
 
 /// `tolerations`: a key is a qualified name; value, operator and effect are short.
 pub fn tolerations(schema: &mut Schema) {
-    bound_all(schema, &|name| match name {
-        Some("key") => QUALIFIED_NAME,
-        _ => LABEL_VALUE,
-    });
+    keys_qualified_values_short(schema);
 }
 
 /// Annotation maps: values may be long (the API server bounds all annotations together at
@@ -37,6 +34,11 @@ pub fn annotation_map(schema: &mut Schema) {
 /// Label selectors (NetworkPolicy peers): a requirement's `key` is a qualified name; values,
 /// operators and `matchLabels` values are label values.
 pub fn selector(schema: &mut Schema) {
+    keys_qualified_values_short(schema);
+}
+
+/// `key` properties are qualified names; every other string is at most a label value.
+fn keys_qualified_values_short(schema: &mut Schema) {
     bound_all(schema, &|name| match name {
         Some("key") => QUALIFIED_NAME,
         _ => LABEL_VALUE,

@@ -3,7 +3,7 @@
 //! operator run as the installed Deployment runs it — its environment, and requests as its
 //! ServiceAccount, authorised by exactly the RBAC objects just applied.
 
-use crate::chart::{FULL_VALUES, chart, helm, template};
+use crate::chart::{FULL_VALUES, chart, documents, helm, template};
 use crate::scenario::{self, Cluster};
 use crate::support::repo;
 use dice_e2e::kubectl::{kubectl_installed, kubectl_with_input};
@@ -13,10 +13,6 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const RELEASE_NAMESPACE: &str = "dice-system";
-
-fn documents(yaml: &str) -> Vec<Value> {
-    crate::chart::documents(yaml)
-}
 
 /// `kubectl apply --server-side -f -` of `yaml` as the admin, each object in its own
 /// namespace (as `kubectl apply -f` of an install manifest is run); returns what kubectl said.
