@@ -69,6 +69,8 @@ pub struct Faults {
     plan: FaultPlan,
     rng: Mutex<SmallRng>,
     enabled: AtomicBool,
+    /// Refusals and lost answers; slow answers and cut watches go on while this is off.
+    errors_enabled: AtomicBool,
     pub counts: FaultCounts,
 }
 
@@ -87,6 +89,7 @@ impl Faults {
             rng: Mutex::new(SmallRng::seed_from_u64(plan.seed)),
             plan,
             enabled: AtomicBool::new(true),
+            errors_enabled: AtomicBool::new(true),
             counts: FaultCounts::default(),
         })
     }
@@ -94,6 +97,12 @@ impl Faults {
     /// Turns injection on or off (a test's "the outage is over").
     pub fn set_enabled(&self, enabled: bool) {
         self.enabled.store(enabled, Ordering::Release);
+    }
+
+    /// Turns refusals and lost answers on or off, leaving slow answers and cut watches as they
+    /// are (a test's "the API server answers again, the network is still flaky").
+    pub fn set_errors_enabled(&self, enabled: bool) {
+        self.errors_enabled.store(enabled, Ordering::Release);
     }
 
     pub fn injected(&self) -> u64 {
@@ -121,16 +130,18 @@ impl Faults {
         if rng.random_bool(plan.slow_rate) {
             draw.delay = Some(plan.slow_max.mul_f64(rng.random::<f64>()));
         }
-        if rng.random_bool(plan.error_rate) {
-            draw.refuse = Some(if rng.random_bool(0.5) {
-                StatusCode::INTERNAL_SERVER_ERROR
-            } else {
-                StatusCode::TOO_MANY_REQUESTS
-            });
-        } else if write && rng.random_bool(plan.conflict_rate) {
-            draw.refuse = Some(StatusCode::CONFLICT);
-        } else if write && rng.random_bool(plan.lost_response_rate) {
-            draw.lose_response = true;
+        if self.errors_enabled.load(Ordering::Acquire) {
+            if rng.random_bool(plan.error_rate) {
+                draw.refuse = Some(if rng.random_bool(0.5) {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::TOO_MANY_REQUESTS
+                });
+            } else if write && rng.random_bool(plan.conflict_rate) {
+                draw.refuse = Some(StatusCode::CONFLICT);
+            } else if write && rng.random_bool(plan.lost_response_rate) {
+                draw.lose_response = true;
+            }
         }
         if watch && rng.random_bool(plan.watch_cut_rate) {
             draw.cut_watch_after = Some(plan.watch_cut_max.mul_f64(rng.random::<f64>()));

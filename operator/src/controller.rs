@@ -5,6 +5,7 @@ use crate::crd::DiceService;
 use crate::events::Events;
 use crate::metrics::{ErrorLabels, OperatorMetrics, ReconcileMeasurement};
 use crate::observed::ObservedChildren;
+use crate::retry::Backoffs;
 use crate::served::{MonitoringKind, ServedKinds};
 use crate::status::MonitoringOutcome;
 use crate::validate::{Defaults, Validated, validate};
@@ -17,10 +18,9 @@ use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::{PredicateConfig, WatchStreamExt, reflector, watcher};
 use kube::{Client, ResourceExt};
 use serde_json::json;
-use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Even with no events, re-check every object this often (repairs drift the watches missed).
@@ -28,8 +28,6 @@ const RESYNC: Duration = Duration::from_secs(300);
 /// How soon to look again for what no watch reports: a Secret alerting refers to that does not
 /// exist yet, or somebody else's object under a child's name that may have been removed.
 const RECHECK: Duration = Duration::from_secs(30);
-const BACKOFF_START: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(300);
 /// Children carry this label; the owned-kind watches select on it.
 const MANAGED_SELECTOR: &str = "app.kubernetes.io/managed-by=dice-operator";
 
@@ -68,8 +66,8 @@ pub struct Context {
     /// Whether Secrets that alerting and history refer to are read to report missing ones
     /// (`--check-secrets`); set by [`run`] from [`Settings`].
     check_secrets: bool,
-    /// Consecutive failures per object, for exponential backoff.
-    failures: Mutex<HashMap<String, u32>>,
+    /// Failing objects and their retry backoff.
+    pub(crate) failures: Backoffs,
 }
 
 impl std::fmt::Debug for Context {
@@ -96,14 +94,8 @@ impl Context {
             observed: ObservedChildren::none(),
             served: ServedKinds::default(),
             check_secrets: true,
-            failures: Mutex::default(),
+            failures: Backoffs::default(),
         }
-    }
-
-    fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
-        self.failures
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -124,7 +116,7 @@ pub async fn reconcile(
     let now = Time(Timestamp::now());
     if service.metadata.deletion_timestamp.is_some() {
         finalizer::finalize(&ctx.client, &service, &ctx.observed).await?;
-        ctx.failures().remove(&object_key(&service));
+        ctx.failures.forget(&object_key(&service));
         measured.set_result("deleted");
         return Ok(Action::await_change());
     }
@@ -157,7 +149,7 @@ pub async fn reconcile(
         )
         .await?;
     }
-    ctx.failures().remove(&object_key(&service));
+    ctx.failures.forget(&object_key(&service));
     measured.set_result(result);
     Ok(action)
 }
@@ -226,7 +218,7 @@ fn store_has(store: &reflector::Store<DiceService>, key: &str) -> bool {
         .is_some()
 }
 
-/// Transient failures retry with exponential backoff: 1 s, 2 s, 4 s … up to 5 minutes.
+/// Transient failures retry with exponential backoff ([`Backoffs`]).
 pub fn error_policy(
     service: Arc<DiceService>,
     error: &ReconcileError,
@@ -238,15 +230,9 @@ pub fn error_policy(
         .errors
         .get_or_create(&ErrorLabels { category })
         .inc();
-    let failures = {
-        let mut failures = ctx.failures();
-        let count = failures.entry(object_key(&service)).or_insert(0);
-        *count = count.saturating_add(1);
-        *count
-    };
-    let delay =
-        BACKOFF_START.saturating_mul(2u32.saturating_pow(failures.saturating_sub(1).min(16)));
-    let delay = delay.min(BACKOFF_MAX);
+    let delay = ctx
+        .failures
+        .failed(&object_key(&service), std::time::Instant::now());
     tracing::warn!(name = service.name_any(), %error, category, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }
@@ -381,7 +367,7 @@ pub async fn run(
                 .managed
                 .set(i64::try_from(store.state().len()).unwrap_or(i64::MAX));
             // A DiceService deleted while failing never succeeds again: forget its failures.
-            pruning.failures().retain(|key, _| store_has(&store, key));
+            pruning.failures.retain(|key| store_has(&store, key));
             if let Err(error) = outcome {
                 tracing::debug!(%error, "controller event");
             }

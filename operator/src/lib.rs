@@ -16,6 +16,7 @@ pub mod observed;
 pub mod ownership;
 pub mod prometheus_operator;
 pub mod render;
+pub mod retry;
 pub mod secrets;
 pub mod served;
 pub mod status;
