@@ -79,30 +79,25 @@ if selected overload; then
 fi
 if selected convergence; then
 cargo build --release -p dice-operator -p dice-e2e
+bench=./target/release/convergence-bench
 {
   echo "## dice-operator convergence (\`convergence-bench\`, \`BENCH_ONLY=convergence make bench\`)"
   echo
   echo "The release operator binary talks to the fake API server over HTTP; the harness creates"
-  echo "the DiceServices (32 at a time) and plays kubelet by marking each Deployment ready."
-  echo "Requests count only what the operator sent, leaving out leader election (a Lease read and"
-  echo "renewal every 2 s). Machine: $(machine)."
+  echo "the DiceServices (32 at a time) with the spec of manifests/examples/full.yaml (monitoring,"
+  echo "alerting, probe, dashboard in another namespace, autoscaling, network policy, history in"
+  echo "PostgreSQL; its Secrets created), registers the Prometheus Operator CRDs so every child kind"
+  echo "is served, and plays kubelet by marking each Deployment ready. Requests count only what the"
+  echo "operator sent, leaving out leader election. After 60 s idle the operator is stopped and"
+  echo "started again on the converged set: its peak RSS then, and every request it sends until each"
+  echo "DiceService was reconciled again (plus 5 s). Machine: $(machine)."
   echo
-  echo "| DiceServices | created in s | all Ready in s | operator CPU s | fake API server + harness CPU s | operator peak RSS MiB | operator requests per DiceService | writes in 60 s idle | operator requests in 60 s idle |"
-  echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-  for _ in 1 2 3; do
-    ./target/release/convergence-bench --operator target/release/dice-operator --count 1000 --idle-seconds 60
-  done
-  ./target/release/convergence-bench --operator target/release/dice-operator --count 5000 --idle-seconds 60 --timeout-seconds 900
-  echo
-  echo "CPU columns are up to \"all Ready\": the operator's, and this harness process's (the fake API server,"
-  echo "the simulated kubelet and the polling), on the same 2 cores."
-  echo
-  echo "Three consecutive runs of 1,000, then one of 5,000; the operator runs with its defaults (16"
-  echo "reconciles in flight). Each DiceService gets its default children: ServiceAccount, Deployment,"
-  echo "Service and the dashboard ConfigMap (no Prometheus Operator CRDs are registered, so those kinds"
-  echo "are skipped and reported). Before creating a child the operator looks its name up once (it"
-  echo "never adopts an object it did not create): one GET per child, about five of the requests per"
-  echo "DiceService (6.1 before that check)."
+  $bench --count 1000 --runs 3 --idle-seconds 60
+  $bench --count 2000 --runs 5 --idle-seconds 10
+  $bench --count 5000 --idle-seconds 60 --timeout-seconds 900
+  $bench --count 10000 --idle-seconds 60 --timeout-seconds 1800
+  echo "CPU columns are up to \"all Ready\": the operator's, and the harness process's (the fake API"
+  echo "server, the simulated kubelet and the Ready watch), on the same 2 cores."
 } > bench/out/convergence.md
 fi
 if selected slo; then

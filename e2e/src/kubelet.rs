@@ -4,15 +4,20 @@
 use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use serde_json::json;
 
 /// Marks every Deployment's pods ready, as a kubelet and the Deployment controller would.
 pub async fn simulate(client: kube::Client) {
     let deployments: Api<Deployment> = Api::all(client);
-    let mut events = watcher::watcher(deployments.clone(), watcher::Config::default()).boxed();
-    while let Some(Ok(event)) = events.next().await {
-        let (Event::Apply(deployment) | Event::InitApply(deployment)) = event else {
+    // A watch error (a `410 Gone` when this consumer fell behind) is retried after a backoff
+    // and the re-list marks what was missed; ending here would leave later Deployments unready.
+    let mut events = watcher::watcher(deployments.clone(), watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    while let Some(event) = events.next().await {
+        let Ok(Event::Apply(deployment) | Event::InitApply(deployment)) = event else {
             continue;
         };
         let want = deployment

@@ -6,6 +6,7 @@ use crate::events::Events;
 use crate::metrics::{ErrorLabels, OperatorMetrics, ReconcileMeasurement};
 use crate::observed::ObservedChildren;
 use crate::retry::Backoffs;
+use crate::secrets::SecretKeys;
 use crate::served::{MonitoringKind, ServedKinds};
 use crate::status::MonitoringOutcome;
 use crate::validate::{Defaults, Validated, validate};
@@ -68,6 +69,8 @@ pub struct Context {
     check_secrets: bool,
     /// Failing objects and their retry backoff.
     pub(crate) failures: Backoffs,
+    /// Key names of the Secrets DiceServices refer to, read in the last few seconds.
+    secret_keys: SecretKeys,
 }
 
 impl std::fmt::Debug for Context {
@@ -95,6 +98,7 @@ impl Context {
             served: ServedKinds::default(),
             check_secrets: true,
             failures: Backoffs::default(),
+            secret_keys: SecretKeys::default(),
         }
     }
 }
@@ -115,7 +119,7 @@ pub async fn reconcile(
     let mut measured = ReconcileMeasurement::start(&ctx.metrics);
     let now = Time(Timestamp::now());
     if service.metadata.deletion_timestamp.is_some() {
-        finalizer::finalize(&ctx.client, &service, &ctx.observed).await?;
+        finalizer::finalize(&ctx.client, &service, &ctx.observed, &ctx.served).await?;
         ctx.failures.forget(&object_key(&service));
         measured.set_result("deleted");
         return Ok(Action::await_change());
@@ -162,7 +166,7 @@ async fn converge(
     ctx: &Context,
     now: &Time,
 ) -> Result<(crate::crd::DiceServiceStatus, Action, String), ReconcileError> {
-    ctx.observed.wait_for_first_list().await;
+    ctx.observed.wait_for_first_list(&ctx.served).await;
     let children = children::build(validated);
     // Before a dashboard lands in another namespace, so deleting the DiceService cannot leak it.
     let remote_dashboard = validated
@@ -191,7 +195,13 @@ async fn converge(
         return Ok((status, Action::requeue(RECHECK), String::new()));
     };
     let secret_problems = if ctx.check_secrets {
-        secrets::problems(&ctx.client, &validated.namespace, validated).await?
+        secrets::problems(
+            &ctx.client,
+            &ctx.secret_keys,
+            &validated.namespace,
+            validated,
+        )
+        .await?
     } else {
         Vec::new()
     };
@@ -290,8 +300,7 @@ pub async fn run(
     let (autoscalers, autoscaler_events) = watches::owned(scope.api(), owned());
     let (disruption_budgets, disruption_budget_events) = watches::owned(scope.api(), owned());
     let (network_policies, network_policy_events) = watches::owned(scope.api(), owned());
-    let (config_maps, config_map_events) =
-        watches::owned_slimmed(scope.api(), owned(), crate::observed::digest_data);
+    let (config_maps, config_map_events) = watches::owned(scope.api(), owned());
     let (service_monitors, service_monitor_events) = watches::when_served(
         scope.api(),
         owned(),

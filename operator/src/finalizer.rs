@@ -4,6 +4,7 @@
 use crate::apply::{dashboards_of, delete};
 use crate::crd::DiceService;
 use crate::observed::ObservedChildren;
+use crate::served::ServedKinds;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, ResourceExt};
@@ -57,10 +58,11 @@ pub async fn finalize(
     client: &Client,
     service: &DiceService,
     observed: &ObservedChildren,
+    served: &ServedKinds,
 ) -> Result<(), kube::Error> {
     let namespace = service.namespace().unwrap_or_default();
     let uid = service.uid().unwrap_or_default();
-    observed.wait_for_first_list().await;
+    observed.wait_for_first_list(served).await;
     for dashboard in dashboards_of(&observed.config_maps, &namespace, &service.name_any(), &uid) {
         let dashboard_namespace = dashboard.namespace().unwrap_or_default();
         if dashboard_namespace != namespace {

@@ -9,6 +9,7 @@
 //! "apply", so a wrong guess costs one request, never a missed repair.
 
 use crate::prometheus_operator::{AlertmanagerConfig, Probe, PrometheusRule, ServiceMonitor};
+use crate::served::{MonitoringKind, ServedKinds};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service, ServiceAccount};
@@ -67,10 +68,10 @@ impl ObservedChildren {
         }
     }
 
-    /// Waits (bounded) until every always-watched store holds its first list, so an operator
+    /// Waits (bounded) until every watched store holds its first list, so an operator
     /// restart does not re-apply every child of every DiceService. Destructured without `..`: a
     /// new child kind must say here whether it is waited for.
-    pub async fn wait_for_first_list(&self) {
+    pub async fn wait_for_first_list(&self, served: &ServedKinds) {
         let ObservedChildren {
             deployments,
             services,
@@ -80,17 +81,18 @@ impl ObservedChildren {
             autoscalers,
             disruption_budgets,
             network_policies,
-            // Watched only once their CRD is served: waiting would stall every reconcile for
-            // the whole timeout on a cluster without the Prometheus Operator.
-            service_monitors: _,
-            prometheus_rules: _,
-            probes: _,
-            alertmanager_configs: _,
+            service_monitors,
+            prometheus_rules,
+            probes,
+            alertmanager_configs,
             watched,
         } = self;
         if !watched {
             return;
         }
+        // A monitoring kind's store is waited for only while the kind is served: its watch
+        // starts then, and a cluster without the Prometheus Operator must not stall.
+        let served = |kind| served.is_served(kind);
         let all = async {
             let _ = deployments.wait_until_ready().await;
             let _ = services.wait_until_ready().await;
@@ -100,6 +102,18 @@ impl ObservedChildren {
             let _ = autoscalers.wait_until_ready().await;
             let _ = disruption_budgets.wait_until_ready().await;
             let _ = network_policies.wait_until_ready().await;
+            if served(MonitoringKind::ServiceMonitor) {
+                let _ = service_monitors.wait_until_ready().await;
+            }
+            if served(MonitoringKind::PrometheusRule) {
+                let _ = prometheus_rules.wait_until_ready().await;
+            }
+            if served(MonitoringKind::Probe) {
+                let _ = probes.wait_until_ready().await;
+            }
+            if served(MonitoringKind::AlertmanagerConfig) {
+                let _ = alertmanager_configs.wait_until_ready().await;
+            }
         };
         if tokio::time::timeout(FIRST_LIST_WAIT, all).await.is_err() {
             tracing::warn!("owned-kind watches have not listed yet; applying every child");
@@ -118,36 +132,66 @@ impl std::fmt::Debug for ObservedChildren {
     }
 }
 
-/// A ConfigMap as the store keeps it: each value replaced by its hash, because every dashboard
-/// is tens of kilobytes of JSON and an operator with a thousand DiceServices should not hold
-/// them all. Compare a desired ConfigMap with [`digested`].
-pub fn digest_data(config_map: &mut ConfigMap) {
-    for value in config_map
-        .data
-        .iter_mut()
-        .flat_map(|data| data.values_mut())
-    {
-        *value = format!("sha256:{}", crate::children::content_hash(value));
+/// How a child is kept in its store: without what the up-to-date check never needs to see in
+/// full. Applied to every stored copy and, before comparing, to the desired object.
+pub trait Slim: Clone {
+    /// Drops or digests large parts; the default keeps everything.
+    fn slim(&mut self) {}
+
+    /// A slimmed copy, to compare with the store's.
+    fn slimmed(&self) -> Self {
+        let mut copy = self.clone();
+        copy.slim();
+        copy
     }
 }
 
-/// `desired` with its data digested like the store's copies.
-pub fn digested(desired: &ConfigMap) -> ConfigMap {
-    let mut copy = desired.clone();
-    digest_data(&mut copy);
-    copy
+impl Slim for Deployment {}
+impl Slim for Service {}
+impl Slim for ServiceAccount {}
+impl Slim for PersistentVolumeClaim {}
+impl Slim for HorizontalPodAutoscaler {}
+impl Slim for PodDisruptionBudget {}
+impl Slim for NetworkPolicy {}
+impl Slim for ServiceMonitor {}
+impl Slim for Probe {}
+impl Slim for AlertmanagerConfig {}
+
+/// Every dashboard is tens of kilobytes of JSON: each value is kept as its hash.
+impl Slim for ConfigMap {
+    fn slim(&mut self) {
+        for value in self.data.iter_mut().flat_map(|data| data.values_mut()) {
+            *value = format!("sha256:{}", crate::children::content_hash(value));
+        }
+    }
+}
+
+/// The recording rules, alerts and burn-rate alerts are the largest child of all: the groups
+/// are kept as one empty group named by their hash. (The CRD defaults nothing inside them, so
+/// the server's copy hashes like ours.)
+impl Slim for PrometheusRule {
+    fn slim(&mut self) {
+        let digest = format!(
+            "sha256:{}",
+            crate::children::content_hash(&self.spec.groups)
+        );
+        self.spec.groups = vec![crate::prometheus_operator::RuleGroup {
+            name: digest,
+            ..Default::default()
+        }];
+    }
 }
 
 /// The observed copy of `desired` when applying `desired` would change nothing.
 pub fn up_to_date<K>(observed: &Store<K>, desired: &K) -> Option<Arc<K>>
 where
-    K: Resource + Serialize + Clone + 'static,
+    K: Resource + Serialize + Slim + 'static,
     K::DynamicType: Default + Eq + Hash + Clone,
 {
     let current = observed.get(&ObjectRef::from_obj(desired))?;
     let (Ok(current_json), Ok(desired_json)) = (
         serde_json::to_value(&*current),
-        serde_json::to_value(desired),
+        serde_json::to_value(desired.slimmed()),
     ) else {
         return None;
     };
@@ -198,6 +242,35 @@ mod tests {
         ] {
             assert!(!contains(&observed, &desired), "{observed} vs {desired}");
         }
+    }
+
+    #[test]
+    fn a_slimmed_rule_is_up_to_date_until_a_rule_changes() {
+        use crate::prometheus_operator::{Rule, RuleGroup};
+        let rule = |expr: &str| {
+            let mut rule = PrometheusRule::new("dice", Default::default());
+            rule.metadata.namespace = Some("games".into());
+            rule.spec.groups = vec![RuleGroup {
+                name: "dice.rules".into(),
+                rules: vec![Rule {
+                    record: Some("job:dice:rate5m".into()),
+                    expr: expr.into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }];
+            rule
+        };
+        let (reader, mut writer) = store::<PrometheusRule>();
+        let stored = rule("sum(rate(x[5m]))").slimmed();
+        assert_eq!(stored.spec.groups.len(), 1);
+        assert!(
+            stored.spec.groups[0].rules.is_empty(),
+            "only a digest is kept"
+        );
+        writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(stored));
+        assert!(up_to_date(&reader, &rule("sum(rate(x[5m]))")).is_some());
+        assert!(up_to_date(&reader, &rule("sum(rate(y[5m]))")).is_none());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use crate::children::dashboard::OWNER_ANNOTATION;
 use crate::crd::DiceService;
+use crate::observed::Slim;
 use crate::served::{MonitoringKind, ServedKinds, discover};
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -22,29 +23,17 @@ const DISCOVERY_INTERVAL: Duration = Duration::from_secs(300);
 type Events<K> = std::pin::Pin<Box<dyn Stream<Item = Result<K, watcher::Error>> + Send>>;
 
 /// A watch of one owned kind feeding a reflector store (without managedFields, which the
-/// up-to-date check never reads) and yielding every touched object as a reconcile trigger.
+/// up-to-date check never reads, and [`Slim`]med) and yielding every touched object as a reconcile trigger.
 pub fn owned<K>(api: Api<K>, config: watcher::Config) -> (reflector::Store<K>, Events<K>)
 where
-    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
-{
-    owned_slimmed(api, config, |_| {})
-}
-
-/// [`owned`], with `slim` applied to each object before it is stored.
-pub fn owned_slimmed<K>(
-    api: Api<K>,
-    config: watcher::Config,
-    slim: fn(&mut K),
-) -> (reflector::Store<K>, Events<K>)
-where
-    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+    K: Resource<DynamicType = ()> + Slim + Debug + DeserializeOwned + Send + Sync + 'static,
 {
     let (reader, writer) = reflector::store();
     let events = watcher::watcher(api, config)
         .default_backoff()
-        .modify(move |object| {
+        .modify(|object| {
             object.managed_fields_mut().clear();
-            slim(object);
+            object.slim();
         })
         .reflect(writer)
         .touched_objects()
@@ -61,7 +50,7 @@ pub fn when_served<K>(
     kind: MonitoringKind,
 ) -> (reflector::Store<K>, Events<K>)
 where
-    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+    K: Resource<DynamicType = ()> + Slim + Debug + DeserializeOwned + Send + Sync + 'static,
 {
     let served = served.clone();
     let (reader, writer) = reflector::store();
@@ -70,7 +59,10 @@ where
         tracing::info!(kind = kind.kind(), "watching newly served monitoring kind");
         watcher::watcher(api, config)
             .default_backoff()
-            .modify(|object| object.managed_fields_mut().clear())
+            .modify(|object| {
+                object.managed_fields_mut().clear();
+                object.slim();
+            })
             .reflect(writer)
             .touched_objects()
     })

@@ -4,7 +4,7 @@
 use super::{REPLICAS_HANDOVER_MANAGER, apply, dashboards_of, delete, refused};
 use crate::children::{REPLICAS_FROM_ANNOTATION, REPLICAS_FROM_AUTOSCALER};
 use crate::crd::{ChildState, ChildStatus};
-use crate::observed::{digested, up_to_date};
+use crate::observed::{Slim, up_to_date};
 use crate::ownership::{self, Claim};
 use crate::served::{MonitoringKind, ServedKinds};
 use crate::validate::Validated;
@@ -29,7 +29,7 @@ pub(super) struct Run<'a> {
 
 pub(super) trait Child:
     Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-    + Clone
+    + Slim
     + Debug
     + Serialize
     + DeserializeOwned
@@ -39,7 +39,7 @@ pub(super) trait Child:
 
 impl<K> Child for K where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-        + Clone
+        + Slim
         + Debug
         + Serialize
         + DeserializeOwned
@@ -48,6 +48,8 @@ impl<K> Child for K where
 }
 
 impl Run<'_> {
+    /// Applies `desired` unless the store's copy shows it up to date (then that copy is
+    /// returned).
     pub(super) async fn apply<K: Child>(
         &mut self,
         observed: &Store<K>,
@@ -56,21 +58,7 @@ impl Run<'_> {
     where
         K::DynamicType: Eq + Hash,
     {
-        self.apply_compared(observed, desired, desired).await
-    }
-
-    /// Applies `desired` unless the store's copy matches `compared` (`desired` as the store
-    /// keeps objects).
-    async fn apply_compared<K: Child>(
-        &mut self,
-        observed: &Store<K>,
-        compared: &K,
-        desired: &K,
-    ) -> Result<K, kube::Error>
-    where
-        K::DynamicType: Eq + Hash,
-    {
-        if let Some(current) = up_to_date(observed, compared) {
+        if let Some(current) = up_to_date(observed, desired) {
             return Ok((*current).clone());
         }
         self.sent += 1;
@@ -207,10 +195,7 @@ impl Run<'_> {
             desired.namespace().unwrap_or_default(),
             desired.name_any()
         );
-        match self
-            .apply_compared(observed, &digested(desired), desired)
-            .await
-        {
+        match self.apply(observed, desired).await {
             Ok(_) => self.report("ConfigMap", name, ChildState::Applied, None),
             Err(kube::Error::Api(status)) if refused(status.code) => {
                 let message = format!("refused by the API server: {}", status.message);

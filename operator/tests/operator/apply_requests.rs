@@ -4,7 +4,7 @@ use dice_e2e::FakeApiServer;
 use dice_operator::apply::{Applied, apply_children};
 use dice_operator::children;
 use dice_operator::crd::DiceService;
-use dice_operator::observed::ObservedChildren;
+use dice_operator::observed::{ObservedChildren, Slim};
 use dice_operator::served::ServedKinds;
 use dice_operator::validate::{Defaults, validate};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -116,7 +116,7 @@ async fn children_the_watches_show_up_to_date_are_not_sent_again() {
         services: observed(kube_service.clone()),
         accounts: observed(account.clone()),
         // As the controller's watch stores it: data digested.
-        config_maps: observed(dice_operator::observed::digested(&dashboard)),
+        config_maps: observed(dashboard.slimmed()),
         ..ObservedChildren::none()
     };
 

@@ -1,0 +1,124 @@
+//! What the benchmark installs: the DiceService CRD, the Prometheus Operator CRDs (so every
+//! child kind is served), and DiceServices with an example's spec and the Secrets it names.
+
+use futures_util::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::path::Path;
+
+pub const NAMESPACE: &str = "default";
+
+fn documents(path: &Path) -> Result<Vec<Value>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|document| {
+            Value::deserialize(document).map_err(|e| format!("{}: {e}", path.display()))
+        })
+        .filter(|document| !matches!(document, Ok(Value::Null)))
+        .collect()
+}
+
+pub async fn install_crd(client: &kube::Client, path: &Path) -> Result<(), String> {
+    for document in documents(path)? {
+        let crd: CustomResourceDefinition =
+            serde_json::from_value(document).map_err(|e| format!("{}: {e}", path.display()))?;
+        Api::<CustomResourceDefinition>::all(client.clone())
+            .create(&PostParams::default(), &crd)
+            .await
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Registers every `*.yaml` CRD in `directory`; says how many, or why none.
+pub async fn install_monitoring_crds(
+    client: &kube::Client,
+    directory: &Path,
+) -> Result<usize, String> {
+    let mut paths: Vec<_> = std::fs::read_dir(directory)
+        .map_err(|e| format!("{}: {e}", directory.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    paths.sort();
+    for path in &paths {
+        install_crd(client, path).await?;
+    }
+    Ok(paths.len())
+}
+
+/// The example's DiceService spec, after creating the Secrets the example defines (in
+/// [`NAMESPACE`]). `None` for `spec: {}`.
+pub async fn example_spec(client: &kube::Client, example: Option<&Path>) -> Result<Value, String> {
+    let Some(example) = example else {
+        return Ok(json!({}));
+    };
+    let mut spec = None;
+    for document in documents(example)? {
+        match document["kind"].as_str() {
+            Some("Secret") => {
+                let mut secret: Secret =
+                    serde_json::from_value(document).map_err(|e| e.to_string())?;
+                secret.metadata.namespace = Some(NAMESPACE.into());
+                Api::<Secret>::namespaced(client.clone(), NAMESPACE)
+                    .create(&PostParams::default(), &secret)
+                    .await
+                    .map_err(|e| format!("Secret: {e}"))?;
+            }
+            Some("DiceService") => spec = Some(document["spec"].clone()),
+            _ => {}
+        }
+    }
+    spec.ok_or_else(|| format!("{}: no DiceService", example.display()))
+}
+
+pub fn dice_services(client: &kube::Client) -> Api<DynamicObject> {
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("dice.dev", "v1alpha1", "DiceService"),
+        "diceservices",
+    );
+    Api::namespaced_with(client.clone(), NAMESPACE, &resource)
+}
+
+/// Creates `dice-{first..first+count}` with `spec`, 32 at a time.
+pub async fn create(
+    client: &kube::Client,
+    spec: &Value,
+    names: std::ops::Range<usize>,
+) -> Result<(), String> {
+    let services = dice_services(client);
+    futures_util::stream::iter(names)
+        .map(|n| {
+            let services = services.clone();
+            async move {
+                let name = format!("dice-{n:05}");
+                let body = json!({"apiVersion": "dice.dev/v1alpha1", "kind": "DiceService",
+                    "metadata": {"name": name}, "spec": spec});
+                services
+                    .patch(&name, &PatchParams::apply("bench"), &Patch::Apply(&body))
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .buffer_unordered(32)
+        .try_collect::<Vec<()>>()
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+pub fn ready_count(list: &[DynamicObject]) -> usize {
+    list.iter()
+        .filter(|o| {
+            o.data["status"]["conditions"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
+        })
+        .count()
+}

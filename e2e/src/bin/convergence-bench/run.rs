@@ -1,0 +1,273 @@
+//! One benchmark run (a fresh fake API server, operator and kubelet), and the Markdown report
+//! of several.
+
+use crate::Args;
+use crate::cluster;
+use crate::process::{Operator, cpu_seconds, memory_mib};
+use crate::requests::{breakdown, is_write};
+use dice_e2e::{FakeApiServer, RecordedRequest};
+use futures_util::StreamExt;
+use kube::runtime::watcher::{self, Event};
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// After a restart, how long to go on counting once every DiceService was reconciled again.
+const SETTLE: Duration = Duration::from_secs(5);
+
+pub struct RunResult {
+    monitoring_kinds: usize,
+    created_s: f64,
+    ready_s: f64,
+    operator_cpu_s: f64,
+    harness_cpu_s: f64,
+    baseline_rss_mib: f64,
+    peak_rss_mib: f64,
+    requests: usize,
+    idle_writes: usize,
+    idle_requests: usize,
+    restart: Restart,
+    by_kind: BTreeMap<(String, &'static str), usize>,
+}
+
+struct Restart {
+    peak_rss_mib: f64,
+    cpu_s: f64,
+    reconciled_s: f64,
+    requests: usize,
+    writes: usize,
+    by_kind: BTreeMap<(String, &'static str), usize>,
+}
+
+/// The operator's own requests (over TCP), leaving out leader election's Lease traffic.
+fn operator_requests(server: &FakeApiServer) -> Vec<RecordedRequest> {
+    server
+        .requests()
+        .into_iter()
+        .filter(|r| r.remote && !r.uri.contains("/leases"))
+        .collect()
+}
+
+/// Counts DiceServices whose Ready condition is True, from a watch (polling a list of
+/// thousands every few hundred milliseconds would cost the harness more than the operator).
+fn watch_ready(client: &kube::Client) -> Arc<AtomicUsize> {
+    let ready = Arc::new(AtomicUsize::new(0));
+    let counter = ready.clone();
+    let services = cluster::dice_services(client);
+    tokio::spawn(async move {
+        let mut names = HashSet::new();
+        let mut events = watcher::watcher(services, watcher::Config::default()).boxed();
+        while let Some(event) = events.next().await {
+            let Ok(Event::Apply(object) | Event::InitApply(object)) = event else {
+                continue;
+            };
+            let name = object.metadata.name.clone().unwrap_or_default();
+            if cluster::ready_count(std::slice::from_ref(&object)) == 1 {
+                names.insert(name);
+            } else {
+                names.remove(&name);
+            }
+            counter.store(names.len(), Ordering::Relaxed);
+        }
+    });
+    ready
+}
+
+pub async fn once(args: &Args) -> Result<RunResult, String> {
+    let server = FakeApiServer::new();
+    let served = server.serve_locally().await.map_err(|e| e.to_string())?;
+    let client = server.client();
+    cluster::install_crd(&client, &args.crd).await?;
+    let monitoring_kinds = if args.monitoring_crds.is_dir() {
+        cluster::install_monitoring_crds(&client, &args.monitoring_crds).await?
+    } else {
+        0
+    };
+    let example = (args.example != "none").then(|| Path::new(&args.example));
+    let spec = cluster::example_spec(&client, example).await?;
+    let kubelet = tokio::spawn(dice_e2e::kubelet::simulate(client.clone()));
+    let ready = watch_ready(&client);
+    let timeout = Duration::from_secs(args.timeout_seconds);
+
+    let mut operator = Operator::start(&args.operator, &served.kubeconfig)?;
+    operator.wait_until_serving(Duration::from_secs(30)).await?;
+    let baseline_rss_mib = memory_mib(&operator.pid(), "VmRSS");
+    let started = Instant::now();
+    cluster::create(&client, &spec, 0..args.count).await?;
+    let created_s = started.elapsed().as_secs_f64();
+    while ready.load(Ordering::Relaxed) < args.count {
+        if started.elapsed() > timeout {
+            operator.stop();
+            return Err(format!(
+                "only {} of {} Ready after {timeout:?}",
+                ready.load(Ordering::Relaxed),
+                args.count
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ready_s = started.elapsed().as_secs_f64();
+    let operator_cpu_s = cpu_seconds(&operator.pid());
+    let harness_cpu_s = cpu_seconds("self");
+    let converged = operator_requests(&server);
+    let peak_rss_mib = memory_mib(&operator.pid(), "VmHWM");
+
+    tokio::time::sleep(Duration::from_secs(args.idle_seconds)).await;
+    let idle = operator_requests(&server).split_off(converged.len());
+
+    let restart = restart(&server, operator, &served.kubeconfig, args, timeout).await?;
+    kubelet.abort();
+    Ok(RunResult {
+        monitoring_kinds,
+        created_s,
+        ready_s,
+        operator_cpu_s,
+        harness_cpu_s,
+        baseline_rss_mib,
+        peak_rss_mib,
+        requests: converged.len(),
+        idle_writes: idle.iter().filter(|r| is_write(r)).count(),
+        idle_requests: idle.len(),
+        restart,
+        by_kind: breakdown(converged.iter()),
+    })
+}
+
+/// Stops the operator on the converged set and starts another: what it costs to come back.
+async fn restart(
+    server: &FakeApiServer,
+    operator: Operator,
+    kubeconfig: &Path,
+    args: &Args,
+    timeout: Duration,
+) -> Result<Restart, String> {
+    operator.stop();
+    let before = operator_requests(server).len();
+    let started = Instant::now();
+    let mut operator = Operator::start(&args.operator, kubeconfig)?;
+    operator.wait_until_serving(Duration::from_secs(30)).await?;
+    while operator.reconciles().await < args.count as f64 {
+        if started.elapsed() > timeout {
+            let reconciled = operator.reconciles().await;
+            operator.stop();
+            return Err(format!(
+                "after a restart, {reconciled} reconciles of {} DiceServices within {timeout:?}",
+                args.count
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let reconciled_s = started.elapsed().as_secs_f64();
+    tokio::time::sleep(SETTLE).await;
+    let sent = operator_requests(server).split_off(before);
+    let pid = operator.pid();
+    let (peak_rss_mib, cpu_s) = (memory_mib(&pid, "VmHWM"), cpu_seconds(&pid));
+    operator.stop();
+    Ok(Restart {
+        peak_rss_mib,
+        cpu_s,
+        reconciled_s,
+        requests: sent.len(),
+        writes: sent.iter().filter(|r| is_write(r)).count(),
+        by_kind: breakdown(sent.iter()),
+    })
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// A run that took more than `factor` times the median, when there are three runs or more.
+pub fn stall(results: &[RunResult], factor: f64) -> Option<String> {
+    if results.len() < 3 {
+        return None;
+    }
+    let median = median(results.iter().map(|r| r.ready_s).collect());
+    let slowest = results.iter().map(|r| r.ready_s).fold(0.0, f64::max);
+    (slowest > factor * median).then(|| {
+        format!("a run took {slowest:.1} s to converge, over {factor}× the median {median:.1} s")
+    })
+}
+
+pub fn report(args: &Args, results: &[RunResult]) -> String {
+    let n = args.count as f64;
+    let mut out = String::new();
+    let crds = results.first().map_or(0, |r| r.monitoring_kinds);
+    let _ = writeln!(
+        out,
+        "### {} DiceServices ({} spec, {})\n",
+        args.count,
+        if args.example == "none" {
+            "`spec: {}`".to_owned()
+        } else {
+            format!("`{}`", args.example)
+        },
+        if crds > 0 {
+            format!("{crds} Prometheus Operator CRDs registered")
+        } else {
+            "no Prometheus Operator CRDs: monitoring children skipped".to_owned()
+        }
+    );
+    out.push_str("| run | created in s | all Ready in s | operator CPU ms per DiceService | harness CPU s | operator RSS before MiB | operator peak RSS MiB | KiB per DiceService | requests per DiceService | write requests in idle | requests in idle | restart: peak RSS MiB | restart: all reconciled in s | restart: CPU ms per DiceService | restart: requests | restart: write requests |\n");
+    out.push_str(
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for (i, r) in results.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "| {} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {:.1} | {:.1} | {:.2} | {} | {} |",
+            i + 1,
+            r.created_s,
+            r.ready_s,
+            r.operator_cpu_s * 1000.0 / n,
+            r.harness_cpu_s,
+            r.baseline_rss_mib,
+            r.peak_rss_mib,
+            (r.peak_rss_mib - r.baseline_rss_mib) * 1024.0 / n,
+            r.requests as f64 / n,
+            r.idle_writes,
+            r.idle_requests,
+            r.restart.peak_rss_mib,
+            r.restart.reconciled_s,
+            r.restart.cpu_s * 1000.0 / n,
+            r.restart.requests,
+            r.restart.writes,
+        );
+    }
+    if results.len() >= 3 {
+        let times: Vec<f64> = results.iter().map(|r| r.ready_s).collect();
+        let (min, max) = (
+            times.iter().copied().fold(f64::INFINITY, f64::min),
+            times.iter().copied().fold(0.0, f64::max),
+        );
+        let _ = writeln!(
+            out,
+            "\nAll Ready: median {:.1} s, fastest {min:.1} s, slowest {max:.1} s (a run over {}× the median fails the benchmark).",
+            median(times.clone()),
+            args.stall_factor
+        );
+    }
+    if let Some(first) = results.first() {
+        let _ = writeln!(
+            out,
+            "\nRequests of run 1 by resource and verb (per DiceService; after the restart, in total):\n"
+        );
+        out.push_str("| resource | verb | per DiceService to converge | after the restart |\n|---|---|---:|---:|\n");
+        let keys: std::collections::BTreeSet<_> = first
+            .by_kind
+            .keys()
+            .chain(first.restart.by_kind.keys())
+            .collect();
+        for key in keys {
+            let converge = first.by_kind.get(key).copied().unwrap_or(0) as f64 / n;
+            let restart = first.restart.by_kind.get(key).copied().unwrap_or(0);
+            let _ = writeln!(out, "| {} | {} | {converge:.2} | {restart} |", key.0, key.1);
+        }
+    }
+    out.push('\n');
+    out
+}
