@@ -96,6 +96,7 @@ bench=./target/release/convergence-bench
   $bench --count 2000 --runs 5 --idle-seconds 10
   $bench --count 5000 --idle-seconds 60 --timeout-seconds 900
   $bench --count 10000 --idle-seconds 60 --timeout-seconds 1800
+  $bench --soak-waves 10 --count 2000
   echo "CPU columns are up to \"all Ready\": the operator's, and the harness process's (the fake API"
   echo "server, the simulated kubelet and the Ready watch), on the same 2 cores."
 } > bench/out/convergence.md

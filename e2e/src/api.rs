@@ -226,18 +226,29 @@ fn resource(
         }
         ("GET", None) => {
             let store = lock(store);
-            let items = store.list(&t, target.namespace.as_deref(), &selector);
-            let resource_version = store.resource_version().to_string();
-            if wants_table {
-                return Ok(Json(table::table(&t, &items, &resource_version)).into_response());
+            // Paginated like a real server (`limit`, `continue`): every page carries the first
+            // page's resourceVersion, so a watch from it replays what changed meanwhile.
+            let (snapshot, after) = match params.get("continue") {
+                Some(token) => continue_token(token)?,
+                None => (store.resource_version(), None),
+            };
+            let limit = params
+                .get("limit")
+                .and_then(|l| l.parse::<usize>().ok())
+                .filter(|l| *l > 0);
+            let (items, next) =
+                store.list_page(&t, target.namespace.as_deref(), &selector, after, limit);
+            let mut metadata = json!({"resourceVersion": snapshot.to_string()});
+            if let Some((namespace, name)) = next {
+                metadata["continue"] = format!("{snapshot}/{namespace}/{name}").into();
             }
-            return Ok(Json(json!({
-                "kind": format!("{}List", t.kind),
-                "apiVersion": t.api_version(),
-                "metadata": {"resourceVersion": resource_version},
-                "items": items,
-            }))
-            .into_response());
+            let mut list = if wants_table {
+                table::table(&t, &items, &snapshot.to_string())
+            } else {
+                json!({"kind": format!("{}List", t.kind), "apiVersion": t.api_version(), "items": items})
+            };
+            list["metadata"] = metadata;
+            return Ok(Json(list).into_response());
         }
         ("GET", Some(name)) => lock(store).get(&t, &namespace, name)?,
         ("POST", None) => {
@@ -338,6 +349,19 @@ fn parse(body: &[u8], validation: FieldValidation) -> Result<Value, ApiError> {
         }
     })?;
     serde_json::to_value(value).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+/// A list's `continue` token: the first page's resourceVersion and the last key returned.
+fn continue_token(token: &str) -> Result<(u64, Option<(String, String)>), ApiError> {
+    let invalid = || ApiError::BadRequest(format!("invalid continue token {token:?}"));
+    let mut parts = token.splitn(3, '/');
+    let snapshot = parts
+        .next()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(invalid)?;
+    let namespace = parts.next().ok_or_else(invalid)?.to_owned();
+    let name = parts.next().ok_or_else(invalid)?.to_owned();
+    Ok((snapshot, Some((namespace, name))))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use crate::status::ApiError;
 use crate::typed::{self, FieldValidation};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
+use std::ops::Bound;
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
@@ -261,13 +262,53 @@ impl Store {
         namespace: Option<&str>,
         selector: &Selector,
     ) -> Vec<Value> {
-        self.objects
-            .iter()
-            .filter(|(k, _)| k.group == t.group && k.plural == t.plural)
-            .filter(|(k, _)| namespace.is_none_or(|ns| k.namespace == ns))
-            .filter(|(_, v)| selector.matches(v))
-            .map(|(_, v)| v.clone())
-            .collect()
+        self.list_page(t, namespace, selector, None, None).0
+    }
+
+    /// Up to `limit` objects of a kind in key order (namespace, name), starting after `after`;
+    /// with the key of the last one when more remain (a list's `continue`). Reads a key range,
+    /// not the whole store.
+    pub fn list_page(
+        &self,
+        t: &ResourceType,
+        namespace: Option<&str>,
+        selector: &Selector,
+        after: Option<(String, String)>,
+        limit: Option<usize>,
+    ) -> (Vec<Value>, Option<(String, String)>) {
+        let start = |(namespace, name): (String, String)| ObjectKey {
+            group: t.group.clone(),
+            plural: t.plural.clone(),
+            namespace,
+            name,
+        };
+        let lower = match after {
+            Some(after) => Bound::Excluded(start(after)),
+            None => Bound::Included(start((
+                namespace.unwrap_or_default().to_owned(),
+                String::new(),
+            ))),
+        };
+        let mut items = Vec::new();
+        let mut last: Option<&ObjectKey> = None;
+        for (key, object) in self.objects.range((lower, Bound::Unbounded)) {
+            if key.group != t.group || key.plural != t.plural {
+                break;
+            }
+            if namespace.is_some_and(|ns| key.namespace != ns) {
+                break;
+            }
+            if !selector.matches(object) {
+                continue;
+            }
+            if limit.is_some_and(|limit| items.len() == limit) {
+                let last = last.map(|k| (k.namespace.clone(), k.name.clone()));
+                return (items, last);
+            }
+            items.push(object.clone());
+            last = Some(key);
+        }
+        (items, None)
     }
 
     /// Events after `since` and a receiver for later ones, taken together so none is missed.

@@ -3,7 +3,7 @@
 
 use crate::crd::DiceService;
 use crate::events::Events;
-use crate::metrics::{ErrorLabels, OperatorMetrics, ReconcileMeasurement};
+use crate::metrics::{ErrorLabels, MapLabels, OperatorMetrics, ReconcileMeasurement};
 use crate::observed::ObservedChildren;
 use crate::retry::Backoffs;
 use crate::secrets::SecretKeys;
@@ -367,14 +367,11 @@ pub async fn run(
         .reconcile_all_on(watches::served_changes(&served))
         .graceful_shutdown_on(shutdown);
     let store = controller.store();
-    let metrics = ctx.metrics.clone();
+    let held = tokio::spawn(report_held(ctx.clone(), store.clone()));
     let pruning = ctx.clone();
     controller
         .run(reconcile, error_policy, ctx)
         .for_each(|outcome| {
-            metrics
-                .managed
-                .set(i64::try_from(store.state().len()).unwrap_or(i64::MAX));
             // A DiceService deleted while failing never succeeds again: forget its failures.
             pruning.failures.retain(|key| store_has(&store, key));
             if let Err(error) = outcome {
@@ -383,7 +380,29 @@ pub async fn run(
             futures::future::ready(())
         })
         .await;
+    held.abort();
     discovery.abort();
+}
+
+/// How often the sizes of the in-memory maps are published.
+const HELD_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Publishes the managed DiceServices and the size of every in-memory map, so a leak shows as a
+/// number that does not return to its baseline (`dice_operator_held_entries`).
+async fn report_held(ctx: Arc<Context>, store: reflector::Store<DiceService>) {
+    let metrics = &ctx.metrics;
+    loop {
+        let managed = i64::try_from(store.len()).unwrap_or(i64::MAX);
+        metrics.managed.set(managed);
+        let held = |map| metrics.held.get_or_create(&MapLabels { map });
+        held("diceservices").set(managed);
+        for (map, size) in ctx.observed.sizes() {
+            held(map).set(i64::try_from(size).unwrap_or(i64::MAX));
+        }
+        held("failures").set(i64::try_from(ctx.failures.len()).unwrap_or(i64::MAX));
+        held("secret_keys").set(i64::try_from(ctx.secret_keys.len()).unwrap_or(i64::MAX));
+        tokio::time::sleep(HELD_INTERVAL).await;
+    }
 }
 
 /// All namespaces, or the one the operator is limited to.

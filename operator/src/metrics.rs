@@ -17,6 +17,13 @@ pub struct ErrorLabels {
     pub category: &'static str,
 }
 
+/// One of the operator's in-memory maps (a fixed set: the watch stores by kind, `failures`,
+/// `secret_keys`).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MapLabels {
+    pub map: &'static str,
+}
+
 /// One reconcile's duration and result, recorded when it is dropped — on every exit path: a
 /// `?` return, a panic or a cancelled future counts as `error` unless a result was set.
 #[derive(Debug)]
@@ -64,6 +71,7 @@ pub struct OperatorMetrics {
     pub managed: Gauge,
     pub child_applies: Counter,
     pub leader: Gauge,
+    pub held: Family<MapLabels, Gauge>,
 }
 
 impl Default for OperatorMetrics {
@@ -109,7 +117,14 @@ impl Default for OperatorMetrics {
             "1 while this replica holds the leader lease and reconciles (always 1 with leader election off)",
             leader.clone(),
         );
+        let held = Family::default();
+        registry.register(
+            "dice_operator_held_entries",
+            "Entries in the operator's in-memory maps: watch stores by kind, failing DiceServices, cached Secret key names",
+            held.clone(),
+        );
         Self {
+            held,
             leader,
             registry,
             reconciliations,

@@ -121,13 +121,45 @@ impl ObservedChildren {
     }
 }
 
+impl ObservedChildren {
+    /// Each store's size, named after its kind (`dice_operator_held_entries{map}`).
+    pub fn sizes(&self) -> [(&'static str, usize); 12] {
+        let ObservedChildren {
+            deployments,
+            services,
+            accounts,
+            claims,
+            config_maps,
+            autoscalers,
+            disruption_budgets,
+            network_policies,
+            service_monitors,
+            prometheus_rules,
+            probes,
+            alertmanager_configs,
+            watched: _,
+        } = self;
+        [
+            ("deployments", deployments.len()),
+            ("services", services.len()),
+            ("serviceaccounts", accounts.len()),
+            ("persistentvolumeclaims", claims.len()),
+            ("configmaps", config_maps.len()),
+            ("horizontalpodautoscalers", autoscalers.len()),
+            ("poddisruptionbudgets", disruption_budgets.len()),
+            ("networkpolicies", network_policies.len()),
+            ("servicemonitors", service_monitors.len()),
+            ("prometheusrules", prometheus_rules.len()),
+            ("probes", probes.len()),
+            ("alertmanagerconfigs", alertmanager_configs.len()),
+        ]
+    }
+}
+
 impl std::fmt::Debug for ObservedChildren {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ObservedChildren")
-            .field("deployments", &self.deployments.state().len())
-            .field("services", &self.services.state().len())
-            .field("accounts", &self.accounts.state().len())
-            .field("config_maps", &self.config_maps.state().len())
+            .field("sizes", &self.sizes())
             .finish()
     }
 }

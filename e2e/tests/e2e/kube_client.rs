@@ -361,3 +361,59 @@ async fn a_dependent_created_after_its_owner_is_gone_is_collected() {
         "orphan collected"
     );
 }
+
+/// Lists come in pages like a real server's (`limit`, `continue`): every page carries the first
+/// page's resourceVersion, nothing is skipped when objects are created between pages, and a
+/// watch from that version replays what changed meanwhile. A fake that answered one page of
+/// everything made a restarted operator hold whole kinds at once.
+#[tokio::test]
+async fn lists_are_paginated_and_a_watch_from_the_first_page_misses_nothing() {
+    let server = FakeApiServer::new();
+    let maps: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    for n in [1, 3, 5, 7, 9] {
+        maps.create(
+            &PostParams::default(),
+            &config_map(&format!("cm-{n}"), json!({})),
+        )
+        .await
+        .unwrap();
+    }
+    let first = maps.list(&ListParams::default().limit(2)).await.unwrap();
+    let snapshot = first.metadata.resource_version.clone().unwrap();
+    let names = |list: &kube::core::ObjectList<ConfigMap>| -> Vec<String> {
+        list.items.iter().map(|m| m.name_any()).collect()
+    };
+    assert_eq!(names(&first), ["cm-1", "cm-3"]);
+    // Created between pages: one before the cursor, one after it.
+    for n in [2, 8] {
+        maps.create(
+            &PostParams::default(),
+            &config_map(&format!("cm-{n}"), json!({})),
+        )
+        .await
+        .unwrap();
+    }
+    let mut seen = names(&first);
+    let mut token = first.metadata.continue_.clone();
+    while let Some(next) = token.filter(|t| !t.is_empty()) {
+        let page = maps
+            .list(&ListParams::default().limit(2).continue_token(&next))
+            .await
+            .unwrap();
+        assert_eq!(
+            page.metadata.resource_version.as_deref(),
+            Some(snapshot.as_str())
+        );
+        seen.extend(names(&page));
+        token = page.metadata.continue_.clone();
+    }
+    assert_eq!(seen, ["cm-1", "cm-3", "cm-5", "cm-7", "cm-8", "cm-9"]);
+    // The one created behind the cursor arrives through the watch from the snapshot.
+    let params = kube::api::WatchParams::default().timeout(1);
+    let mut events = maps.watch(&params, &snapshot).await.unwrap().boxed();
+    let mut added = Vec::new();
+    while let Some(Ok(kube::api::WatchEvent::Added(map))) = events.next().await {
+        added.push(map.name_any());
+    }
+    assert_eq!(added, ["cm-2", "cm-8"]);
+}

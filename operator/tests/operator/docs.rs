@@ -226,6 +226,20 @@ async fn metrics_reference_matches_the_registries() {
     app(state.clone()).oneshot(request).await.unwrap();
     let server = &state.metrics;
     let operator = OperatorMetrics::default();
+    // One series per labelled family, so the reference shows them with their labels.
+    use dice_operator::metrics::{ErrorLabels, MapLabels, ResultLabels};
+    operator
+        .reconciliations
+        .get_or_create(&ResultLabels { result: "success" })
+        .inc();
+    operator
+        .errors
+        .get_or_create(&ErrorLabels { category: "server" })
+        .inc();
+    operator
+        .held
+        .get_or_create(&MapLabels { map: "failures" })
+        .set(0);
     let mut out = String::new();
     writeln!(out, "# Metrics reference\n").unwrap();
     writeln!(

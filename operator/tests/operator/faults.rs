@@ -192,8 +192,18 @@ async fn the_operator_converges_through_injected_faults_without_duplicates() {
         "{per_service:.1} requests per DiceService: retries are not bounded"
     );
 
-    // Converged means quiet: with faults still on (watches keep being cut and re-listed), the
-    // operator writes nothing for five seconds.
+    // Converged means quiet: once no DiceService waits for a retry (a status write whose answer
+    // was lost is retried, and rightly so), with faults still on (watches keep being cut and
+    // re-listed), the operator writes nothing for five seconds.
+    let failing = dice_operator::metrics::MapLabels { map: "failures" };
+    let retries_done = Instant::now();
+    while metrics.held.get_or_create(&failing).get() > 0 {
+        assert!(
+            retries_done.elapsed() < BACKOFF_MAX,
+            "DiceServices still failing after every one was Ready"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let writes = server.writes();
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(

@@ -25,6 +25,7 @@ mod leader_binary;
 mod monitoring;
 mod promtool;
 mod render_cli;
+mod restart;
 mod scaling_status;
 mod scenario;
 mod secret_canaries;

@@ -20,7 +20,7 @@ use support::{apply, cluster_with_crd, condition, eventually};
 
 /// The Prometheus Operator kinds, as CRDs that accept any spec (the upstream schemas are
 /// checked in upstream_schemas.rs).
-async fn install_prometheus_operator_crds(client: &Client) {
+pub async fn install_prometheus_operator_crds(client: &Client) {
     install_crds_with_schema(
         client,
         |_| json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),

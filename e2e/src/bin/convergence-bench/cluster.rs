@@ -1,11 +1,13 @@
 //! What the benchmark installs: the DiceService CRD, the Prometheus Operator CRDs (so every
 //! child kind is served), and DiceServices with an example's spec and the Secrets it names.
 
+use crate::Args;
+use dice_e2e::{FakeApiServer, Served};
 use futures_util::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
-    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -85,31 +87,115 @@ pub fn dice_services(client: &kube::Client) -> Api<DynamicObject> {
     Api::namespaced_with(client.clone(), NAMESPACE, &resource)
 }
 
-/// Creates `dice-{first..first+count}` with `spec`, 32 at a time.
+/// Creates `dice-{n:05}` for every `n` in `names`, each with `spec`.
 pub async fn create(
     client: &kube::Client,
     spec: &Value,
     names: std::ops::Range<usize>,
 ) -> Result<(), String> {
+    let members = names
+        .map(|n| (format!("dice-{n:05}"), spec.clone()))
+        .collect();
+    create_each(client, members).await
+}
+
+/// Creates each (name, spec) with server-side apply, 32 at a time.
+pub async fn create_each(
+    client: &kube::Client,
+    members: Vec<(String, Value)>,
+) -> Result<(), String> {
     let services = dice_services(client);
-    futures_util::stream::iter(names)
-        .map(|n| {
-            let services = services.clone();
-            async move {
-                let name = format!("dice-{n:05}");
-                let body = json!({"apiVersion": "dice.dev/v1alpha1", "kind": "DiceService",
-                    "metadata": {"name": name}, "spec": spec});
-                services
-                    .patch(&name, &PatchParams::apply("bench"), &Patch::Apply(&body))
-                    .await
-                    .map(|_| ())
-            }
-        })
+    thirty_two_at_a_time(members, |(name, spec)| {
+        let services = services.clone();
+        async move {
+            let body = json!({"apiVersion": "dice.dev/v1alpha1", "kind": "DiceService",
+                "metadata": {"name": name}, "spec": spec});
+            services
+                .patch(&name, &PatchParams::apply("bench"), &Patch::Apply(&body))
+                .await
+                .map(|_| ())
+        }
+    })
+    .await
+}
+
+/// Deletes every DiceService, 32 at a time.
+pub async fn delete_all(client: &kube::Client) -> Result<(), String> {
+    let services = dice_services(client);
+    let names: Vec<String> = services
+        .list(&Default::default())
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter_map(|s| s.metadata.name)
+        .collect();
+    thirty_two_at_a_time(names, |name| {
+        let services = services.clone();
+        async move {
+            services
+                .delete(&name, &DeleteParams::default())
+                .await
+                .map(|_| ())
+        }
+    })
+    .await
+}
+
+async fn thirty_two_at_a_time<T, F, Fut>(items: Vec<T>, request: F) -> Result<(), String>
+where
+    F: FnMut(T) -> Fut,
+    Fut: std::future::Future<Output = Result<(), kube::Error>>,
+{
+    futures_util::stream::iter(items)
+        .map(request)
         .buffer_unordered(32)
         .try_collect::<Vec<()>>()
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())
+}
+
+/// A fresh fake API server on 127.0.0.1 with the CRDs, the example's Secrets and a simulated
+/// kubelet: where each run (or soak) starts.
+pub struct Cluster {
+    pub server: FakeApiServer,
+    pub served: Served,
+    pub client: kube::Client,
+    /// Prometheus Operator CRDs registered (0: the monitoring children are skipped).
+    pub monitoring_kinds: usize,
+    pub spec: Value,
+    kubelet: tokio::task::JoinHandle<()>,
+}
+
+impl Cluster {
+    pub async fn start(args: &Args) -> Result<Self, String> {
+        let server = FakeApiServer::new();
+        let served = server.serve_locally().await.map_err(|e| e.to_string())?;
+        let client = server.client();
+        install_crd(&client, &args.crd).await?;
+        let monitoring_kinds = if args.monitoring_crds.is_dir() {
+            install_monitoring_crds(&client, &args.monitoring_crds).await?
+        } else {
+            0
+        };
+        let example = (args.example != "none").then(|| Path::new(&args.example));
+        let spec = example_spec(&client, example).await?;
+        let kubelet = tokio::spawn(dice_e2e::kubelet::simulate(client.clone()));
+        Ok(Self {
+            server,
+            served,
+            client,
+            monitoring_kinds,
+            spec,
+            kubelet,
+        })
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.kubelet.abort();
+    }
 }
 
 pub fn ready_count(list: &[DynamicObject]) -> usize {

@@ -8,6 +8,7 @@ mod cluster;
 mod process;
 mod requests;
 mod run;
+mod soak;
 
 use clap::Parser;
 use std::path::PathBuf;
@@ -58,6 +59,10 @@ pub struct Args {
     /// reconciled again) after this many seconds.
     #[arg(long, env = "DICE_BENCH_TIMEOUT_SECONDS", default_value_t = 300)]
     timeout_seconds: u64,
+    /// Instead of measuring convergence, create and delete `--count` DiceServices this many
+    /// times and show that memory and every in-memory map return to their baseline.
+    #[arg(long, env = "DICE_BENCH_SOAK_WAVES", default_value_t = 0)]
+    soak_waves: usize,
     /// A run slower than this many times the median is a stall, and fails the benchmark.
     #[arg(long, env = "DICE_BENCH_STALL_FACTOR", default_value_t = 3.0)]
     stall_factor: f64,
@@ -66,6 +71,18 @@ pub struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    if args.soak_waves > 0 {
+        return match soak::soak(&args).await {
+            Ok(report) => {
+                print!("{report}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let mut results = Vec::new();
     for _ in 0..args.runs {
         match run::once(&args).await {

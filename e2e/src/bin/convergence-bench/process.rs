@@ -66,6 +66,19 @@ impl Operator {
             .sum()
     }
 
+    /// `dice_operator_held_entries` by map (empty when the operator does not answer).
+    pub async fn held(&self) -> std::collections::BTreeMap<String, f64> {
+        let text = self.metrics().await.unwrap_or_default();
+        text.lines()
+            .filter_map(|l| l.strip_prefix("dice_operator_held_entries{map=\""))
+            .filter_map(|l| {
+                let (map, rest) = l.split_once('"')?;
+                let value = rest.rsplit(' ').next()?.parse().ok()?;
+                Some((map.to_owned(), value))
+            })
+            .collect()
+    }
+
     async fn metrics(&self) -> Option<String> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut stream = tokio::net::TcpStream::connect(self.admin).await.ok()?;

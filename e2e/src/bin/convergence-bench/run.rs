@@ -51,59 +51,75 @@ fn operator_requests(server: &FakeApiServer) -> Vec<RecordedRequest> {
         .collect()
 }
 
-/// Counts DiceServices whose Ready condition is True, from a watch (polling a list of
-/// thousands every few hundred milliseconds would cost the harness more than the operator).
-fn watch_ready(client: &kube::Client) -> Arc<AtomicUsize> {
-    let ready = Arc::new(AtomicUsize::new(0));
-    let counter = ready.clone();
+/// DiceServices as a watch sees them: how many are Ready, and how many the operator has
+/// reconciled at least once (a status for their generation: Ready, Degraded or waiting).
+#[derive(Default)]
+pub struct Seen {
+    pub ready: AtomicUsize,
+    pub settled: AtomicUsize,
+    pub present: AtomicUsize,
+}
+
+/// Watches the DiceServices (polling a list of thousands every few hundred milliseconds would
+/// cost the harness more than the operator).
+pub fn watch(client: &kube::Client) -> Arc<Seen> {
+    let seen = Arc::new(Seen::default());
+    let counts = seen.clone();
     let services = cluster::dice_services(client);
     tokio::spawn(async move {
-        let mut names = HashSet::new();
+        let (mut ready, mut settled, mut present) =
+            (HashSet::new(), HashSet::new(), HashSet::new());
         let mut events = watcher::watcher(services, watcher::Config::default()).boxed();
         while let Some(event) = events.next().await {
-            let Ok(Event::Apply(object) | Event::InitApply(object)) = event else {
-                continue;
+            let (object, deleted) = match event {
+                Ok(Event::Apply(object) | Event::InitApply(object)) => (object, false),
+                Ok(Event::Delete(object)) => (object, true),
+                _ => continue,
             };
             let name = object.metadata.name.clone().unwrap_or_default();
-            if cluster::ready_count(std::slice::from_ref(&object)) == 1 {
-                names.insert(name);
-            } else {
-                names.remove(&name);
-            }
-            counter.store(names.len(), Ordering::Relaxed);
+            let mark = |set: &mut HashSet<String>, on: bool| {
+                if on && !deleted {
+                    set.insert(name.clone());
+                } else {
+                    set.remove(&name);
+                }
+            };
+            mark(&mut present, true);
+            mark(
+                &mut ready,
+                cluster::ready_count(std::slice::from_ref(&object)) == 1,
+            );
+            let observed = object.data["status"]["observedGeneration"].as_i64();
+            mark(
+                &mut settled,
+                observed.is_some() && observed == object.metadata.generation,
+            );
+            counts.ready.store(ready.len(), Ordering::Relaxed);
+            counts.settled.store(settled.len(), Ordering::Relaxed);
+            counts.present.store(present.len(), Ordering::Relaxed);
         }
     });
-    ready
+    seen
 }
 
 pub async fn once(args: &Args) -> Result<RunResult, String> {
-    let server = FakeApiServer::new();
-    let served = server.serve_locally().await.map_err(|e| e.to_string())?;
-    let client = server.client();
-    cluster::install_crd(&client, &args.crd).await?;
-    let monitoring_kinds = if args.monitoring_crds.is_dir() {
-        cluster::install_monitoring_crds(&client, &args.monitoring_crds).await?
-    } else {
-        0
-    };
-    let example = (args.example != "none").then(|| Path::new(&args.example));
-    let spec = cluster::example_spec(&client, example).await?;
-    let kubelet = tokio::spawn(dice_e2e::kubelet::simulate(client.clone()));
-    let ready = watch_ready(&client);
+    let cluster = cluster::Cluster::start(args).await?;
+    let (server, client) = (&cluster.server, &cluster.client);
+    let seen = watch(client);
     let timeout = Duration::from_secs(args.timeout_seconds);
 
-    let mut operator = Operator::start(&args.operator, &served.kubeconfig)?;
+    let mut operator = Operator::start(&args.operator, &cluster.served.kubeconfig)?;
     operator.wait_until_serving(Duration::from_secs(30)).await?;
     let baseline_rss_mib = memory_mib(&operator.pid(), "VmRSS");
     let started = Instant::now();
-    cluster::create(&client, &spec, 0..args.count).await?;
+    cluster::create(client, &cluster.spec, 0..args.count).await?;
     let created_s = started.elapsed().as_secs_f64();
-    while ready.load(Ordering::Relaxed) < args.count {
+    while seen.ready.load(Ordering::Relaxed) < args.count {
         if started.elapsed() > timeout {
             operator.stop();
             return Err(format!(
                 "only {} of {} Ready after {timeout:?}",
-                ready.load(Ordering::Relaxed),
+                seen.ready.load(Ordering::Relaxed),
                 args.count
             ));
         }
@@ -112,16 +128,15 @@ pub async fn once(args: &Args) -> Result<RunResult, String> {
     let ready_s = started.elapsed().as_secs_f64();
     let operator_cpu_s = cpu_seconds(&operator.pid());
     let harness_cpu_s = cpu_seconds("self");
-    let converged = operator_requests(&server);
+    let converged = operator_requests(server);
     let peak_rss_mib = memory_mib(&operator.pid(), "VmHWM");
 
     tokio::time::sleep(Duration::from_secs(args.idle_seconds)).await;
-    let idle = operator_requests(&server).split_off(converged.len());
+    let idle = operator_requests(server).split_off(converged.len());
 
-    let restart = restart(&server, operator, &served.kubeconfig, args, timeout).await?;
-    kubelet.abort();
+    let restart = restart(server, operator, &cluster.served.kubeconfig, args, timeout).await?;
     Ok(RunResult {
-        monitoring_kinds,
+        monitoring_kinds: cluster.monitoring_kinds,
         created_s,
         ready_s,
         operator_cpu_s,

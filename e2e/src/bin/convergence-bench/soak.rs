@@ -1,0 +1,128 @@
+//! Churn soak: waves of DiceServices created and deleted (some invalid, some naming Secrets
+//! that do not exist), showing the operator's RSS and every in-memory map it publishes
+//! (`dice_operator_held_entries`) return to their baseline after each wave's deletes.
+
+use crate::Args;
+use crate::cluster;
+use crate::process::{Operator, memory_mib};
+use crate::run::watch;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// The spec each DiceService of a wave gets, by its number: one in ten has a name no Service
+/// can carry (Degraded, never retried), one in ten names Secrets that do not exist.
+fn member(n: usize, spec: &Value) -> (String, Value) {
+    match n % 10 {
+        3 => (format!("invalid-{n:05}-{}", "x".repeat(60)), spec.clone()),
+        7 => {
+            let mut missing = spec.clone();
+            for path in [
+                "/alerting/slack/apiURL/name",
+                "/history/postgres/secretRef/name",
+            ] {
+                if let Some(name) = missing.pointer_mut(path) {
+                    *name = "nowhere".into();
+                }
+            }
+            (format!("dice-{n:05}"), missing)
+        }
+        _ => (format!("dice-{n:05}"), spec.clone()),
+    }
+}
+
+async fn wait_for(
+    what: &str,
+    timeout: Duration,
+    mut done: impl AsyncFnMut() -> bool,
+) -> Result<f64, String> {
+    let started = Instant::now();
+    while !done().await {
+        if started.elapsed() > timeout {
+            return Err(format!("{what} not within {timeout:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+fn nonzero(held: &BTreeMap<String, f64>) -> String {
+    let held: Vec<String> = held
+        .iter()
+        .filter(|(_, n)| **n > 0.0)
+        .map(|(m, n)| format!("{m} {n}"))
+        .collect();
+    if held.is_empty() {
+        "none".to_owned()
+    } else {
+        held.join(", ")
+    }
+}
+
+pub async fn soak(args: &Args) -> Result<String, String> {
+    let cluster = cluster::Cluster::start(args).await?;
+    let (client, spec) = (&cluster.client, &cluster.spec);
+    let seen = watch(client);
+    let timeout = Duration::from_secs(args.timeout_seconds);
+    let mut operator = Operator::start(&args.operator, &cluster.served.kubeconfig)?;
+    operator.wait_until_serving(Duration::from_secs(30)).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let baseline_rss = memory_mib(&operator.pid(), "VmRSS");
+    let baseline = operator.held().await;
+
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "### Churn soak: {} waves of {} DiceServices created, then deleted\n\nOne in ten has a name no Service can carry (Degraded), one in ten names Secrets that do not exist. Before the first wave the operator's RSS is {baseline_rss:.1} MiB and its maps hold: {}.\n",
+        args.soak_waves,
+        args.count,
+        nonzero(&baseline)
+    );
+    out.push_str("| wave | all reconciled in s | RSS after reconciling MiB | deleted; maps back to baseline in s | RSS after the deletes MiB | maps not at baseline |\n|---:|---:|---:|---:|---:|---|\n");
+    for wave in 0..args.soak_waves {
+        let first = wave * args.count;
+        let members: Vec<_> = (first..first + args.count)
+            .map(|n| member(n, spec))
+            .collect();
+        cluster::create_each(client, members).await?;
+        let settled = &seen.settled;
+        let reconciled_s = wait_for("every DiceService reconciled", timeout, async || {
+            settled.load(Ordering::Relaxed) >= args.count
+        })
+        .await?;
+        let loaded_rss = memory_mib(&operator.pid(), "VmRSS");
+        cluster::delete_all(client).await?;
+        let present = &seen.present;
+        let operator_ref = &operator;
+        let baseline_ref = &baseline;
+        let drained_s = wait_for("the maps back to their baseline", timeout, async || {
+            present.load(Ordering::Relaxed) == 0 && operator_ref.held().await == *baseline_ref
+        })
+        .await;
+        let held = operator.held().await;
+        let _ = writeln!(
+            out,
+            "| {} | {reconciled_s:.1} | {loaded_rss:.1} | {} | {:.1} | {} |",
+            wave + 1,
+            drained_s
+                .as_ref()
+                .map_or_else(|e| e.clone(), |s| format!("{s:.1}")),
+            memory_mib(&operator.pid(), "VmRSS"),
+            nonzero(&held)
+        );
+        if let Err(error) = drained_s {
+            operator.stop();
+            print!("{out}");
+            return Err(error);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nPeak RSS over the soak: {:.1} MiB.\n",
+        memory_mib(&operator.pid(), "VmHWM")
+    );
+    operator.stop();
+    Ok(out)
+}
