@@ -22,9 +22,14 @@ const MONITORING_WARNINGS: [&str; 3] = [
     "PrometheusOperatorCRDsMissing",
 ];
 
+/// A fresh kube-runtime `Recorder` per reconcile, as its documentation intends: a long-lived
+/// one keeps every Event it wrote for six minutes (for series counts we never need, since we
+/// write on transitions only) and scans that cache on every publish; with thousands of
+/// DiceServices that was megabytes and quadratic CPU, and it outlived deleted DiceServices.
 #[derive(Clone)]
 pub struct Events {
-    recorder: Recorder,
+    client: Client,
+    reporter: Reporter,
 }
 
 impl std::fmt::Debug for Events {
@@ -40,9 +45,7 @@ impl Events {
             controller: REPORTING_CONTROLLER.to_owned(),
             instance,
         };
-        Self {
-            recorder: Recorder::new(client, reporter),
-        }
+        Self { client, reporter }
     }
 
     /// Publishes the Events for the change from `previous` to `desired`; `children` names what
@@ -55,8 +58,13 @@ impl Events {
         children: &str,
     ) {
         let reference = service.object_ref(&());
-        for event in transitions(previous, desired, children) {
-            if let Err(error) = self.recorder.publish(&event, &reference).await {
+        let events = transitions(previous, desired, children);
+        if events.is_empty() {
+            return;
+        }
+        let recorder = Recorder::new(self.client.clone(), self.reporter.clone());
+        for event in events {
+            if let Err(error) = recorder.publish(&event, &reference).await {
                 tracing::warn!(%error, reason = event.reason, "could not write the Event");
             }
         }

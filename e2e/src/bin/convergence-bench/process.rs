@@ -18,7 +18,7 @@ impl Operator {
         let admin = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("no free port: {e}"))?;
-        // Warnings and errors only, kept after the run.
+        // Warnings and errors unless DICE_BENCH_OPERATOR_LOG says otherwise; kept after the run.
         let log =
             std::env::temp_dir().join(format!("convergence-bench-operator-{}.log", admin.port()));
         let log = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
@@ -26,7 +26,10 @@ impl Operator {
             .args(["run", "--admin-listen", &admin.to_string()])
             .args(["--workload-image", "dice-server:bench"])
             .env("KUBECONFIG", kubeconfig)
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("DICE_BENCH_OPERATOR_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::from(log))
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;

@@ -62,11 +62,11 @@ pub struct Seen {
 
 /// Watches the DiceServices (polling a list of thousands every few hundred milliseconds would
 /// cost the harness more than the operator).
-pub fn watch(client: &kube::Client) -> Arc<Seen> {
+pub fn watch(client: &kube::Client) -> (Arc<Seen>, tokio::task::JoinHandle<()>) {
     let seen = Arc::new(Seen::default());
     let counts = seen.clone();
     let services = cluster::dice_services(client);
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let (mut ready, mut settled, mut present) =
             (HashSet::new(), HashSet::new(), HashSet::new());
         let mut events = watcher::watcher(services, watcher::Config::default()).boxed();
@@ -99,14 +99,16 @@ pub fn watch(client: &kube::Client) -> Arc<Seen> {
             counts.present.store(present.len(), Ordering::Relaxed);
         }
     });
-    seen
+    (seen, task)
 }
 
 pub async fn once(args: &Args) -> Result<RunResult, String> {
     let cluster = cluster::Cluster::start(args).await?;
     let (server, client) = (&cluster.server, &cluster.client);
-    let seen = watch(client);
+    // Ended with the run: it would keep this run's API server, and all it holds, alive.
+    let (seen, watching) = watch(client);
     let timeout = Duration::from_secs(args.timeout_seconds);
+    let harness_cpu_before = cpu_seconds("self");
 
     let mut operator = Operator::start(&args.operator, &cluster.served.kubeconfig)?;
     operator.wait_until_serving(Duration::from_secs(30)).await?;
@@ -127,14 +129,16 @@ pub async fn once(args: &Args) -> Result<RunResult, String> {
     }
     let ready_s = started.elapsed().as_secs_f64();
     let operator_cpu_s = cpu_seconds(&operator.pid());
-    let harness_cpu_s = cpu_seconds("self");
+    let harness_cpu_s = cpu_seconds("self") - harness_cpu_before;
     let converged = operator_requests(server);
     let peak_rss_mib = memory_mib(&operator.pid(), "VmHWM");
 
     tokio::time::sleep(Duration::from_secs(args.idle_seconds)).await;
     let idle = operator_requests(server).split_off(converged.len());
 
-    let restart = restart(server, operator, &cluster.served.kubeconfig, args, timeout).await?;
+    let restart = restart(server, operator, &cluster.served.kubeconfig, args, timeout).await;
+    watching.abort();
+    let restart = restart?;
     Ok(RunResult {
         monitoring_kinds: cluster.monitoring_kinds,
         created_s,

@@ -64,7 +64,7 @@ fn nonzero(held: &BTreeMap<String, f64>) -> String {
 pub async fn soak(args: &Args) -> Result<String, String> {
     let cluster = cluster::Cluster::start(args).await?;
     let (client, spec) = (&cluster.client, &cluster.spec);
-    let seen = watch(client);
+    let (seen, watching) = watch(client);
     let timeout = Duration::from_secs(args.timeout_seconds);
     let mut operator = Operator::start(&args.operator, &cluster.served.kubeconfig)?;
     operator.wait_until_serving(Duration::from_secs(30)).await?;
@@ -124,5 +124,6 @@ pub async fn soak(args: &Args) -> Result<String, String> {
         memory_mib(&operator.pid(), "VmHWM")
     );
     operator.stop();
+    watching.abort();
     Ok(out)
 }
