@@ -68,7 +68,7 @@ pub struct Context {
     /// (`--check-secrets`); set by [`run`] from [`Settings`].
     check_secrets: bool,
     /// Failing objects and their retry backoff.
-    pub(crate) failures: Backoffs,
+    failures: Backoffs,
     /// Key names of the Secrets DiceServices refer to, read in the last few seconds.
     secret_keys: SecretKeys,
 }
