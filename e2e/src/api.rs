@@ -1,5 +1,6 @@
 //! The HTTP surface: Kubernetes REST paths → store operations, with real status codes and bodies.
 
+use crate::managed_fields::Writer;
 use crate::selectors::Selector;
 use crate::status::ApiError;
 use crate::store::{PatchKind, PatchRequest, Subresource};
@@ -170,6 +171,10 @@ fn resource(
     body: &[u8],
 ) -> Result<Response, ApiError> {
     let t = lock(store).resource(&target.group, &target.version, &target.plural)?;
+    let manager = params
+        .get("fieldManager")
+        .map(String::as_str)
+        .unwrap_or_default();
     let sub = match target.subresource.as_deref() {
         None => Subresource::Main,
         Some("status") if t.status_subresource => Subresource::Status,
@@ -184,7 +189,12 @@ fn resource(
             } else {
                 parse(body, FieldValidation::Ignore)?
             };
-            return scale::request(store, method, &t, (&namespace, name), kind, body);
+            let write = scale::Write {
+                patch: kind,
+                body,
+                manager,
+            };
+            return scale::request(store, method, &t, (&namespace, name), write);
         }
         Some(_) => return Err(ApiError::UnknownResource),
     };
@@ -196,6 +206,10 @@ fn resource(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("as=Table"));
+    let metadata_only = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("as=PartialObjectMetadata"));
     let selector = Selector::parse(
         params.get("labelSelector").map(String::as_str),
         params.get("fieldSelector").map(String::as_str),
@@ -221,6 +235,7 @@ fn resource(
                         .get("allowWatchBookmarks")
                         .is_some_and(|b| b == "true"),
                     timeout,
+                    metadata_only,
                 },
             ));
         }
@@ -244,6 +259,9 @@ fn resource(
             }
             let mut list = if wants_table {
                 table::table(&t, &items, &snapshot.to_string())
+            } else if metadata_only {
+                let items: Vec<Value> = items.iter().map(watch::metadata_view).collect();
+                json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "items": items})
             } else {
                 json!({"kind": format!("{}List", t.kind), "apiVersion": t.api_version(), "items": items})
             };
@@ -254,23 +272,20 @@ fn resource(
         ("POST", None) => {
             let object = body_object(headers, body, validation)?;
             let status = axum::http::StatusCode::CREATED;
-            let created = lock(store).create(&t, &namespace, object, validation)?;
+            let writer = Writer::update(manager);
+            let created = lock(store).create(&t, &namespace, object, validation, &writer)?;
             return Ok((status, Json(created)).into_response());
         }
         ("PUT", Some(name)) => lock(store).update(
             &t,
-            &namespace,
-            name,
+            (&namespace, name),
             body_object(headers, body, validation)?,
             sub,
             validation,
+            &Writer::update(manager),
         )?,
         ("PATCH", Some(name)) => {
             let kind = patch_kind(headers)?;
-            let manager = params
-                .get("fieldManager")
-                .map(String::as_str)
-                .unwrap_or_default();
             if kind == PatchKind::Apply && manager.is_empty() {
                 return Err(ApiError::BadRequest(
                     "fieldManager is required for apply patches".into(),
@@ -294,6 +309,9 @@ fn resource(
     };
     if wants_table {
         return Ok(Json(table::table(&t, std::slice::from_ref(&object), "")).into_response());
+    }
+    if metadata_only {
+        return Ok(Json(watch::metadata_view(&object)).into_response());
     }
     Ok(Json(object).into_response())
 }

@@ -12,6 +12,7 @@ mod event_views;
 pub mod faults;
 pub mod kubectl;
 pub mod kubelet;
+pub mod managed_fields;
 mod openapi;
 mod protobuf;
 pub mod rbac;

@@ -1,6 +1,7 @@
 //! The `/scale` subresource (autoscaling/v1 `Scale`) of Deployments and of custom resources
 //! whose CRD declares one: what `kubectl scale` and a HorizontalPodAutoscaler read and write.
 
+use crate::managed_fields::Writer;
 use crate::resources::{ResourceType, ScalePaths};
 use crate::status::ApiError;
 use crate::store::{PatchKind, Subresource};
@@ -11,15 +12,26 @@ use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+/// What a PUT or PATCH of `/scale` sends.
+pub struct Write<'a> {
+    pub patch: Option<PatchKind>,
+    pub body: Value,
+    pub manager: &'a str,
+}
+
 /// GET, PUT or PATCH of an object's `/scale`.
 pub fn request(
     store: &SharedStore,
     method: &Method,
     t: &ResourceType,
     (namespace, name): (&str, &str),
-    patch: Option<PatchKind>,
-    body: Value,
+    write: Write<'_>,
 ) -> Result<Response, ApiError> {
+    let Write {
+        patch,
+        body,
+        manager,
+    } = write;
     let mut store = lock(store);
     let current = store.get(t, namespace, name)?;
     let wanted = match method.as_str() {
@@ -48,11 +60,14 @@ pub fn request(
     let object = scaled(t, &current, &wanted)?;
     let updated = store.update(
         t,
-        namespace,
-        name,
+        (namespace, name),
         object,
         Subresource::Main,
         FieldValidation::Ignore,
+        &Writer {
+            subresource: Some("scale"),
+            ..Writer::update(manager)
+        },
     )?;
     Ok(Json(view(t, &updated)?).into_response())
 }

@@ -3,6 +3,7 @@
 
 use crate::apply;
 use crate::event_views;
+use crate::managed_fields::{self, Writer};
 use crate::resources::{Registry, ResourceType};
 use crate::selectors::Selector;
 use crate::status::ApiError;
@@ -113,7 +114,8 @@ impl Default for Store {
         for namespace in ["default", "kube-system"] {
             if let Some(t) = store.registry.get("", "v1", "namespaces").cloned() {
                 let namespace = json!({"metadata": {"name": namespace}});
-                let _ = store.create(&t, "", namespace, FieldValidation::Strict);
+                let writer = Writer::update("");
+                let _ = store.create(&t, "", namespace, FieldValidation::Strict, &writer);
             }
         }
         store
@@ -341,6 +343,7 @@ impl Store {
         namespace: &str,
         mut object: Value,
         validation: FieldValidation,
+        writer: &Writer<'_>,
     ) -> Result<Value, ApiError> {
         let name = object["metadata"]["name"]
             .as_str()
@@ -373,6 +376,8 @@ impl Store {
         meta["uid"] = json!(new_uid());
         meta["creationTimestamp"] = json!(now());
         meta["generation"] = json!(1);
+        managed_fields::stamp(None, &mut object, writer, &now());
+        let meta = &mut object["metadata"];
         if t.namespaced {
             meta["namespace"] = json!(namespace);
         } else if let Some(map) = meta.as_object_mut() {
@@ -415,11 +420,11 @@ impl Store {
     pub fn update(
         &mut self,
         t: &ResourceType,
-        namespace: &str,
-        name: &str,
+        (namespace, name): (&str, &str),
         mut candidate: Value,
         sub: Subresource,
         validation: FieldValidation,
+        writer: &Writer<'_>,
     ) -> Result<Value, ApiError> {
         let object_key = key(t, namespace, name);
         let existing = self
@@ -484,6 +489,11 @@ impl Store {
             map.retain(|_, v| !v.is_null());
         }
         typed::decode(t, &mut result, validation)?;
+        // Only the server writes managedFields (a client may send a stale or empty copy).
+        result["metadata"]["managedFields"] = existing["metadata"]["managedFields"].clone();
+        if let Some(meta) = result["metadata"].as_object_mut() {
+            meta.retain(|_, v| !v.is_null());
+        }
         if let Some(cause) = immutable_field_changed(t, &existing, &result) {
             return Err(ApiError::Invalid {
                 kind: t.kind.clone(),
@@ -494,6 +504,13 @@ impl Store {
         if result == existing {
             return Ok(existing);
         }
+        let writer = Writer {
+            subresource: (sub == Subresource::Status)
+                .then_some("status")
+                .or(writer.subresource),
+            ..*writer
+        };
+        managed_fields::stamp(Some(&existing), &mut result, &writer, &now());
         if let Some(schema) = &t.schema {
             admit(t, name, schema, &result, Some(&existing))?;
         }
@@ -542,7 +559,14 @@ impl Store {
                     json_patch::patch(&mut document, &operations)
                         .map_err(|e| invalid(e.to_string()))?;
                 }
-                self.update(t, namespace, name, document, sub, validation)
+                self.update(
+                    t,
+                    (namespace, name),
+                    document,
+                    sub,
+                    validation,
+                    &Writer::update(manager),
+                )
             }
             PatchKind::Apply => {
                 let applied_key = (object_key.clone(), manager.to_owned());
@@ -550,18 +574,22 @@ impl Store {
                     .filter(|(m, _)| m.as_str() != manager)
                     .map(|(_, v)| v.clone())
                     .collect();
+                let writer = Writer {
+                    applied: Some(body),
+                    ..Writer::update(manager)
+                };
                 let result = match existing {
                     None if sub == Subresource::Main => {
                         let mut object = body.clone();
                         object["metadata"]["name"] = json!(name);
-                        self.create(t, namespace, object, validation)?
+                        self.create(t, namespace, object, validation, &writer)?
                     }
                     None => return Err(not_found(t, name)),
                     Some(live) => {
                         let previous = self.applied.get(&applied_key);
                         let other_refs: Vec<&Value> = others.iter().collect();
                         let merged = apply::apply(Some(&live), previous, body, &other_refs);
-                        self.update(t, namespace, name, merged, sub, validation)?
+                        self.update(t, (namespace, name), merged, sub, validation, &writer)?
                     }
                 };
                 self.applied.insert(applied_key, body.clone());

@@ -24,6 +24,13 @@ pub struct WatchRequest {
     pub since: Option<u64>,
     pub bookmarks: bool,
     pub timeout: Duration,
+    /// `as=PartialObjectMetadata`: each object's metadata only.
+    pub metadata_only: bool,
+}
+
+/// The `PartialObjectMetadata` form of `object` (what metadata-only clients ask for).
+pub fn metadata_view(object: &Value) -> Value {
+    json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": object["metadata"].clone()})
 }
 
 pub fn respond(store: SharedStore, request: WatchRequest) -> Response {
@@ -38,7 +45,12 @@ pub fn respond(store: SharedStore, request: WatchRequest) -> Response {
         .unwrap_or_default()
 }
 
-fn line(kind: &str, object: &Value) -> Result<Bytes, Infallible> {
+fn line(kind: &str, object: &Value, metadata_only: bool) -> Result<Bytes, Infallible> {
+    let object = if metadata_only && kind != "ERROR" && kind != "BOOKMARK" {
+        &metadata_view(object)
+    } else {
+        object
+    };
     let mut text = json!({"type": kind, "object": object}).to_string();
     text.push('\n');
     Ok(Bytes::from(text))
@@ -79,16 +91,21 @@ async fn stream_events(
     let (initial, backlog, mut rx, mut last_seen) = match opened {
         Ok(opened) => opened,
         Err(gone) => {
-            let _ = tx.send(line("ERROR", &gone.status_body())).await;
+            let _ = tx.send(line("ERROR", &gone.status_body(), false)).await;
             return;
         }
     };
     for object in &initial {
-        if tx.send(line("ADDED", object)).await.is_err() {
+        if tx
+            .send(line("ADDED", object, request.metadata_only))
+            .await
+            .is_err()
+        {
             return;
         }
     }
-    let send_event = |event: Arc<StoredEvent>| line(event.kind.as_str(), &event.object);
+    let send_event =
+        |event: Arc<StoredEvent>| line(event.kind.as_str(), &event.object, request.metadata_only);
     for event in backlog.into_iter().filter(|e| wanted(e)) {
         last_seen = event.resource_version;
         if tx.send(send_event(event)).await.is_err() {
@@ -111,7 +128,7 @@ async fn stream_events(
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     let gone = crate::status::ApiError::Gone { requested: last_seen, oldest: last_seen + 1 };
-                    let _ = tx.send(line("ERROR", &gone.status_body())).await;
+                    let _ = tx.send(line("ERROR", &gone.status_body(), false)).await;
                     return;
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
@@ -120,7 +137,7 @@ async fn stream_events(
                 "kind": request.resource.kind,
                 "apiVersion": request.resource.api_version(),
                 "metadata": {"resourceVersion": last_seen.to_string()},
-            })),
+            }), false),
         };
         if tx.send(outgoing).await.is_err() {
             return;

@@ -417,3 +417,73 @@ async fn lists_are_paginated_and_a_watch_from_the_first_page_misses_nothing() {
     }
     assert_eq!(added, ["cm-2", "cm-8"]);
 }
+
+#[tokio::test]
+async fn metadata_only_reads_carry_managed_fields_that_name_who_changed_what() {
+    use kube::core::PartialObjectMeta;
+    let server = FakeApiServer::new();
+    let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    let applied = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "m", "labels": {"app": "dice"}}, "data": {"k": "v", "j": "w"}});
+    api.patch("m", &PatchParams::apply("owner"), &Patch::Apply(&applied))
+        .await
+        .unwrap();
+    let edit = PatchParams {
+        field_manager: Some("editor".into()),
+        ..PatchParams::default()
+    };
+    api.patch("m", &edit, &Patch::Merge(json!({"data": {"k": "changed"}})))
+        .await
+        .unwrap();
+
+    let listed = api.list_metadata(&ListParams::default()).await.unwrap();
+    let meta: &PartialObjectMeta<ConfigMap> = &listed.items[0];
+    assert_eq!(
+        meta.types.as_ref().map(|t| t.kind.as_str()),
+        Some("PartialObjectMetadata")
+    );
+    let owners: Vec<(String, serde_json::Value)> = meta
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .map(|e| {
+            let fields = e
+                .fields_v1
+                .as_ref()
+                .map(|f| f.0.clone())
+                .unwrap_or_default();
+            (e.manager.clone().unwrap_or_default(), fields)
+        })
+        .collect();
+    assert_eq!(
+        owners,
+        [
+            (
+                "owner".to_owned(),
+                json!({"f:metadata": {"f:labels": {"f:app": {}}}, "f:data": {"f:j": {}}})
+            ),
+            ("editor".to_owned(), json!({"f:data": {"f:k": {}}})),
+        ]
+    );
+    let fetched = api.get_metadata("m").await.unwrap();
+    assert_eq!(
+        fetched.metadata.managed_fields,
+        meta.metadata.managed_fields
+    );
+
+    let metadata: Api<PartialObjectMeta<ConfigMap>> = Api::namespaced(server.client(), "default");
+    let mut watch = watcher::watcher(metadata, watcher::Config::default()).boxed();
+    let mut names = Vec::new();
+    while let Some(event) = tokio::time::timeout(Duration::from_secs(5), watch.next())
+        .await
+        .unwrap()
+    {
+        match event.unwrap() {
+            Event::InitApply(object) => names.push(object.name_any()),
+            Event::InitDone => break,
+            _ => {}
+        }
+    }
+    assert_eq!(names, ["m"]);
+}
