@@ -293,7 +293,7 @@ pub async fn run(
     };
     let owned = || watcher::Config::default().labels(MANAGED_SELECTOR);
     let served = ctx.served.clone();
-    let (deployments, deployment_events) = watches::owned(scope.api(), owned());
+    let (deployments, deployment_events) = watches::deployments(scope.api(), owned());
     let (services, service_events) = watches::owned(scope.api(), owned());
     let (accounts, account_events) = watches::owned(scope.api(), owned());
     let (claims, claim_events) = watches::owned(scope.api(), owned());
@@ -346,6 +346,7 @@ pub async fn run(
     let (reader, writer) = reflector::store();
     let trigger = watcher::watcher(scope.api::<DiceService>(), watcher::Config::default())
         .default_backoff()
+        .modify(trim)
         .reflect(writer)
         .applied_objects()
         .predicate_filter(spec_identity, PredicateConfig::default());
@@ -382,6 +383,15 @@ pub async fn run(
         .await;
     held.abort();
     discovery.abort();
+}
+
+/// Drops what no reconcile reads from the cached DiceServices: managedFields, and the copy of
+/// the whole object `kubectl apply` keeps in an annotation.
+fn trim(service: &mut DiceService) {
+    service.metadata.managed_fields = None;
+    if let Some(annotations) = service.metadata.annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
 }
 
 /// How often the sizes of the in-memory maps are published.

@@ -63,10 +63,10 @@ pub async fn finalize(
     let namespace = service.namespace().unwrap_or_default();
     let uid = service.uid().unwrap_or_default();
     observed.wait_for_first_list(served).await;
-    for dashboard in dashboards_of(&observed.config_maps, &namespace, &service.name_any(), &uid) {
-        let dashboard_namespace = dashboard.namespace().unwrap_or_default();
+    let dashboards = dashboards_of(&observed.config_maps, &namespace, &service.name_any(), &uid);
+    for (dashboard_namespace, name) in dashboards {
         if dashboard_namespace != namespace {
-            delete::<ConfigMap>(client, &dashboard_namespace, &dashboard.name_any()).await?;
+            delete::<ConfigMap>(client, &dashboard_namespace, &name).await?;
         }
     }
     ensure(client, service, false).await

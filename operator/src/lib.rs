@@ -27,6 +27,10 @@ pub mod yaml;
 /// The one field manager for every server-side apply the operator makes.
 pub const FIELD_MANAGER: &str = "dice-operator";
 
+/// The field manager that holds a Deployment's replica count while it passes from the
+/// operator to an autoscaler.
+pub const REPLICAS_HANDOVER_MANAGER: &str = "dice-operator-replicas-handover";
+
 /// Where dashboards for Grafana's sidecar may go besides a DiceService's own namespace, unless
 /// `--dashboard-namespaces` says otherwise (kube-prometheus-stack's usual namespace).
 pub const DEFAULT_DASHBOARD_NAMESPACE: &str = "monitoring";

@@ -4,13 +4,12 @@
 //! another team's ServiceAccount or mount their claim).
 
 use crate::children::{Children, dashboard};
-use crate::observed::ObservedChildren;
+use crate::observed::{Index, ObservedChildren};
 use crate::served::{MonitoringKind, ServedKinds};
 use crate::validate::Validated;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::Api;
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
@@ -165,7 +164,7 @@ struct Check<'a> {
 }
 
 impl Check<'_> {
-    async fn one<K>(&mut self, observed: &Store<K>, desired: Option<&K>) -> Result<(), kube::Error>
+    async fn one<K>(&mut self, observed: &Index<K>, desired: Option<&K>) -> Result<(), kube::Error>
     where
         K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
             + Clone
@@ -178,8 +177,8 @@ impl Check<'_> {
         };
         let namespace = desired.meta().namespace.clone().unwrap_or_default();
         let name = desired.meta().name.clone().unwrap_or_default();
-        let existing = match observed.get(&ObjectRef::from_obj(desired)) {
-            Some(current) => Some(current.meta().clone()),
+        let existing = match observed.get(&namespace, &name) {
+            Some(seen) => Some(seen.meta(&namespace, &name)),
             None => {
                 self.requests += 1;
                 Api::<K>::namespaced(self.client.clone(), &namespace)

@@ -3,13 +3,14 @@
 
 use crate::children::dashboard::OWNER_ANNOTATION;
 use crate::crd::DiceService;
-use crate::observed::Slim;
+use crate::observed::{Index, Seen};
 use crate::served::{MonitoringKind, ServedKinds, discover};
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::core::PartialObjectMeta;
-use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -22,58 +23,87 @@ const DISCOVERY_INTERVAL: Duration = Duration::from_secs(300);
 
 type Events<K> = std::pin::Pin<Box<dyn Stream<Item = Result<K, watcher::Error>> + Send>>;
 
-/// A watch of one owned kind feeding a reflector store (without managedFields, which the
-/// up-to-date check never reads, and [`Slim`]med) and yielding every touched object as a reconcile trigger.
-pub fn owned<K>(api: Api<K>, config: watcher::Config) -> (reflector::Store<K>, Events<K>)
+/// A metadata-only watch of one owned kind keeping `index` current, yielding every touched
+/// object as a reconcile trigger.
+pub fn owned<K>(
+    api: Api<PartialObjectMeta<K>>,
+    config: watcher::Config,
+) -> (Index<K>, Events<PartialObjectMeta<K>>)
 where
-    K: Resource<DynamicType = ()> + Slim + Debug + DeserializeOwned + Send + Sync + 'static,
+    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
 {
-    let (reader, writer) = reflector::store();
-    let events = watcher::watcher(api, config)
-        .default_backoff()
-        .modify(|object| {
-            object.managed_fields_mut().clear();
-            object.slim();
-        })
-        .reflect(writer)
-        .touched_objects()
-        .boxed();
-    (reader, events)
+    let index = Index::default();
+    let events = indexed(watcher::watcher(api, config), index.clone(), |object| {
+        Seen::from_meta(&object.metadata)
+    });
+    (index, events)
+}
+
+/// The Deployments, watched in full: the status reads their rollout progress.
+pub fn deployments(
+    api: Api<Deployment>,
+    config: watcher::Config,
+) -> (Index<Deployment>, Events<Deployment>) {
+    let index = Index::default();
+    let events = indexed(
+        watcher::watcher(api, config),
+        index.clone(),
+        Seen::from_deployment,
+    );
+    (index, events)
 }
 
 /// Like [`owned`], but the watch starts only once `kind` is served: watching a kind the API
 /// server does not know would fail and retry forever.
 pub fn when_served<K>(
-    api: Api<K>,
+    api: Api<PartialObjectMeta<K>>,
     config: watcher::Config,
     served: &ServedKinds,
     kind: MonitoringKind,
-) -> (reflector::Store<K>, Events<K>)
+) -> (Index<K>, Events<PartialObjectMeta<K>>)
 where
-    K: Resource<DynamicType = ()> + Slim + Debug + DeserializeOwned + Send + Sync + 'static,
+    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
 {
     let served = served.clone();
-    let (reader, writer) = reflector::store();
+    let index = Index::default();
+    let filled = index.clone();
     let events = futures::stream::once(async move {
         served.wait_for(kind).await;
         tracing::info!(kind = kind.kind(), "watching newly served monitoring kind");
-        watcher::watcher(api, config)
-            .default_backoff()
-            .modify(|object| {
-                object.managed_fields_mut().clear();
-                object.slim();
-            })
-            .reflect(writer)
-            .touched_objects()
+        indexed(
+            watcher::watcher(api, config),
+            filled,
+            |object: &PartialObjectMeta<K>| Seen::from_meta(&object.metadata),
+        )
     })
     .flatten()
     .boxed();
-    (reader, events)
+    (index, events)
+}
+
+/// Feeds `index` from a watch and yields the touched objects.
+fn indexed<K, T>(
+    events: impl Stream<Item = Result<watcher::Event<T>, watcher::Error>> + Send + 'static,
+    index: Index<K>,
+    record: impl Fn(&T) -> Seen + Send + 'static,
+) -> Events<T>
+where
+    K: 'static,
+    T: Resource + Send + 'static,
+{
+    events
+        .default_backoff()
+        .map_ok(move |event| {
+            index.apply(&event, &record);
+            event
+        })
+        .touched_objects()
+        .boxed()
 }
 
 /// The DiceService a dashboard ConfigMap belongs to: its owner reference in the same namespace,
 /// the owner annotation in another (owner references cannot cross namespaces).
-pub fn dashboard_owner(config_map: ConfigMap) -> Option<ObjectRef<DiceService>> {
+pub fn dashboard_owner(config_map: PartialObjectMeta<ConfigMap>) -> Option<ObjectRef<DiceService>> {
     if let Some(owner) = config_map.annotations().get(OWNER_ANNOTATION) {
         let (namespace, name) = owner.split_once('/')?;
         return Some(ObjectRef::new(name).within(namespace));

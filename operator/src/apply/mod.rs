@@ -5,7 +5,7 @@
 use crate::FIELD_MANAGER;
 use crate::children::{Children, dashboard};
 use crate::crd::ChildStatus;
-use crate::observed::ObservedChildren;
+use crate::observed::{Index, ObservedChildren};
 use crate::ownership;
 use crate::served::{MonitoringKind, ServedKinds};
 use crate::validate::Validated;
@@ -13,18 +13,13 @@ use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use kube::runtime::reflector::Store;
-use kube::{Client, Resource, ResourceExt};
+use kube::{Client, Resource};
 use run::Run;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
 
 mod run;
-
-/// The field manager that holds a Deployment's replica count while it passes from the
-/// operator to an autoscaler.
-pub const REPLICAS_HANDOVER_MANAGER: &str = "dice-operator-replicas-handover";
 
 /// The children as the API server holds them after the reconcile.
 #[derive(Debug, Clone)]
@@ -88,7 +83,7 @@ pub async fn apply_children(
     }
     run.hand_over_replicas(&observed.deployments, deployment)
         .await?;
-    let deployment = run.apply(&observed.deployments, deployment).await?;
+    let deployment = run.deployment(&observed.deployments, deployment).await?;
     // Nothing below depends on another: one refused apply does not hold the rest back, so a
     // retry after a transient error redoes only what failed.
     let mut first_error = FirstError::default();
@@ -159,31 +154,31 @@ impl FirstError {
     }
 }
 
-/// Dashboards the watches show that this very DiceService created, in any namespace: with its
-/// controller reference in its own namespace, with its owner and uid annotations elsewhere. A
-/// copy without the uid (hand-applied `render` output, another DiceService's) is never deleted.
+/// Dashboards the watches show that this very DiceService created, in any namespace (namespace
+/// and name of each): with its controller reference in its own namespace, with its owner and uid
+/// annotations elsewhere. A copy without the uid (hand-applied `render` output, another
+/// DiceService's) is never deleted.
 pub fn dashboards_of(
-    observed: &Store<ConfigMap>,
+    observed: &Index<ConfigMap>,
     namespace: &str,
     name: &str,
     uid: &str,
-) -> Vec<ConfigMap> {
+) -> Vec<(String, String)> {
     let owner = format!("{namespace}/{name}");
     observed
-        .state()
-        .into_iter()
-        .filter(|cm| cm.labels().contains_key(dashboard::SIDECAR_LABEL))
-        .filter(|cm| {
-            let owned = cm
-                .owner_references()
-                .iter()
-                .any(|o| o.kind == "DiceService" && o.controller == Some(true) && o.uid == uid);
-            let annotation = |key: &str| cm.annotations().get(key).map(String::as_str);
-            let marked = annotation(dashboard::OWNER_ANNOTATION) == Some(owner.as_str())
-                && annotation(dashboard::OWNER_UID_ANNOTATION) == Some(uid);
+        .matching(|seen| {
+            if seen.label(dashboard::SIDECAR_LABEL).is_none() {
+                return false;
+            }
+            let owned = seen
+                .controller()
+                .is_some_and(|o| o.kind == "DiceService" && o.uid == uid);
+            let marked = seen.annotation(dashboard::OWNER_ANNOTATION) == Some(owner.as_str())
+                && seen.annotation(dashboard::OWNER_UID_ANNOTATION) == Some(uid);
             owned || marked
         })
-        .map(|cm| (*cm).clone())
+        .into_iter()
+        .map(|(namespace, name, _)| (namespace, name))
         .collect()
 }
 

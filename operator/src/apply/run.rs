@@ -1,10 +1,11 @@
 //! One reconcile's applies and deletes, child by child: skipped when the watches show the
 //! child up to date, counted when sent, reported for the optional kinds.
 
-use super::{REPLICAS_HANDOVER_MANAGER, apply, dashboards_of, delete, refused};
+use super::{apply, dashboards_of, delete, refused};
+use crate::REPLICAS_HANDOVER_MANAGER;
 use crate::children::{REPLICAS_FROM_ANNOTATION, REPLICAS_FROM_AUTOSCALER};
 use crate::crd::{ChildState, ChildStatus};
-use crate::observed::{Slim, up_to_date};
+use crate::observed::{Index, up_to_date};
 use crate::ownership::{self, Claim};
 use crate::served::{MonitoringKind, ServedKinds};
 use crate::validate::Validated;
@@ -12,12 +13,10 @@ use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
-use std::hash::Hash;
 
 pub(super) struct Run<'a> {
     pub client: &'a Client,
@@ -29,7 +28,7 @@ pub(super) struct Run<'a> {
 
 pub(super) trait Child:
     Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-    + Slim
+    + Clone
     + Debug
     + Serialize
     + DeserializeOwned
@@ -39,7 +38,7 @@ pub(super) trait Child:
 
 impl<K> Child for K where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-        + Slim
+        + Clone
         + Debug
         + Serialize
         + DeserializeOwned
@@ -48,18 +47,28 @@ impl<K> Child for K where
 }
 
 impl Run<'_> {
-    /// Applies `desired` unless the store's copy shows it up to date (then that copy is
-    /// returned).
+    /// Applies `desired` unless the watch shows it up to date; returns the server's copy when
+    /// it was sent.
     pub(super) async fn apply<K: Child>(
         &mut self,
-        observed: &Store<K>,
+        observed: &Index<K>,
         desired: &K,
-    ) -> Result<K, kube::Error>
-    where
-        K::DynamicType: Eq + Hash,
-    {
-        if let Some(current) = up_to_date(observed, desired) {
-            return Ok((*current).clone());
+    ) -> Result<Option<K>, kube::Error> {
+        if up_to_date(observed, desired).is_some() {
+            return Ok(None);
+        }
+        self.sent += 1;
+        apply(self.client, desired).await.map(Some)
+    }
+
+    /// The Deployment, applied unless up to date, as the status reads it.
+    pub(super) async fn deployment(
+        &mut self,
+        observed: &Index<Deployment>,
+        desired: &Deployment,
+    ) -> Result<Deployment, kube::Error> {
+        if let Some(seen) = up_to_date(observed, desired) {
+            return Ok(seen.deployment(&self.service.namespace, &desired.name_any()));
         }
         self.sent += 1;
         apply(self.client, desired).await
@@ -71,16 +80,17 @@ impl Run<'_> {
     /// acts). The autoscaler's updates then own it. One request, once per switch.
     pub(super) async fn hand_over_replicas(
         &mut self,
-        observed: &Store<Deployment>,
+        observed: &Index<Deployment>,
         desired: &Deployment,
     ) -> Result<(), kube::Error> {
         let autoscaled = desired.spec.as_ref().is_some_and(|s| s.replicas.is_none());
-        let Some(current) = observed.get(&ObjectRef::from_obj(desired)) else {
+        let name = desired.name_any();
+        let Some(current) = observed.get(&self.service.namespace, &name) else {
             return Ok(());
         };
-        let from = current.annotations().get(REPLICAS_FROM_ANNOTATION);
-        let handed_over = from.is_some_and(|f| f == REPLICAS_FROM_AUTOSCALER);
-        let replicas = current.spec.as_ref().and_then(|s| s.replicas);
+        let from = current.annotation(REPLICAS_FROM_ANNOTATION);
+        let handed_over = from == Some(REPLICAS_FROM_AUTOSCALER);
+        let replicas = current.replicas();
         let (true, false, Some(replicas)) = (autoscaled, handed_over, replicas) else {
             return Ok(());
         };
@@ -88,12 +98,12 @@ impl Run<'_> {
         let handover = serde_json::json!({
             "apiVersion": "apps/v1",
             "kind": "Deployment",
-            "metadata": {"name": current.name_any(), "namespace": self.service.namespace},
+            "metadata": {"name": name, "namespace": self.service.namespace},
             "spec": {"replicas": replicas},
         });
         Api::<Deployment>::namespaced(self.client.clone(), &self.service.namespace)
             .patch(
-                &current.name_any(),
+                &name,
                 &PatchParams::apply(REPLICAS_HANDOVER_MANAGER).force(),
                 &Patch::Apply(&handover),
             )
@@ -105,7 +115,7 @@ impl Run<'_> {
     /// applied when desired, deleted when not and ours.
     pub(super) async fn switchable<K: Child>(
         &mut self,
-        observed: &Store<K>,
+        observed: &Index<K>,
         desired: Option<&K>,
     ) -> Result<(), kube::Error> {
         if let Some(desired) = desired {
@@ -118,12 +128,11 @@ impl Run<'_> {
 
     /// Deletes the object of kind `K` under the DiceService's name if the watch shows it is
     /// this DiceService's.
-    async fn delete_if_ours<K: Child>(&mut self, observed: &Store<K>) -> Result<(), kube::Error> {
-        let name = &self.service.name;
-        let existing = ObjectRef::new(name).within(&self.service.namespace);
-        let ours = observed
-            .get(&existing)
-            .is_some_and(|o| ownership::claim(o.meta(), self.service) == Claim::Ours);
+    async fn delete_if_ours<K: Child>(&mut self, observed: &Index<K>) -> Result<(), kube::Error> {
+        let (namespace, name) = (&self.service.namespace, &self.service.name);
+        let ours = observed.get(namespace, name).is_some_and(|seen| {
+            ownership::claim(&seen.meta(namespace, name), self.service) == Claim::Ours
+        });
         if ours {
             self.sent += 1;
             delete::<K>(self.client, &self.service.namespace, name).await?;
@@ -137,7 +146,7 @@ impl Run<'_> {
     pub(super) async fn optional<K: Child>(
         &mut self,
         kind: MonitoringKind,
-        observed: &Store<K>,
+        observed: &Index<K>,
         desired: Option<&K>,
     ) -> Result<(), kube::Error> {
         let name = self.service.name.clone();
@@ -172,19 +181,18 @@ impl Run<'_> {
     /// (the spec moved or removed it) are deleted.
     pub(super) async fn dashboard(
         &mut self,
-        observed: &Store<ConfigMap>,
+        observed: &Index<ConfigMap>,
         desired: Option<&ConfigMap>,
     ) -> Result<(), kube::Error> {
         let service = self.service;
         let uid = service.uid.as_deref().unwrap_or_default();
-        for stale in dashboards_of(observed, &service.namespace, &service.name, uid) {
+        for (namespace, name) in dashboards_of(observed, &service.namespace, &service.name, uid) {
             let keep = desired.is_some_and(|d| {
-                d.namespace() == stale.namespace() && d.name_any() == stale.name_any()
+                d.namespace().as_deref() == Some(namespace.as_str()) && d.name_any() == name
             });
             if !keep {
                 self.sent += 1;
-                let namespace = stale.namespace().unwrap_or_default();
-                delete::<ConfigMap>(self.client, &namespace, &stale.name_any()).await?;
+                delete::<ConfigMap>(self.client, &namespace, &name).await?;
             }
         }
         let Some(desired) = desired else {

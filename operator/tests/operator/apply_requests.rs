@@ -4,14 +4,13 @@ use dice_e2e::FakeApiServer;
 use dice_operator::apply::{Applied, apply_children};
 use dice_operator::children;
 use dice_operator::crd::DiceService;
-use dice_operator::observed::{ObservedChildren, Slim};
+use dice_operator::observed::{Index, ObservedChildren, Seen};
 use dice_operator::served::ServedKinds;
 use dice_operator::validate::{Defaults, validate};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
-use kube::Api;
-use kube::runtime::reflector::{Store, store};
-use kube::runtime::watcher::Event;
+use kube::api::{Patch, PatchParams};
+use kube::{Api, ResourceExt};
 
 /// Applies every child of `service` as a reconcile would, with no monitoring CRDs served.
 async fn apply_all(
@@ -72,14 +71,23 @@ fn service(replicas: i32) -> DiceService {
     service
 }
 
-/// A store holding exactly `object`, as the controller's watch would after seeing it.
-fn observed<K>(object: K) -> Store<K>
-where
-    K: kube::Resource<DynamicType = ()> + Clone + 'static,
-{
-    let (reader, mut writer) = store();
-    writer.apply_watcher_event(&Event::Apply(object));
-    reader
+/// An index holding exactly `object`'s record, as the controller's watch would after seeing it.
+fn observed<K: kube::Resource>(object: &K) -> Index<K> {
+    let index = Index::default();
+    let meta = object.meta();
+    let (namespace, name) = (meta.namespace.clone().unwrap(), meta.name.clone().unwrap());
+    index.insert(&namespace, &name, Seen::from_meta(meta));
+    index
+}
+
+fn observed_deployment(deployment: &Deployment) -> Index<Deployment> {
+    let index = Index::default();
+    index.insert(
+        "games",
+        &deployment.name_any(),
+        Seen::from_deployment(deployment),
+    );
+    index
 }
 
 #[tokio::test]
@@ -112,11 +120,10 @@ async fn children_the_watches_show_up_to_date_are_not_sent_again() {
     };
     let (deployment, kube_service, account, dashboard) = get("dice").await;
     let on_server = ObservedChildren {
-        deployments: observed(deployment.clone()),
-        services: observed(kube_service.clone()),
-        accounts: observed(account.clone()),
-        // As the controller's watch stores it: data digested.
-        config_maps: observed(dashboard.slimmed()),
+        deployments: observed_deployment(&deployment),
+        services: observed(&kube_service),
+        accounts: observed(&account),
+        config_maps: observed(&dashboard),
         ..ObservedChildren::none()
     };
 
@@ -124,21 +131,53 @@ async fn children_the_watches_show_up_to_date_are_not_sent_again() {
     let applied = apply_all(&client, &service(1), &on_server).await;
     assert_eq!(applied.sent, 0);
     assert_eq!(server.requests().len(), before, "nothing sent");
+    let from_watch = applied.deployment.unwrap();
     assert_eq!(
-        applied.deployment,
-        Some(deployment.clone()),
+        (from_watch.status, from_watch.metadata.generation),
+        (deployment.status.clone(), deployment.metadata.generation),
         "status comes from the watch"
     );
 
-    let mut edited = deployment.clone();
-    edited.spec.as_mut().unwrap().replicas = Some(7);
-    let hand_edited = ObservedChildren {
-        deployments: observed(edited),
-        ..on_server.clone()
+    // Hand edits by another field manager: a changed field, then a removed one.
+    let deployments = Api::<Deployment>::namespaced(client.clone(), "games");
+    let edit = PatchParams {
+        field_manager: Some("kubectl-edit".into()),
+        ..PatchParams::default()
     };
-    let applied = apply_all(&client, &service(1), &hand_edited).await;
-    assert_eq!(applied.sent, 1, "a hand edit is repaired");
-    assert!(server.requests()[before].uri.contains("/deployments/dice?"));
+    for (patch, what) in [
+        (
+            serde_json::json!({"spec": {"replicas": 7}}),
+            "a changed field",
+        ),
+        (
+            serde_json::json!({"spec": {"strategy": {"rollingUpdate": null}}}),
+            "a removed field",
+        ),
+    ] {
+        let edited = deployments
+            .patch("dice", &edit, &Patch::Merge(&patch))
+            .await
+            .unwrap();
+        let hand_edited = ObservedChildren {
+            deployments: observed_deployment(&edited),
+            ..on_server.clone()
+        };
+        let before = server.requests().len();
+        let applied = apply_all(&client, &service(1), &hand_edited).await;
+        assert_eq!(applied.sent, 1, "{what} is repaired");
+        assert!(server.requests()[before].uri.contains("/deployments/dice?"));
+        let repaired = deployments.get("dice").await.unwrap();
+        assert_eq!(repaired.spec, deployment.spec, "{what}");
+        let after = ObservedChildren {
+            deployments: observed_deployment(&repaired),
+            ..on_server.clone()
+        };
+        assert_eq!(
+            apply_all(&client, &service(1), &after).await.sent,
+            0,
+            "then up to date"
+        );
+    }
 
     let applied = apply_all(&client, &service(2), &on_server).await;
     assert_eq!(
@@ -149,7 +188,7 @@ async fn children_the_watches_show_up_to_date_are_not_sent_again() {
     assert_eq!(applied.deployment.unwrap().spec.unwrap().replicas, Some(2));
 
     let deployment_gone = ObservedChildren {
-        deployments: store().0,
+        deployments: Index::default(),
         ..on_server
     };
     let applied = apply_all(&client, &service(1), &deployment_gone).await;
