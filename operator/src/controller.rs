@@ -9,16 +9,16 @@ use crate::retry::Backoffs;
 use crate::secrets::SecretKeys;
 use crate::served::{MonitoringKind, ServedKinds};
 use crate::status::MonitoringOutcome;
+use crate::status_writes::StatusWrites;
 use crate::validate::{Defaults, Validated, validate};
-use crate::{FIELD_MANAGER, apply, children, finalizer, secrets, status, watches};
-use futures::StreamExt;
+use crate::{apply, children, finalizer, secrets, status, watches};
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::{PredicateConfig, WatchStreamExt, reflector, watcher};
 use kube::{Client, ResourceExt};
-use serde_json::json;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -71,6 +71,8 @@ pub struct Context {
     failures: Backoffs,
     /// Key names of the Secrets DiceServices refer to, read in the last few seconds.
     secret_keys: SecretKeys,
+    /// Status writes the DiceService watch has not shown yet.
+    status_writes: Arc<StatusWrites>,
 }
 
 impl std::fmt::Debug for Context {
@@ -99,6 +101,7 @@ impl Context {
             check_secrets: true,
             failures: Backoffs::default(),
             secret_keys: SecretKeys::default(),
+            status_writes: Arc::default(),
         }
     }
 }
@@ -117,6 +120,7 @@ pub async fn reconcile(
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
     let mut measured = ReconcileMeasurement::start(&ctx.metrics);
+    let service = ctx.status_writes.latest(service);
     let now = Time(Timestamp::now());
     if service.metadata.deletion_timestamp.is_some() {
         finalizer::finalize(&ctx.client, &service, &ctx.observed, &ctx.served).await?;
@@ -143,15 +147,9 @@ pub async fn reconcile(
         ctx.events
             .publish(&service, service.status.as_ref(), &desired_status, &applied)
             .await;
-        let api: Api<DiceService> =
-            Api::namespaced(ctx.client.clone(), &service.namespace().unwrap_or_default());
-        let patch = json!({"apiVersion": "dice.dev/v1alpha1", "kind": "DiceService", "status": desired_status});
-        api.patch_status(
-            &service.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await?;
+        ctx.status_writes
+            .write(&ctx.client, &service, desired_status)
+            .await?;
     }
     ctx.failures.forget(&object_key(&service));
     measured.set_result(result);
@@ -344,8 +342,10 @@ pub async fn run(
     // Status-only changes (our own status writes among them) do not trigger a reconcile; child
     // events still do, which is how Deployment readiness reaches the status.
     let (reader, writer) = reflector::store();
+    let status_writes = ctx.status_writes.clone();
     let trigger = watcher::watcher(scope.api::<DiceService>(), watcher::Config::default())
         .default_backoff()
+        .inspect_ok(move |event| status_writes.observe(event))
         .modify(trim)
         .reflect(writer)
         .applied_objects()
@@ -411,6 +411,7 @@ async fn report_held(ctx: Arc<Context>, store: reflector::Store<DiceService>) {
         }
         held("failures").set(i64::try_from(ctx.failures.len()).unwrap_or(i64::MAX));
         held("secret_keys").set(i64::try_from(ctx.secret_keys.len()).unwrap_or(i64::MAX));
+        held("status_writes").set(i64::try_from(ctx.status_writes.len()).unwrap_or(i64::MAX));
         tokio::time::sleep(HELD_INTERVAL).await;
     }
 }

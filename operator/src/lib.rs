@@ -20,6 +20,7 @@ pub mod retry;
 pub mod secrets;
 pub mod served;
 pub mod status;
+pub mod status_writes;
 pub mod validate;
 pub mod watches;
 pub mod yaml;

@@ -229,3 +229,49 @@ async fn failing_and_deleting_reconciles_are_measured() {
         assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
     }
 }
+
+/// A reconcile that starts before the DiceService watch shows the previous reconcile's status
+/// write (a child's event came first) reads the same old copy: it must neither write the status
+/// again nor announce "Created" a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconcile_from_a_copy_older_than_its_own_status_write_repeats_nothing() {
+    let (_server, client) = cluster_with_crd().await;
+    let services: Api<DiceService> = Api::namespaced(client.clone(), "default");
+    apply(&services, "dice", json!({})).await;
+    let stale = Arc::new(services.get("dice").await.unwrap());
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        Defaults::with_image("dice-server:test"),
+        Arc::new(OperatorMetrics::default()),
+        None,
+    ));
+    controller::reconcile(stale.clone(), ctx.clone())
+        .await
+        .unwrap();
+    let written = services.get("dice").await.unwrap();
+    assert!(
+        written.status.is_some(),
+        "the first reconcile wrote a status"
+    );
+    controller::reconcile(stale, ctx).await.unwrap();
+    let after = services.get("dice").await.unwrap();
+    assert_eq!(
+        after.resource_version(),
+        written.resource_version(),
+        "the second reconcile changed the status it had written"
+    );
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client, "default");
+    let reasons: Vec<String> = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|event| event.reason)
+        .collect();
+    assert_eq!(
+        reasons,
+        ["Created", "PrometheusOperatorCRDsMissing"],
+        "one Event per transition"
+    );
+}
