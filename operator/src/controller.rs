@@ -1,7 +1,7 @@
 //! The controller: watches DiceServices and every owned kind, and reconciles
 //! validate → build → apply → status, writing status only when it changed.
 
-use crate::crd::DiceService;
+use crate::crd::{CachedDiceService, DiceService};
 use crate::events::Events;
 use crate::metrics::{ErrorLabels, MapLabels, OperatorMetrics, ReconcileMeasurement};
 use crate::observed::ObservedChildren;
@@ -18,7 +18,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::{PredicateConfig, WatchStreamExt, reflector, watcher};
-use kube::{Client, ResourceExt};
+use kube::{Client, Resource, ResourceExt};
 use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -36,6 +36,9 @@ const MANAGED_SELECTOR: &str = "app.kubernetes.io/managed-by=dice-operator";
 pub enum ReconcileError {
     #[error("Kubernetes API request failed: {0}")]
     Api(#[from] kube::Error),
+    /// The API server sent a DiceService its own schema does not describe.
+    #[error("the cached DiceService does not parse: {0}")]
+    Decode(#[from] serde_json::Error),
 }
 
 impl ReconcileError {
@@ -51,6 +54,7 @@ impl ReconcileError {
                 _ => "api",
             },
             ReconcileError::Api(_) => "transport",
+            ReconcileError::Decode(_) => "decode",
         }
     }
 }
@@ -106,12 +110,27 @@ impl Context {
     }
 }
 
-fn object_key(service: &DiceService) -> String {
+fn object_key(service: &impl Resource) -> String {
     format!(
         "{}/{}",
         service.namespace().unwrap_or_default(),
         service.name_any()
     )
+}
+
+/// [`reconcile`] for the DiceService as the controller caches it.
+pub async fn reconcile_cached(
+    service: Arc<CachedDiceService>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    match service.expand() {
+        Ok(service) => reconcile(Arc::new(service), ctx).await,
+        Err(error) => {
+            // Measured like every reconcile: an `error`, of category `decode`.
+            let _measured = ReconcileMeasurement::start(&ctx.metrics);
+            Err(ReconcileError::Decode(error))
+        }
+    }
 }
 
 #[tracing::instrument(skip_all, fields(namespace = service.namespace().unwrap_or_default(), name = service.name_any()))]
@@ -124,7 +143,7 @@ pub async fn reconcile(
     let now = Time(Timestamp::now());
     if service.metadata.deletion_timestamp.is_some() {
         finalizer::finalize(&ctx.client, &service, &ctx.observed, &ctx.served).await?;
-        ctx.failures.forget(&object_key(&service));
+        ctx.failures.forget(&object_key(&*service));
         measured.set_result("deleted");
         return Ok(Action::await_change());
     }
@@ -151,7 +170,7 @@ pub async fn reconcile(
             .write(&ctx.client, &service, desired_status)
             .await?;
     }
-    ctx.failures.forget(&object_key(&service));
+    ctx.failures.forget(&object_key(&*service));
     measured.set_result(result);
     Ok(action)
 }
@@ -219,7 +238,7 @@ async fn converge(
 }
 
 /// Whether the controller's store still holds the DiceService `namespace/name`.
-fn store_has(store: &reflector::Store<DiceService>, key: &str) -> bool {
+fn store_has(store: &reflector::Store<CachedDiceService>, key: &str) -> bool {
     let (namespace, name) = key.split_once('/').unwrap_or(("", key));
     store
         .get(&reflector::ObjectRef::new(name).within(namespace))
@@ -227,8 +246,8 @@ fn store_has(store: &reflector::Store<DiceService>, key: &str) -> bool {
 }
 
 /// Transient failures retry with exponential backoff ([`Backoffs`]).
-pub fn error_policy(
-    service: Arc<DiceService>,
+pub fn error_policy<K: Resource>(
+    service: Arc<K>,
     error: &ReconcileError,
     ctx: Arc<Context>,
 ) -> Action {
@@ -240,14 +259,14 @@ pub fn error_policy(
         .inc();
     let delay = ctx
         .failures
-        .failed(&object_key(&service), std::time::Instant::now());
+        .failed(&object_key(&*service), std::time::Instant::now());
     tracing::warn!(name = service.name_any(), %error, category, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }
 
 /// Changes when the spec changes (generation), the object is recreated under the same name
 /// (uid) or its deletion starts (the finalizer must run), unlike `predicates::generation` alone.
-fn spec_identity(service: &DiceService) -> Option<u64> {
+fn spec_identity(service: &CachedDiceService) -> Option<u64> {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     let deleting = service.metadata.deletion_timestamp.is_some();
     (service.uid(), service.metadata.generation, deleting).hash(&mut hasher);
@@ -343,7 +362,7 @@ pub async fn run(
     // events still do, which is how Deployment readiness reaches the status.
     let (reader, writer) = reflector::store();
     let status_writes = ctx.status_writes.clone();
-    let trigger = watcher::watcher(scope.api::<DiceService>(), watcher::Config::default())
+    let trigger = watcher::watcher(scope.api::<CachedDiceService>(), watcher::Config::default())
         .default_backoff()
         .inspect_ok(move |event| status_writes.observe(event))
         .modify(trim)
@@ -371,7 +390,7 @@ pub async fn run(
     let held = tokio::spawn(report_held(ctx.clone(), store.clone()));
     let pruning = ctx.clone();
     controller
-        .run(reconcile, error_policy, ctx)
+        .run(reconcile_cached, error_policy, ctx)
         .for_each(|outcome| {
             // A DiceService deleted while failing never succeeds again: forget its failures.
             pruning.failures.retain(|key| store_has(&store, key));
@@ -387,7 +406,7 @@ pub async fn run(
 
 /// Drops what no reconcile reads from the cached DiceServices: managedFields, and the copy of
 /// the whole object `kubectl apply` keeps in an annotation.
-fn trim(service: &mut DiceService) {
+fn trim(service: &mut CachedDiceService) {
     service.metadata.managed_fields = None;
     if let Some(annotations) = service.metadata.annotations.as_mut() {
         annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
@@ -399,7 +418,7 @@ const HELD_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Publishes the managed DiceServices and the size of every in-memory map, so a leak shows as a
 /// number that does not return to its baseline (`dice_operator_held_entries`).
-async fn report_held(ctx: Arc<Context>, store: reflector::Store<DiceService>) {
+async fn report_held(ctx: Arc<Context>, store: reflector::Store<CachedDiceService>) {
     let metrics = &ctx.metrics;
     loop {
         let managed = i64::try_from(store.len()).unwrap_or(i64::MAX);

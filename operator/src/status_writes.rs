@@ -4,7 +4,7 @@
 //! status twice nor repeats the Events of a transition it already announced.
 
 use crate::FIELD_MANAGER;
-use crate::crd::{DiceService, DiceServiceStatus};
+use crate::crd::{CachedDiceService, DiceService, DiceServiceStatus};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
@@ -94,7 +94,7 @@ impl StatusWrites {
     }
 
     /// Forgets a write once the watch shows it, or its DiceService is gone.
-    pub fn observe(&self, event: &watcher::Event<DiceService>) {
+    pub fn observe(&self, event: &watcher::Event<CachedDiceService>) {
         let (service, deleted) = match event {
             watcher::Event::Apply(service) | watcher::Event::InitApply(service) => (service, false),
             watcher::Event::Delete(service) => (service, true),
@@ -141,6 +141,12 @@ mod tests {
         service
     }
 
+    /// `service` as the controller's watch delivers it.
+    fn cached(uid: &str, resource_version: &str) -> CachedDiceService {
+        let text = serde_json::to_string(&service(uid, resource_version, false)).expect("JSON");
+        serde_json::from_str(&text).expect("a DiceService")
+    }
+
     fn remember(writes: &StatusWrites, uid: &str, resource_version: &str, ready: bool) {
         let written = Written {
             resource_version: Some(resource_version.into()),
@@ -167,10 +173,10 @@ mod tests {
         let writes = StatusWrites::default();
         remember(&writes, "u1", "7", true);
         remember(&writes, "u2", "9", true);
-        writes.observe(&watcher::Event::Apply(service("u1", "6", false)));
+        writes.observe(&watcher::Event::Apply(cached("u1", "6")));
         assert_eq!(writes.len(), 2, "an older version does not show the write");
-        writes.observe(&watcher::Event::Apply(service("u1", "7", true)));
-        writes.observe(&watcher::Event::Delete(service("u2", "8", false)));
+        writes.observe(&watcher::Event::Apply(cached("u1", "7")));
+        writes.observe(&watcher::Event::Delete(cached("u2", "8")));
         assert!(writes.is_empty());
     }
 

@@ -2,7 +2,7 @@
 //! kinds that start once they are served, and the discovery loop that notices those kinds.
 
 use crate::children::dashboard::OWNER_ANNOTATION;
-use crate::crd::DiceService;
+use crate::crd::CachedDiceService;
 use crate::observed::{Index, Seen};
 use crate::served::{MonitoringKind, ServedKinds, discover};
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -103,7 +103,9 @@ where
 
 /// The DiceService a dashboard ConfigMap belongs to: its owner reference in the same namespace,
 /// the owner annotation in another (owner references cannot cross namespaces).
-pub fn dashboard_owner(config_map: PartialObjectMeta<ConfigMap>) -> Option<ObjectRef<DiceService>> {
+pub fn dashboard_owner(
+    config_map: PartialObjectMeta<ConfigMap>,
+) -> Option<ObjectRef<CachedDiceService>> {
     if let Some(owner) = config_map.annotations().get(OWNER_ANNOTATION) {
         let (namespace, name) = owner.split_once('/')?;
         return Some(ObjectRef::new(name).within(namespace));

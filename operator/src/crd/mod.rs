@@ -6,10 +6,13 @@
 
 mod alerting;
 mod bounds;
+mod cached;
 mod history;
 mod monitoring;
 mod placement;
 mod workload;
+
+pub use cached::CachedDiceService;
 
 pub use alerting::{AlertingSpec, PagerDutySpec, SecretKeyRef, SlackSpec};
 pub use history::{HistorySpec, HistoryStorage, PostgresHistory};
