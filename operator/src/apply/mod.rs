@@ -166,10 +166,9 @@ pub fn dashboards_of(
 ) -> Vec<(String, String)> {
     let owner = format!("{namespace}/{name}");
     observed
-        .matching(|seen| {
-            if seen.label(dashboard::SIDECAR_LABEL).is_none() {
-                return false;
-            }
+        .dashboards_owned_by(uid)
+        .into_iter()
+        .filter(|(_, _, seen)| {
             let owned = seen
                 .controller()
                 .is_some_and(|o| o.kind == "DiceService" && o.uid == uid);
@@ -177,7 +176,6 @@ pub fn dashboards_of(
                 && seen.annotation(dashboard::OWNER_UID_ANNOTATION) == Some(uid);
             owned || marked
         })
-        .into_iter()
         .map(|(namespace, name, _)| (namespace, name))
         .collect()
 }

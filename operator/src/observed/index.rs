@@ -9,6 +9,9 @@ use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 type Records = HashMap<Box<str>, Arc<Seen>>;
+/// Keys of the dashboards each DiceService uid owns, so a reconcile finds its dashboards
+/// without scanning every ConfigMap.
+type Owners = HashMap<Box<str>, Vec<Box<str>>>;
 
 /// The records of kind `K` (the type only keeps kinds apart).
 pub struct Index<K> {
@@ -18,6 +21,7 @@ pub struct Index<K> {
 
 struct Inner {
     records: RwLock<Records>,
+    owners: RwLock<Owners>,
     /// Records of a re-list in progress; they replace `records` when it completes.
     relisting: Mutex<Option<Records>>,
     ready: tokio::sync::watch::Sender<bool>,
@@ -43,6 +47,7 @@ impl<K> Default for Index<K> {
         Self {
             inner: Arc::new(Inner {
                 records: RwLock::default(),
+                owners: RwLock::default(),
                 relisting: Mutex::default(),
                 ready: tokio::sync::watch::Sender::new(false),
             }),
@@ -68,26 +73,39 @@ impl<K> Index<K> {
         self.len() == 0
     }
 
-    /// Every record for which `wanted` holds, with its namespace and name.
-    pub fn matching(&self, wanted: impl Fn(&Seen) -> bool) -> Vec<(String, String, Arc<Seen>)> {
-        self.read()
-            .iter()
-            .filter(|(_, seen)| wanted(seen))
-            .map(|(key, seen)| {
+    /// The dashboards (namespace, name and record) whose owner is the DiceService `uid`.
+    pub fn dashboards_owned_by(&self, uid: &str) -> Vec<(String, String, Arc<Seen>)> {
+        let owners = self
+            .inner
+            .owners
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let records = self.read();
+        owners
+            .get(uid)
+            .into_iter()
+            .flatten()
+            .filter_map(|key| {
+                let seen = records.get(key)?;
                 let (namespace, name) = key.split_once('/').unwrap_or(("", key));
-                (namespace.to_owned(), name.to_owned(), seen.clone())
+                Some((namespace.to_owned(), name.to_owned(), seen.clone()))
             })
             .collect()
     }
 
     /// Records `seen` as the state of `namespace/name` (what a watch event does).
     pub fn insert(&self, namespace: &str, name: &str, seen: Seen) {
-        let mut records = self
-            .inner
-            .records
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        records.insert(key(namespace, name), Arc::new(seen));
+        self.put(key(namespace, name), Arc::new(seen));
+    }
+
+    fn put(&self, key: Box<str>, seen: Arc<Seen>) {
+        let mut owners = self.owners();
+        if let Some(before) = self.write().insert(key.clone(), seen.clone()) {
+            unlink(&mut owners, &key, &before);
+        }
+        if let Some(uid) = seen.dashboard_owner_uid() {
+            owners.entry(uid.into()).or_default().push(key);
+        }
     }
 
     /// Resolves once the first list has completed.
@@ -111,13 +129,14 @@ impl<K> Index<K> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         match event {
-            Event::Apply(object) => {
-                let seen = Arc::new(record(object));
-                self.write().insert(object_key(object), seen);
-            }
+            Event::Apply(object) => self.put(object_key(object), Arc::new(record(object))),
             Event::Delete(object) => {
+                let mut owners = self.owners();
                 let mut records = self.write();
-                records.remove(&object_key(object));
+                let key = object_key(object);
+                if let Some(before) = records.remove(&key) {
+                    unlink(&mut owners, &key, &before);
+                }
                 // After a mass deletion the table returns to its size (a leak check reads it).
                 if records.capacity() > 64 && records.len() * 4 < records.capacity() {
                     records.shrink_to_fit();
@@ -133,10 +152,24 @@ impl<K> Index<K> {
             Event::InitDone => {
                 let mut listed = relisting.take().unwrap_or_default();
                 listed.shrink_to_fit();
+                let mut owners = Owners::new();
+                for (key, seen) in &listed {
+                    if let Some(uid) = seen.dashboard_owner_uid() {
+                        owners.entry(uid.into()).or_default().push(key.clone());
+                    }
+                }
+                *self.owners() = owners;
                 *self.write() = listed;
                 self.inner.ready.send_replace(true);
             }
         }
+    }
+
+    fn owners(&self) -> std::sync::RwLockWriteGuard<'_, Owners> {
+        self.inner
+            .owners
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Records> {
@@ -151,5 +184,72 @@ impl<K> Index<K> {
             .records
             .write()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Drops `key` from the owner list its old record was in.
+fn unlink(owners: &mut Owners, key: &str, before: &Seen) {
+    let Some(uid) = before.dashboard_owner_uid() else {
+        return;
+    };
+    if let Some(keys) = owners.get_mut(uid) {
+        keys.retain(|k| &**k != key);
+        if keys.is_empty() {
+            owners.remove(uid);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::children::dashboard::{OWNER_UID_ANNOTATION, SIDECAR_LABEL};
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    fn dashboard(owner_uid: &str) -> Seen {
+        Seen::from_meta(&ObjectMeta {
+            labels: Some([(SIDECAR_LABEL.to_owned(), "1".to_owned())].into()),
+            annotations: Some([(OWNER_UID_ANNOTATION.to_owned(), owner_uid.to_owned())].into()),
+            ..ObjectMeta::default()
+        })
+    }
+
+    fn owned(index: &Index<ConfigMap>, uid: &str) -> Vec<String> {
+        let mut keys: Vec<String> = index
+            .dashboards_owned_by(uid)
+            .into_iter()
+            .map(|(namespace, name, _)| format!("{namespace}/{name}"))
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn dashboards_are_found_by_owner_through_moves_and_deletes() {
+        let index = Index::<ConfigMap>::default();
+        index.insert("monitoring", "a", dashboard("u1"));
+        index.insert("grafana", "a", dashboard("u1"));
+        index.insert("monitoring", "b", dashboard("u2"));
+        index.insert(
+            "monitoring",
+            "plain",
+            Seen::from_meta(&ObjectMeta::default()),
+        );
+        assert_eq!(owned(&index, "u1"), ["grafana/a", "monitoring/a"]);
+        index.insert("grafana", "a", dashboard("u2"));
+        assert_eq!(owned(&index, "u1"), ["monitoring/a"]);
+        assert_eq!(owned(&index, "u2"), ["grafana/a", "monitoring/b"]);
+        let gone = ConfigMap {
+            metadata: ObjectMeta {
+                namespace: Some("monitoring".into()),
+                name: Some("a".into()),
+                ..ObjectMeta::default()
+            },
+            ..ConfigMap::default()
+        };
+        index.apply(&Event::Delete(gone), |_| dashboard("u1"));
+        assert!(owned(&index, "u1").is_empty());
+        assert!(index.inner.owners.read().unwrap().get("u1").is_none());
     }
 }

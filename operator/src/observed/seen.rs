@@ -163,6 +163,16 @@ impl Seen {
             .map(|(_, v)| &**v)
     }
 
+    /// The uid of the DiceService a dashboard belongs to: its controller's in its own namespace,
+    /// its owner-uid annotation elsewhere; `None` for anything but a dashboard.
+    pub fn dashboard_owner_uid(&self) -> Option<&str> {
+        self.label(dashboard::SIDECAR_LABEL)?;
+        match self.controller() {
+            Some(owner) if owner.kind == "DiceService" => Some(&owner.uid),
+            _ => self.annotation(dashboard::OWNER_UID_ANNOTATION),
+        }
+    }
+
     pub fn controller(&self) -> Option<&OwnerReference> {
         self.controller.as_deref()
     }
