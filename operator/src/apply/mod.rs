@@ -171,7 +171,7 @@ pub fn dashboards_of(
         .filter(|(_, _, seen)| {
             let owned = seen
                 .controller()
-                .is_some_and(|o| o.kind == "DiceService" && o.uid == uid);
+                .is_some_and(|o| o.kind() == "DiceService" && o.uid() == uid);
             let marked = seen.annotation(dashboard::OWNER_ANNOTATION) == Some(owner.as_str())
                 && seen.annotation(dashboard::OWNER_UID_ANNOTATION) == Some(uid);
             owned || marked

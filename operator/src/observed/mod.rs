@@ -9,6 +9,7 @@
 //! repair.
 
 mod index;
+mod marks;
 mod seen;
 
 pub use index::Index;

@@ -8,12 +8,12 @@
 //! operator's own apply still owns as many fields as the desired object sets (a field somebody
 //! removed leaves every manager's set). Status writes are not edits.
 
+use super::marks::{ControllerRef, Marks, kept, mark, unkept};
 use crate::children::{APPLIED_HASH_ANNOTATION, REPLICAS_FROM_ANNOTATION, dashboard};
 use crate::{FIELD_MANAGER, REPLICAS_HANDOVER_MANAGER};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStatus};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
 
 /// Labels the operator reads on a child.
 const KEPT_LABELS: [&str; 3] = [
@@ -28,12 +28,10 @@ const KEPT_ANNOTATIONS: [&str; 3] = [
     REPLICAS_FROM_ANNOTATION,
 ];
 
-type Marks = Box<[(Box<str>, Box<str>)]>;
-
 /// The compact record of one child.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Seen {
-    controller: Option<Box<OwnerReference>>,
+    controller: Option<ControllerRef>,
     labels: Marks,
     annotations: Marks,
     applied_hash: Option<u64>,
@@ -50,23 +48,6 @@ struct Workload {
     generation: Option<i64>,
     replicas: Option<i32>,
     status: Option<DeploymentStatus>,
-}
-
-fn kept(map: Option<&BTreeMap<String, String>>, keys: &[&str]) -> Marks {
-    map.into_iter()
-        .flatten()
-        .filter(|(key, _)| keys.contains(&key.as_str()))
-        .map(|(key, value)| (key.as_str().into(), value.as_str().into()))
-        .collect()
-}
-
-fn unkept(marks: &Marks) -> Option<BTreeMap<String, String>> {
-    (!marks.is_empty()).then(|| {
-        marks
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    })
 }
 
 /// The 16 hex digits of an applied-hash annotation.
@@ -98,7 +79,7 @@ impl Seen {
                 .iter()
                 .flatten()
                 .find(|o| o.controller == Some(true))
-                .map(|o| Box::new(o.clone())),
+                .map(ControllerRef::new),
             labels: kept(meta.labels.as_ref(), &KEPT_LABELS),
             annotations: kept(meta.annotations.as_ref(), &KEPT_ANNOTATIONS),
             applied_hash: applied_hash(meta),
@@ -114,7 +95,11 @@ impl Seen {
             workload: Some(Box::new(Workload {
                 generation: deployment.metadata.generation,
                 replicas: deployment.spec.as_ref().and_then(|s| s.replicas),
-                status: deployment.status.clone(),
+                // The status reads the counters; conditions are most of the size.
+                status: deployment.status.as_ref().map(|status| DeploymentStatus {
+                    conditions: None,
+                    ..status.clone()
+                }),
             })),
             ..Self::from_meta(&deployment.metadata)
         }
@@ -125,9 +110,9 @@ impl Seen {
         ObjectMeta {
             name: Some(name.to_owned()),
             namespace: Some(namespace.to_owned()),
-            owner_references: self.controller.as_ref().map(|o| vec![(**o).clone()]),
-            labels: unkept(&self.labels),
-            annotations: unkept(&self.annotations),
+            owner_references: self.controller.as_ref().map(|o| vec![o.owner_reference()]),
+            labels: unkept(&self.labels, &KEPT_LABELS),
+            annotations: unkept(&self.annotations, &KEPT_ANNOTATIONS),
             ..ObjectMeta::default()
         }
     }
@@ -149,18 +134,12 @@ impl Seen {
 
     /// A kept annotation's value.
     pub fn annotation(&self, key: &str) -> Option<&str> {
-        self.annotations
-            .iter()
-            .find(|(k, _)| &**k == key)
-            .map(|(_, v)| &**v)
+        mark(&self.annotations, &KEPT_ANNOTATIONS, key)
     }
 
     /// A kept label's value.
     pub fn label(&self, key: &str) -> Option<&str> {
-        self.labels
-            .iter()
-            .find(|(k, _)| &**k == key)
-            .map(|(_, v)| &**v)
+        mark(&self.labels, &KEPT_LABELS, key)
     }
 
     /// The uid of the DiceService a dashboard belongs to: its controller's in its own namespace,
@@ -168,13 +147,13 @@ impl Seen {
     pub fn dashboard_owner_uid(&self) -> Option<&str> {
         self.label(dashboard::SIDECAR_LABEL)?;
         match self.controller() {
-            Some(owner) if owner.kind == "DiceService" => Some(&owner.uid),
+            Some(owner) if owner.kind() == "DiceService" => Some(owner.uid()),
             _ => self.annotation(dashboard::OWNER_UID_ANNOTATION),
         }
     }
 
-    pub fn controller(&self) -> Option<&OwnerReference> {
-        self.controller.as_deref()
+    pub fn controller(&self) -> Option<&ControllerRef> {
+        self.controller.as_ref()
     }
 
     pub fn replicas(&self) -> Option<i32> {
