@@ -308,7 +308,7 @@ pub async fn run(
         Some(namespace) => ApiScope::Namespace(client.clone(), namespace),
         None => ApiScope::All(client.clone()),
     };
-    let owned = || watcher::Config::default().labels(MANAGED_SELECTOR);
+    let owned = || listed().labels(MANAGED_SELECTOR);
     let served = ctx.served.clone();
     let (deployments, deployment_events) = watches::deployments(scope.api(), owned());
     let (services, service_events) = watches::owned(scope.api(), owned());
@@ -362,7 +362,7 @@ pub async fn run(
     // events still do, which is how Deployment readiness reaches the status.
     let (reader, writer) = reflector::store();
     let status_writes = ctx.status_writes.clone();
-    let trigger = watcher::watcher(scope.api::<CachedDiceService>(), watcher::Config::default())
+    let trigger = watcher::watcher(scope.api::<CachedDiceService>(), listed())
         .default_backoff()
         .inspect_ok(move |event| status_writes.observe(event))
         .modify(trim)
@@ -402,6 +402,14 @@ pub async fn run(
         .await;
     held.abort();
     discovery.abort();
+}
+
+/// Objects per page of a watch's (re-)list. A dozen watches list at once when the operator
+/// starts; with the default 500, their pages in flight alone were 30 MiB of its peak.
+const LIST_PAGE: u32 = 100;
+
+fn listed() -> watcher::Config {
+    watcher::Config::default().page_size(LIST_PAGE)
 }
 
 /// Drops what no reconcile reads from the cached DiceServices: managedFields, and the copy of
