@@ -99,6 +99,17 @@ bench=./target/release/convergence-bench
   $bench --soak-waves 10 --count 2000
   echo "CPU columns are up to \"all Ready\": the operator's, and the harness process's (the fake API"
   echo "server, the simulated kubelet and the Ready watch), on the same 2 cores."
+  echo
+  echo "Where the requests go: the full example has eleven children, and a child the watches do not"
+  echo "show yet is looked up once before its first apply (the operator never adopts an object it did"
+  echo "not create), so a new DiceService costs 11 lookups and 11 applies, the finalizer (its dashboard"
+  echo "lives in another namespace), two status writes (applied, then Ready) and two Events (Created,"
+  echo "Ready). After a restart nothing is written: the watches list (100 objects a page) and every"
+  echo "child is up to date by its applied hash and managedFields."
+  echo "Where the memory goes (heaptrack, 1,000 DiceServices, peak): the cached DiceServices (metadata"
+  echo "and compact JSON spec and status, ~4 KiB each), the children's compact records (~0.4 KiB"
+  echo "each, eleven per DiceService) and, bounded by the 16 concurrent reconciles and not by the"
+  echo "number of DiceServices, the children each reconcile builds (~5 MiB)."
 } > bench/out/convergence.md
 fi
 if selected slo; then
