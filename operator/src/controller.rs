@@ -38,7 +38,7 @@ pub enum ReconcileError {
     Api(#[from] kube::Error),
     /// The API server sent a DiceService its own schema does not describe.
     #[error("the cached DiceService does not parse: {0}")]
-    Decode(#[from] serde_json::Error),
+    Decode(#[from] crate::crd::ExpandError),
 }
 
 impl ReconcileError {

@@ -12,7 +12,7 @@ mod monitoring;
 mod placement;
 mod workload;
 
-pub use cached::CachedDiceService;
+pub use cached::{CachedDiceService, ExpandError};
 
 pub use alerting::{AlertingSpec, PagerDutySpec, SecretKeyRef, SlackSpec};
 pub use history::{HistorySpec, HistoryStorage, PostgresHistory};
