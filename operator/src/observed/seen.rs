@@ -73,15 +73,25 @@ impl Seen {
             .as_object()
             .is_some_and(|f| !f.is_empty())
             .then(|| Box::new(foreign));
+        let controller = meta
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|o| o.controller == Some(true))
+            .map(ControllerRef::new);
+        // A controller reference decides ownership by itself: the marks an object without one
+        // is judged by are not kept for it (most children, so most records).
+        let controlled = controller.is_some();
+        let labels = kept(meta.labels.as_ref(), &KEPT_LABELS, |key| {
+            !controlled || key == dashboard::SIDECAR_LABEL
+        });
+        let annotations = kept(meta.annotations.as_ref(), &KEPT_ANNOTATIONS, |key| {
+            !controlled || key == REPLICAS_FROM_ANNOTATION
+        });
         Self {
-            controller: meta
-                .owner_references
-                .iter()
-                .flatten()
-                .find(|o| o.controller == Some(true))
-                .map(ControllerRef::new),
-            labels: kept(meta.labels.as_ref(), &KEPT_LABELS),
-            annotations: kept(meta.annotations.as_ref(), &KEPT_ANNOTATIONS),
+            controller,
+            labels,
+            annotations,
             applied_hash: applied_hash(meta),
             own_fields,
             foreign,
