@@ -106,10 +106,10 @@ bench=./target/release/convergence-bench
   echo "lives in another namespace), two status writes (applied, then Ready) and two Events (Created,"
   echo "Ready). After a restart nothing is written: the watches list (100 objects a page) and every"
   echo "child is up to date by its applied hash and managedFields."
-  echo "Where the memory goes (heaptrack, 1,000 DiceServices, peak): the cached DiceServices (metadata"
-  echo "and compact JSON spec and status, ~4 KiB each), the children's compact records (~0.4 KiB"
-  echo "each, eleven per DiceService) and, bounded by the 16 concurrent reconciles and not by the"
-  echo "number of DiceServices, the children each reconcile builds (~5 MiB)."
+  echo "Where the memory goes: the cached DiceServices (metadata parsed, spec and status as deflated"
+  echo "JSON) and the children's compact records (no object bodies), together ~9 KiB per DiceService"
+  echo "at 10,000, and, bounded by the 16 concurrent reconciles and not by the number of"
+  echo "DiceServices, the children each reconcile builds (~5 MiB in heaptrack at 1,000)."
 } > bench/out/convergence.md
 fi
 if selected slo; then
