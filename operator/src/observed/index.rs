@@ -65,6 +65,14 @@ impl<K> Index<K> {
         self.read().get(&*key(namespace, name)).cloned()
     }
 
+    /// The same records, without the kind (for lists of every kind's store).
+    pub fn untyped(&self) -> Index<()> {
+        Index {
+            inner: self.inner.clone(),
+            kind: PhantomData,
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.read().len()
     }

@@ -1,5 +1,5 @@
 //! What the owned-kind watches last saw of each child, and whether applying a child would change
-//! anything. Skipping no-op applies is what keeps a DiceService near four API requests: the
+//! anything. Skipping no-op applies is what keeps a DiceService at one apply per child: the
 //! reconciles triggered by our own children's watch events find them up to date and send nothing.
 //!
 //! Only a compact record of each child is kept ([`Seen`]): the owned kinds are watched
@@ -15,6 +15,7 @@ mod seen;
 pub use index::Index;
 pub use seen::Seen;
 
+use crate::children::APPLIED_HASH_ANNOTATION;
 use crate::prometheus_operator::{AlertmanagerConfig, Probe, PrometheusRule, ServiceMonitor};
 use crate::served::{MonitoringKind, ServedKinds};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -72,62 +73,11 @@ impl ObservedChildren {
         }
     }
 
-    /// Waits (bounded) until every watched store holds its first list, so an operator
-    /// restart does not re-apply every child of every DiceService. Destructured without `..`: a
-    /// new child kind must say here whether it is waited for.
-    pub async fn wait_for_first_list(&self, served: &ServedKinds) {
-        let ObservedChildren {
-            deployments,
-            services,
-            accounts,
-            claims,
-            config_maps,
-            autoscalers,
-            disruption_budgets,
-            network_policies,
-            service_monitors,
-            prometheus_rules,
-            probes,
-            alertmanager_configs,
-            watched,
-        } = self;
-        if !watched {
-            return;
-        }
-        // A monitoring kind's store is waited for only while the kind is served: its watch
-        // starts then, and a cluster without the Prometheus Operator must not stall.
-        let served = |kind| served.is_served(kind);
-        let all = async {
-            let _ = deployments.wait_until_ready().await;
-            let _ = services.wait_until_ready().await;
-            let _ = accounts.wait_until_ready().await;
-            let _ = claims.wait_until_ready().await;
-            let _ = config_maps.wait_until_ready().await;
-            let _ = autoscalers.wait_until_ready().await;
-            let _ = disruption_budgets.wait_until_ready().await;
-            let _ = network_policies.wait_until_ready().await;
-            if served(MonitoringKind::ServiceMonitor) {
-                let _ = service_monitors.wait_until_ready().await;
-            }
-            if served(MonitoringKind::PrometheusRule) {
-                let _ = prometheus_rules.wait_until_ready().await;
-            }
-            if served(MonitoringKind::Probe) {
-                let _ = probes.wait_until_ready().await;
-            }
-            if served(MonitoringKind::AlertmanagerConfig) {
-                let _ = alertmanager_configs.wait_until_ready().await;
-            }
-        };
-        if tokio::time::timeout(FIRST_LIST_WAIT, all).await.is_err() {
-            tracing::warn!("owned-kind watches have not listed yet; applying every child");
-        }
-    }
-}
-
-impl ObservedChildren {
-    /// Each store's size, named after its kind (`dice_operator_held_entries{map}`).
-    pub fn sizes(&self) -> [(&'static str, usize); 12] {
+    /// Every store, named after its kind (`dice_operator_held_entries{map}`), with the
+    /// monitoring kind that must be served before its watch starts. Destructured without `..`:
+    /// a new child kind must be listed here, and both the size report and the first-list wait
+    /// read this one list.
+    fn stores(&self) -> [(&'static str, Option<MonitoringKind>, Index<()>); 12] {
         let ObservedChildren {
             deployments,
             services,
@@ -143,20 +93,63 @@ impl ObservedChildren {
             alertmanager_configs,
             watched: _,
         } = self;
+        let monitoring = |kind| Some(kind);
         [
-            ("deployments", deployments.len()),
-            ("services", services.len()),
-            ("serviceaccounts", accounts.len()),
-            ("persistentvolumeclaims", claims.len()),
-            ("configmaps", config_maps.len()),
-            ("horizontalpodautoscalers", autoscalers.len()),
-            ("poddisruptionbudgets", disruption_budgets.len()),
-            ("networkpolicies", network_policies.len()),
-            ("servicemonitors", service_monitors.len()),
-            ("prometheusrules", prometheus_rules.len()),
-            ("probes", probes.len()),
-            ("alertmanagerconfigs", alertmanager_configs.len()),
+            ("deployments", None, deployments.untyped()),
+            ("services", None, services.untyped()),
+            ("serviceaccounts", None, accounts.untyped()),
+            ("persistentvolumeclaims", None, claims.untyped()),
+            ("configmaps", None, config_maps.untyped()),
+            ("horizontalpodautoscalers", None, autoscalers.untyped()),
+            ("poddisruptionbudgets", None, disruption_budgets.untyped()),
+            ("networkpolicies", None, network_policies.untyped()),
+            (
+                "servicemonitors",
+                monitoring(MonitoringKind::ServiceMonitor),
+                service_monitors.untyped(),
+            ),
+            (
+                "prometheusrules",
+                monitoring(MonitoringKind::PrometheusRule),
+                prometheus_rules.untyped(),
+            ),
+            (
+                "probes",
+                monitoring(MonitoringKind::Probe),
+                probes.untyped(),
+            ),
+            (
+                "alertmanagerconfigs",
+                monitoring(MonitoringKind::AlertmanagerConfig),
+                alertmanager_configs.untyped(),
+            ),
         ]
+    }
+
+    /// Waits (bounded) until every watched store holds its first list, so an operator
+    /// restart does not re-apply every child of every DiceService.
+    pub async fn wait_for_first_list(&self, served: &ServedKinds) {
+        if !self.watched {
+            return;
+        }
+        // A monitoring kind's store is waited for only while the kind is served: its watch
+        // starts then, and a cluster without the Prometheus Operator must not stall.
+        let stores = self.stores();
+        let all = async {
+            for (_, kind, store) in &stores {
+                if kind.is_none_or(|kind| served.is_served(kind)) {
+                    store.wait_until_ready().await;
+                }
+            }
+        };
+        if tokio::time::timeout(FIRST_LIST_WAIT, all).await.is_err() {
+            tracing::warn!("owned-kind watches have not listed yet; applying every child");
+        }
+    }
+
+    /// Each store's size, named after its kind (`dice_operator_held_entries{map}`).
+    pub fn sizes(&self) -> [(&'static str, usize); 12] {
+        self.stores().map(|(name, _, store)| (name, store.len()))
     }
 }
 
@@ -178,6 +171,11 @@ where
         meta.namespace.as_deref().unwrap_or_default(),
         meta.name.as_deref().unwrap_or_default(),
     )?;
+    // Most changed children differ in their hash: no need to serialize them to know.
+    let hash = meta.annotations.as_ref()?.get(APPLIED_HASH_ANNOTATION)?;
+    if !seen.has_applied_hash(hash) {
+        return None;
+    }
     let desired = serde_json::to_value(desired).ok()?;
     seen.is_current(&desired).then_some(seen)
 }

@@ -170,6 +170,11 @@ impl Seen {
         self.workload.as_ref().and_then(|w| w.replicas)
     }
 
+    /// Whether `hash` (an applied-hash annotation's value) is the one this child carries.
+    pub fn has_applied_hash(&self, hash: &str) -> bool {
+        self.applied_hash.is_some() && self.applied_hash == u64::from_str_radix(hash, 16).ok()
+    }
+
     /// Whether applying `desired` (its JSON, applied-hash annotation included) would change
     /// nothing.
     pub fn is_current(&self, desired: &Value) -> bool {
