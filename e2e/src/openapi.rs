@@ -61,7 +61,8 @@ pub fn document(registry: &Registry, path: &str) -> Option<Value> {
         let schema_name = format!("{}.{}.{}", reverse_domain(&t.group), t.version, t.kind);
         let mut schema = t
             .schema
-            .clone()
+            .as_deref()
+            .cloned()
             .unwrap_or_else(|| json!({"type": "object"}));
         schema["x-kubernetes-group-version-kind"] = json!([gvk]);
         schemas.insert(schema_name, schema);

@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// One servable resource, as discovery describes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,7 +19,7 @@ pub struct ResourceType {
     /// `additionalPrinterColumns` of a CRD version: `(name, type, jsonPath)`.
     pub printer_columns: Vec<(String, String, String)>,
     /// A CRD version's `openAPIV3Schema` (for OpenAPI v3 discovery and `kubectl explain`).
-    pub schema: Option<Value>,
+    pub schema: Option<Arc<Value>>,
     /// Where the `/scale` subresource reads and writes, when the kind has one.
     pub scale: Option<ScalePaths>,
 }
@@ -230,7 +231,10 @@ impl Registry {
                     .flatten()
                     .map(|c| (text(&c["name"]), text(&c["type"]), text(&c["jsonPath"])))
                     .collect(),
-                schema: version["schema"].get("openAPIV3Schema").cloned(),
+                schema: version["schema"]
+                    .get("openAPIV3Schema")
+                    .cloned()
+                    .map(Arc::new),
                 scale: version["subresources"]
                     .get("scale")
                     .map(|scale| ScalePaths {

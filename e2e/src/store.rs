@@ -9,7 +9,7 @@ use crate::selectors::Selector;
 use crate::status::ApiError;
 use crate::typed::{self, FieldValidation};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::ops::Bound;
 use std::sync::Arc;
 use tokio::sync::broadcast;
@@ -87,7 +87,10 @@ pub struct Store {
     resource_version: u64,
     objects: BTreeMap<ObjectKey, Value>,
     /// Every stored object's uid, for owner-reference checks.
-    uids: std::collections::HashSet<String>,
+    uids: HashSet<String>,
+    /// Objects by the uids their owner references name, so a delete finds its dependents
+    /// without scanning the store.
+    dependents: HashMap<String, BTreeSet<ObjectKey>>,
     applied: BTreeMap<(ObjectKey, String), Value>,
     history: VecDeque<Arc<StoredEvent>>,
     events: broadcast::Sender<Arc<StoredEvent>>,
@@ -104,7 +107,8 @@ impl Default for Store {
             registry: Registry::default(),
             resource_version: 0,
             objects: BTreeMap::new(),
-            uids: std::collections::HashSet::new(),
+            uids: HashSet::new(),
+            dependents: HashMap::new(),
             applied: BTreeMap::new(),
             history: VecDeque::new(),
             events: broadcast::channel(HISTORY).0,
@@ -133,6 +137,15 @@ fn key(t: &ResourceType, namespace: &str, name: &str) -> ObjectKey {
         },
         name: name.to_owned(),
     }
+}
+
+fn owner_uids(object: &Value) -> Vec<String> {
+    object["metadata"]["ownerReferences"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["uid"].as_str().map(str::to_owned))
+        .collect()
 }
 
 fn not_found(t: &ResourceType, name: &str) -> ApiError {
@@ -629,7 +642,15 @@ impl Store {
     }
 
     fn remove(&mut self, t: &ResourceType, object_key: ObjectKey, object: Value) -> Value {
-        self.applied.retain(|(k, _), _| *k != object_key);
+        let applied: Vec<_> = self
+            .applied
+            .range((object_key.clone(), String::new())..)
+            .take_while(|((k, _), _)| *k == object_key)
+            .map(|(applied_key, _)| applied_key.clone())
+            .collect();
+        for applied_key in applied {
+            self.applied.remove(&applied_key);
+        }
         let removed = self.commit(t, object_key, Some(object), EventType::Deleted);
         if t.kind == "CustomResourceDefinition" {
             self.registry.unregister_crd(&removed);
@@ -644,15 +665,10 @@ impl Store {
             return;
         };
         let dependents: Vec<ObjectKey> = self
-            .objects
-            .iter()
-            .filter(|(_, v)| {
-                v["metadata"]["ownerReferences"]
-                    .as_array()
-                    .is_some_and(|refs| refs.iter().any(|r| r["uid"].as_str() == Some(uid)))
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
+            .dependents
+            .get(uid)
+            .map(|keys| keys.iter().cloned().collect())
+            .unwrap_or_default();
         for dependent in dependents {
             let t = self
                 .registry
@@ -711,6 +727,24 @@ impl Store {
         let mut object = object.unwrap_or(Value::Null);
         object["metadata"]["resourceVersion"] = json!(self.resource_version.to_string());
         let uid = object["metadata"]["uid"].as_str().map(str::to_owned);
+        if let Some(previous) = self.objects.get(&object_key) {
+            for owner in owner_uids(previous) {
+                if let Some(keys) = self.dependents.get_mut(&owner) {
+                    keys.remove(&object_key);
+                    if keys.is_empty() {
+                        self.dependents.remove(&owner);
+                    }
+                }
+            }
+        }
+        if kind != EventType::Deleted {
+            for owner in owner_uids(&object) {
+                self.dependents
+                    .entry(owner)
+                    .or_default()
+                    .insert(object_key.clone());
+            }
+        }
         if kind == EventType::Deleted {
             self.objects.remove(&object_key);
             uid.map(|uid| self.uids.remove(&uid));

@@ -196,6 +196,17 @@ async fn deleting_an_owner_collects_its_dependents_and_finalizers_hold_deletion(
         },
     ]);
     api.create(&PostParams::default(), &child).await.unwrap();
+    // Owned once, then released: the collector follows the owner references as they are now.
+    let mut released = child.clone();
+    released.metadata.name = Some("released".into());
+    api.create(&PostParams::default(), &released).await.unwrap();
+    api.patch(
+        "released",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"ownerReferences": null}})),
+    )
+    .await
+    .unwrap();
     let mut held = config_map("held", json!({}));
     held.metadata.finalizers = Some(vec!["dice.dev/cleanup".into()]);
     api.create(&PostParams::default(), &held).await.unwrap();
@@ -204,6 +215,10 @@ async fn deleting_an_owner_collects_its_dependents_and_finalizers_hold_deletion(
     assert!(
         api.get_opt("child").await.unwrap().is_none(),
         "dependent garbage-collected"
+    );
+    assert!(
+        api.get_opt("released").await.unwrap().is_some(),
+        "an object whose owner reference was removed is not collected"
     );
 
     api.delete("held", &DeleteParams::default()).await.unwrap();

@@ -73,10 +73,7 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     if args.soak_waves > 0 {
         return match soak::soak(&args).await {
-            Ok(report) => {
-                print!("{report}");
-                ExitCode::SUCCESS
-            }
+            Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
                 eprintln!("error: {error}");
                 ExitCode::FAILURE

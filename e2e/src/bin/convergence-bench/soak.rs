@@ -8,7 +8,6 @@ use crate::process::{Operator, memory_mib};
 use crate::run::watch;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -61,7 +60,33 @@ fn nonzero(held: &BTreeMap<String, f64>) -> String {
     }
 }
 
-pub async fn soak(args: &Args) -> Result<String, String> {
+/// The operator's resident memory, in MiB: all of it, and its anonymous (heap, stacks) and
+/// file-backed (the binary's code and libraries) parts.
+struct Rss {
+    total: f64,
+    anonymous: f64,
+    file: f64,
+}
+
+impl Rss {
+    fn of(operator: &Operator) -> Self {
+        let pid = operator.pid();
+        Self {
+            total: memory_mib(&pid, "VmRSS"),
+            anonymous: memory_mib(&pid, "RssAnon"),
+            file: memory_mib(&pid, "RssFile"),
+        }
+    }
+}
+
+/// Prints a part of the report at once, so a long soak shows each wave as it ends.
+fn emit(text: &str) {
+    print!("{text}");
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+}
+
+/// Runs the soak, printing its report as it goes.
+pub async fn soak(args: &Args) -> Result<(), String> {
     let cluster = cluster::Cluster::start(args).await?;
     let (client, spec) = (&cluster.client, &cluster.spec);
     let (seen, watching) = watch(client);
@@ -69,18 +94,22 @@ pub async fn soak(args: &Args) -> Result<String, String> {
     let mut operator = Operator::start(&args.operator, &cluster.served.kubeconfig)?;
     operator.wait_until_serving(Duration::from_secs(30)).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let baseline_rss = memory_mib(&operator.pid(), "VmRSS");
+    let baseline_rss = Rss::of(&operator);
     let baseline = operator.held().await;
 
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "### Churn soak: {} waves of {} DiceServices created, then deleted\n\nOne in ten has a name no Service can carry (Degraded), one in ten names Secrets that do not exist. Before the first wave the operator's RSS is {baseline_rss:.1} MiB and its maps hold: {}.\n",
+    emit(&format!(
+        "### Churn soak: {} waves of {} DiceServices created, then deleted\n\nOne in ten has a name no Service can carry (Degraded), one in ten names Secrets that do not exist. Before the first wave the operator's RSS is {:.1} MiB ({:.1} MiB anonymous: heap and stacks; {:.1} MiB file-backed: its code, paged in as paths first run) and its maps hold: {}.\n",
         args.soak_waves,
         args.count,
+        baseline_rss.total,
+        baseline_rss.anonymous,
+        baseline_rss.file,
         nonzero(&baseline)
+    ));
+    emit(
+        "| wave | all reconciled in s | RSS after reconciling MiB | deleted; maps back to baseline in s | RSS after the deletes MiB | of it anonymous MiB | of it file-backed MiB | maps not at baseline |\n|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
-    out.push_str("| wave | all reconciled in s | RSS after reconciling MiB | deleted; maps back to baseline in s | RSS after the deletes MiB | maps not at baseline |\n|---:|---:|---:|---:|---:|---|\n");
+    let mut after_deletes = Vec::new();
     for wave in 0..args.soak_waves {
         let first = wave * args.count;
         let members: Vec<_> = (first..first + args.count)
@@ -102,28 +131,36 @@ pub async fn soak(args: &Args) -> Result<String, String> {
         })
         .await;
         let held = operator.held().await;
-        let _ = writeln!(
-            out,
-            "| {} | {reconciled_s:.1} | {loaded_rss:.1} | {} | {:.1} | {} |",
+        let rss = Rss::of(&operator);
+        let row = format!(
+            "| {} | {reconciled_s:.1} | {loaded_rss:.1} | {} | {:.1} | {:.1} | {:.1} | {} |",
             wave + 1,
             drained_s
                 .as_ref()
                 .map_or_else(|e| e.clone(), |s| format!("{s:.1}")),
-            memory_mib(&operator.pid(), "VmRSS"),
+            rss.total,
+            rss.anonymous,
+            rss.file,
             nonzero(&held)
         );
+        after_deletes.push(rss);
+        emit(&format!("{row}\n"));
         if let Err(error) = drained_s {
             operator.stop();
-            print!("{out}");
             return Err(error);
         }
     }
-    let _ = writeln!(
-        out,
-        "\nPeak RSS over the soak: {:.1} MiB.\n",
-        memory_mib(&operator.pid(), "VmHWM")
-    );
+    let peak = memory_mib(&operator.pid(), "VmHWM");
+    emit(&format!("\nPeak RSS over the soak: {peak:.1} MiB."));
+    if let (Some(first), Some(last)) = (after_deletes.first(), after_deletes.last()) {
+        emit(&format!(
+            " After the last wave's deletes against after the first's: RSS {:+.1} MiB, anonymous {:+.1} MiB (growth from wave to wave would be a leak).",
+            last.total - first.total,
+            last.anonymous - first.anonymous
+        ));
+    }
+    emit("\n\n");
     operator.stop();
     watching.abort();
-    Ok(out)
+    Ok(())
 }
