@@ -8,6 +8,7 @@ use crate::observed::ObservedChildren;
 use crate::retry::Backoffs;
 use crate::secrets::SecretKeys;
 use crate::served::{MonitoringKind, ServedKinds};
+use crate::spec_changes::SpecChanges;
 use crate::status::MonitoringOutcome;
 use crate::status_writes::StatusWrites;
 use crate::validate::{Defaults, Validated, validate};
@@ -17,10 +18,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::{PredicateConfig, WatchStreamExt, reflector, watcher};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Client, Resource, ResourceExt};
 use std::future::Future;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -77,6 +77,8 @@ pub struct Context {
     secret_keys: SecretKeys,
     /// Status writes the DiceService watch has not shown yet.
     status_writes: Arc<StatusWrites>,
+    /// Which DiceService events start a reconcile.
+    spec_changes: Arc<SpecChanges>,
 }
 
 impl std::fmt::Debug for Context {
@@ -106,6 +108,7 @@ impl Context {
             failures: Backoffs::default(),
             secret_keys: SecretKeys::default(),
             status_writes: Arc::default(),
+            spec_changes: Arc::default(),
         }
     }
 }
@@ -264,15 +267,6 @@ pub fn error_policy<K: Resource>(
     Action::requeue(delay)
 }
 
-/// Changes when the spec changes (generation), the object is recreated under the same name
-/// (uid) or its deletion starts (the finalizer must run), unlike `predicates::generation` alone.
-fn spec_identity(service: &CachedDiceService) -> Option<u64> {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    let deleting = service.metadata.deletion_timestamp.is_some();
-    (service.uid(), service.metadata.generation, deleting).hash(&mut hasher);
-    Some(hasher.finish())
-}
-
 /// How the controller runs (from the command line).
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -362,13 +356,13 @@ pub async fn run(
     // events still do, which is how Deployment readiness reaches the status.
     let (reader, writer) = reflector::store();
     let status_writes = ctx.status_writes.clone();
+    let spec_changes = ctx.spec_changes.clone();
     let trigger = watcher::watcher(scope.api::<CachedDiceService>(), listed())
         .default_backoff()
         .inspect_ok(move |event| status_writes.observe(event))
         .modify(trim)
         .reflect(writer)
-        .applied_objects()
-        .predicate_filter(spec_identity, PredicateConfig::default());
+        .try_filter_map(move |event| futures::future::ready(Ok(spec_changes.admit(event))));
     let config = controller::Config::default().concurrency(settings.concurrency);
     let controller = Controller::for_stream(trigger, reader)
         .with_config(config)
@@ -439,6 +433,7 @@ async fn report_held(ctx: Arc<Context>, store: reflector::Store<CachedDiceServic
         held("failures").set(i64::try_from(ctx.failures.len()).unwrap_or(i64::MAX));
         held("secret_keys").set(i64::try_from(ctx.secret_keys.len()).unwrap_or(i64::MAX));
         held("status_writes").set(i64::try_from(ctx.status_writes.len()).unwrap_or(i64::MAX));
+        held("spec_changes").set(i64::try_from(ctx.spec_changes.len()).unwrap_or(i64::MAX));
         tokio::time::sleep(HELD_INTERVAL).await;
     }
 }

@@ -19,6 +19,7 @@ pub mod render;
 pub mod retry;
 pub mod secrets;
 pub mod served;
+pub mod spec_changes;
 pub mod status;
 pub mod status_writes;
 pub mod validate;

@@ -120,7 +120,7 @@ impl Default for OperatorMetrics {
         let held = Family::default();
         registry.register(
             "dice_operator_held_entries",
-            "Entries in the operator's in-memory maps: watch stores by kind, failing DiceServices, cached Secret key names",
+            "Entries in the operator's in-memory maps: watch stores by kind, failing DiceServices, cached Secret key names, status writes not yet seen, spec identities",
             held.clone(),
         );
         Self {
