@@ -97,6 +97,15 @@ bench=./target/release/convergence-bench
   $bench --count 5000 --idle-seconds 60 --timeout-seconds 900
   $bench --count 10000 --idle-seconds 60 --timeout-seconds 1800
   $bench --soak-waves 10 --count 2000
+  echo "In the soak, the file-backed part of the RSS is the operator's code, paged in as each path"
+  echo "first runs. The anonymous part after the deletes is mostly heap the allocator (glibc) keeps"
+  echo "from a wave's high-water mark rather than live data: a heap profile (dhat) of the operator"
+  echo "idle after a wave of 500 found 3.4 MB live in 4,700 blocks — chiefly the buffers of the"
+  echo "pooled API-server connections — against a 9.6 MB peak during the wave. Growth from wave to"
+  echo "wave would be a leak: the same profile after four waves found 0.4 MB more, all of it"
+  echo "kube-runtime's predicate cache (an entry per deleted DiceService kept for an hour), which"
+  echo "the operator has since replaced with its own map, forgotten on delete (\`spec_changes\`)."
+  echo
   echo "CPU columns are up to \"all Ready\": the operator's, and the harness process's (the fake API"
   echo "server, the simulated kubelet and the Ready watch), on the same 2 cores."
   echo
