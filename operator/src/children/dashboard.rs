@@ -22,9 +22,79 @@ pub const OWNER_ANNOTATION: &str = "dice.dev/owner";
 /// very DiceService created (absent from `render` output, which has no uid).
 pub const OWNER_UID_ANNOTATION: &str = "dice.dev/owner-uid";
 
-fn template() -> &'static Value {
-    static PARSED: OnceLock<Value> = OnceLock::new();
-    PARSED.get_or_init(|| serde_json::from_str(TEMPLATE).unwrap_or(Value::Null))
+/// A DiceService's own values in its dashboard.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Uid,
+    Title,
+    Namespace,
+    Job,
+}
+
+impl Slot {
+    const ALL: [Slot; 4] = [Slot::Uid, Slot::Title, Slot::Namespace, Slot::Job];
+
+    /// What stands in the template where the slot's value goes (not in the dashboard JSON).
+    fn marker(self) -> &'static str {
+        match self {
+            Slot::Uid => "@@dice:uid@@",
+            Slot::Title => "@@dice:title@@",
+            Slot::Namespace => "@@dice:namespace@@",
+            Slot::Job => "@@dice:job@@",
+        }
+    }
+
+    fn value(self, service: &Validated) -> String {
+        match self {
+            Slot::Uid => uid(service),
+            Slot::Title => format!("Dice / {} / {}", service.namespace, service.name),
+            Slot::Namespace => service.namespace.clone(),
+            Slot::Job => service.name.clone(),
+        }
+    }
+}
+
+/// The template with its slots filled by `value`.
+fn filled(value: impl Fn(Slot) -> Value) -> Value {
+    let mut dashboard: Value = serde_json::from_str(TEMPLATE).unwrap_or(Value::Null);
+    dashboard["uid"] = value(Slot::Uid);
+    dashboard["title"] = value(Slot::Title);
+    if let Some(variables) = dashboard["templating"]["list"].as_array_mut() {
+        for variable in variables {
+            let value = match variable["name"].as_str() {
+                Some("namespace") => value(Slot::Namespace),
+                Some("job") => value(Slot::Job),
+                _ => continue,
+            };
+            variable["query"] = value.clone();
+            variable["current"] = serde_json::json!({"text": value, "value": value});
+        }
+    }
+    dashboard
+}
+
+/// The pretty-printed template cut at its slots, made once: a dashboard is then one string
+/// joined from these pieces, where cloning and printing the parsed template took thousands of
+/// allocations for every reconcile.
+fn pieces() -> &'static [(String, Option<Slot>)] {
+    static PIECES: OnceLock<Vec<(String, Option<Slot>)>> = OnceLock::new();
+    PIECES.get_or_init(|| {
+        let marked = filled(|slot| Value::String(slot.marker().to_owned()));
+        let mut rest = serde_json::to_string_pretty(&marked).unwrap_or_default();
+        let mut pieces = Vec::new();
+        loop {
+            let next = Slot::ALL
+                .into_iter()
+                .filter_map(|slot| Some((rest.find(&format!("\"{}\"", slot.marker()))?, slot)))
+                .min_by_key(|(at, _)| *at);
+            let Some((at, slot)) = next else {
+                pieces.push((rest, None));
+                return pieces;
+            };
+            let after = rest.split_off(at).split_off(slot.marker().len() + 2);
+            pieces.push((std::mem::replace(&mut rest, after), Some(slot)));
+        }
+    })
 }
 
 /// `<name>-dashboard` beside the DiceService; in a shared dashboards namespace the source
@@ -50,23 +120,17 @@ pub fn uid(service: &Validated) -> String {
     format!("dice-{hex}")
 }
 
-/// The dashboard JSON for `service`.
-pub fn dashboard(service: &Validated) -> Value {
-    let mut dashboard = template().clone();
-    dashboard["uid"] = Value::String(uid(service));
-    dashboard["title"] = Value::String(format!("Dice / {} / {}", service.namespace, service.name));
-    if let Some(variables) = dashboard["templating"]["list"].as_array_mut() {
-        for variable in variables {
-            let value = match variable["name"].as_str() {
-                Some("namespace") => service.namespace.clone(),
-                Some("job") => service.name.clone(),
-                _ => continue,
-            };
-            variable["query"] = Value::String(value.clone());
-            variable["current"] = serde_json::json!({"text": value, "value": value});
+/// The dashboard JSON for `service`, pretty-printed.
+pub fn dashboard(service: &Validated) -> String {
+    let pieces = pieces();
+    let mut json = String::with_capacity(pieces.iter().map(|(text, _)| text.len() + 64).sum());
+    for (text, slot) in pieces {
+        json.push_str(text);
+        if let Some(slot) = slot {
+            json.push_str(&Value::String(slot.value(service)).to_string());
         }
     }
-    dashboard
+    json
 }
 
 pub fn build(service: &Validated) -> Option<ConfigMap> {
@@ -94,10 +158,34 @@ pub fn build(service: &Validated) -> Option<ConfigMap> {
     if !annotations.is_empty() {
         metadata.annotations = Some(annotations);
     }
-    let json = serde_json::to_string_pretty(&dashboard(service)).unwrap_or_default();
+    let json = dashboard(service);
     Some(ConfigMap {
         metadata,
         data: Some(BTreeMap::from([(file_name(service), json)])),
         ..ConfigMap::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::{Defaults, validate};
+
+    #[test]
+    fn the_dashboard_is_the_parsed_template_with_the_diceservices_values() {
+        let mut service = crate::crd::DiceService::new(
+            "dice",
+            serde_json::from_value(serde_json::json!({})).expect("an empty spec is valid"),
+        );
+        service.metadata.namespace = Some("shop".into());
+        let service = validate(&service, &Defaults::with_image("img")).expect("valid");
+        let parsed = filled(|slot| Value::String(slot.value(&service)));
+        let expected = serde_json::to_string_pretty(&parsed).expect("JSON");
+        let dashboard = dashboard(&service);
+        assert_eq!(dashboard, expected);
+        assert!(!dashboard.contains("@@dice:"), "every slot filled");
+        let json: Value = serde_json::from_str(&dashboard).expect("JSON");
+        assert_eq!(json["title"], "Dice / shop / dice");
+        assert_eq!(json["templating"]["list"][3]["current"]["value"], "shop");
+    }
 }
