@@ -98,7 +98,7 @@ pub async fn soak(args: &Args) -> Result<(), String> {
     let baseline = operator.held().await;
 
     emit(&format!(
-        "### Churn soak: {} waves of {} DiceServices created, then deleted\n\nOne in ten has a name no Service can carry (Degraded), one in ten names Secrets that do not exist. Before the first wave the operator's RSS is {:.1} MiB ({:.1} MiB anonymous: heap and stacks; {:.1} MiB file-backed: its code, paged in as paths first run) and its maps hold: {}.\n",
+        "### Churn soak: {} waves of {} DiceServices created, then deleted\n\nOne in ten has a name no Service can carry (Degraded), one in ten names Secrets that do not exist. Before the first wave the operator's RSS is {:.1} MiB ({:.1} MiB anonymous: heap and stacks; {:.1} MiB file-backed: its code, paged in as paths first run) and its maps hold: {}.\n\n",
         args.soak_waves,
         args.count,
         baseline_rss.total,
