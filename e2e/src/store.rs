@@ -713,6 +713,24 @@ impl Store {
         self.record(&core, object_key, Some(view), kind);
     }
 
+    /// Moves `object_key` in the dependents index from the owners it had to the ones it has.
+    fn index_dependent(&mut self, object_key: &ObjectKey, before: &[String], after: &[String]) {
+        for owner in before {
+            if let Some(keys) = self.dependents.get_mut(owner) {
+                keys.remove(object_key);
+                if keys.is_empty() {
+                    self.dependents.remove(owner);
+                }
+            }
+        }
+        for owner in after {
+            self.dependents
+                .entry(owner.clone())
+                .or_default()
+                .insert(object_key.clone());
+        }
+    }
+
     fn record(
         &mut self,
         t: &ResourceType,
@@ -727,23 +745,17 @@ impl Store {
         let mut object = object.unwrap_or(Value::Null);
         object["metadata"]["resourceVersion"] = json!(self.resource_version.to_string());
         let uid = object["metadata"]["uid"].as_str().map(str::to_owned);
-        if let Some(previous) = self.objects.get(&object_key) {
-            for owner in owner_uids(previous) {
-                if let Some(keys) = self.dependents.get_mut(&owner) {
-                    keys.remove(&object_key);
-                    if keys.is_empty() {
-                        self.dependents.remove(&owner);
-                    }
-                }
-            }
-        }
-        if kind != EventType::Deleted {
-            for owner in owner_uids(&object) {
-                self.dependents
-                    .entry(owner)
-                    .or_default()
-                    .insert(object_key.clone());
-            }
+        let owners_before = self
+            .objects
+            .get(&object_key)
+            .map(owner_uids)
+            .unwrap_or_default();
+        let owners_after = match kind {
+            EventType::Deleted => Vec::new(),
+            _ => owner_uids(&object),
+        };
+        if owners_before != owners_after {
+            self.index_dependent(&object_key, &owners_before, &owners_after);
         }
         if kind == EventType::Deleted {
             self.objects.remove(&object_key);

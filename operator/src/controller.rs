@@ -1,7 +1,7 @@
 //! The controller: watches DiceServices and every owned kind, and reconciles
 //! validate → build → apply → status, writing status only when it changed.
 
-use crate::crd::{CachedDiceService, DiceService};
+use crate::crd::{CachedDiceService, DiceService, object_key};
 use crate::events::Events;
 use crate::metrics::{ErrorLabels, MapLabels, OperatorMetrics, ReconcileMeasurement};
 use crate::observed::ObservedChildren;
@@ -111,14 +111,6 @@ impl Context {
             spec_changes: Arc::default(),
         }
     }
-}
-
-fn object_key(service: &impl Resource) -> String {
-    format!(
-        "{}/{}",
-        service.namespace().unwrap_or_default(),
-        service.name_any()
-    )
 }
 
 /// [`reconcile`] for the DiceService as the controller caches it.

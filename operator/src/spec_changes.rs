@@ -4,7 +4,7 @@
 //! `predicate_filter`, which keeps an entry per object for an hour after it is gone, a
 //! DiceService is forgotten when its deletion is seen, so churn leaves nothing behind.
 
-use crate::crd::CachedDiceService;
+use crate::crd::{CachedDiceService, object_key};
 use kube::ResourceExt;
 use kube::runtime::watcher::Event;
 use std::collections::HashMap;
@@ -16,17 +16,14 @@ type Identities = HashMap<String, u64>;
 
 #[derive(Debug, Default)]
 pub struct SpecChanges {
-    seen: Mutex<Identities>,
-    /// A re-list in progress: what it has shown so far, replacing `seen` when it is done.
-    relisting: Mutex<Option<Identities>>,
+    inner: Mutex<Remembered>,
 }
 
-fn key(service: &CachedDiceService) -> String {
-    format!(
-        "{}/{}",
-        service.namespace().unwrap_or_default(),
-        service.name_any()
-    )
+#[derive(Debug, Default)]
+struct Remembered {
+    seen: Identities,
+    /// A re-list in progress: what it has shown so far, replacing `seen` when it is done.
+    relisting: Option<Identities>,
 }
 
 fn identity(service: &CachedDiceService) -> u64 {
@@ -39,19 +36,16 @@ fn identity(service: &CachedDiceService) -> u64 {
 impl SpecChanges {
     /// The DiceService to reconcile for this event, if it changed as a reconcile cares.
     pub fn admit(&self, event: Event<CachedDiceService>) -> Option<CachedDiceService> {
-        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut relisting = self
-            .relisting
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let Remembered { seen, relisting } = &mut *inner;
         match event {
             Event::Apply(service) => {
                 let identity = identity(&service);
-                let before = seen.insert(key(&service), identity);
+                let before = seen.insert(object_key(&service), identity);
                 (before != Some(identity)).then_some(service)
             }
             Event::InitApply(service) => {
-                let key = key(&service);
+                let key = object_key(&service);
                 let identity = identity(&service);
                 let before = seen.get(&key).copied();
                 relisting
@@ -60,7 +54,7 @@ impl SpecChanges {
                 (before != Some(identity)).then_some(service)
             }
             Event::Delete(service) => {
-                seen.remove(&key(&service));
+                seen.remove(&object_key(&service));
                 if seen.capacity() > 64 && seen.len() * 4 < seen.capacity() {
                     seen.shrink_to_fit();
                 }
@@ -80,10 +74,8 @@ impl SpecChanges {
 
     /// How many DiceServices it remembers (`dice_operator_held_entries{map="spec_changes"}`).
     pub fn len(&self) -> usize {
-        self.seen
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.seen.len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -93,7 +93,6 @@ impl ObservedChildren {
             alertmanager_configs,
             watched: _,
         } = self;
-        let monitoring = |kind| Some(kind);
         [
             ("deployments", None, deployments.untyped()),
             ("services", None, services.untyped()),
@@ -105,22 +104,18 @@ impl ObservedChildren {
             ("networkpolicies", None, network_policies.untyped()),
             (
                 "servicemonitors",
-                monitoring(MonitoringKind::ServiceMonitor),
+                Some(MonitoringKind::ServiceMonitor),
                 service_monitors.untyped(),
             ),
             (
                 "prometheusrules",
-                monitoring(MonitoringKind::PrometheusRule),
+                Some(MonitoringKind::PrometheusRule),
                 prometheus_rules.untyped(),
             ),
-            (
-                "probes",
-                monitoring(MonitoringKind::Probe),
-                probes.untyped(),
-            ),
+            ("probes", Some(MonitoringKind::Probe), probes.untyped()),
             (
                 "alertmanagerconfigs",
-                monitoring(MonitoringKind::AlertmanagerConfig),
+                Some(MonitoringKind::AlertmanagerConfig),
                 alertmanager_configs.untyped(),
             ),
         ]
