@@ -9,6 +9,7 @@
 
 mod fieldset;
 mod merge;
+mod openapi;
 pub mod path;
 pub mod schema;
 pub mod set;
@@ -16,6 +17,7 @@ mod shape;
 mod updater;
 
 pub use merge::{Comparison, values_equal};
+pub use openapi::OBJECT_META;
 pub use path::{Path, PathElement};
 pub use schema::{Relationship, Schema, TypeRef};
 pub use set::Set;

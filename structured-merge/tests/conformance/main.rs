@@ -8,6 +8,7 @@
 
 mod cases;
 mod golit;
+mod kubernetes;
 mod state;
 
 use std::path::{Path, PathBuf};
