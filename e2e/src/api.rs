@@ -301,6 +301,7 @@ fn resource(
                     field_manager: manager,
                     subresource: sub,
                     field_validation: validation,
+                    force: params.get("force").is_some_and(|f| f == "true"),
                 },
             )?
         }

@@ -6,10 +6,10 @@
 //! `tower` service for `kube::Client`) or over HTTP on 127.0.0.1 with a kubeconfig.
 
 mod api;
-pub mod apply;
 mod discovery;
 mod event_views;
 pub mod faults;
+pub mod field_types;
 pub mod kubectl;
 pub mod kubelet;
 pub mod managed_fields;

@@ -1,10 +1,17 @@
-//! `metadata.managedFields`, as a controller reads them: which field manager last set which
-//! fields (FieldsV1), per operation and subresource. Simplified where controllers do not look:
-//! lists are atomic (owned whole), and an apply takes every field it names (as with `force`).
+//! `metadata.managedFields` as kube-apiserver keeps them, computed by structured-merge from the
+//! kind's schema: one entry per (manager, operation, subresource); an update takes the fields it
+//! changed from everyone else; an apply owns exactly its configuration's fields, prunes what
+//! it stopped applying, and conflicts with other owners of fields it changes unless forced;
+//! fields the server sets (name, uid, resourceVersion, …) belong to nobody.
 
+use crate::field_types::FieldType;
+use crate::status::ApiError;
 use serde_json::{Map, Value, json};
+use structured_merge::apiserver::server_owned_fields;
+use structured_merge::{Error, ManagedFields, Set, Updater, VersionedSet};
 
-/// Who is writing: the field manager, and its applied configuration when the write is an apply.
+/// Who is writing: the field manager, its applied configuration when the write is an apply,
+/// and the subresource written through.
 #[derive(Debug, Clone, Copy)]
 pub struct Writer<'a> {
     pub manager: &'a str,
@@ -12,6 +19,8 @@ pub struct Writer<'a> {
     pub applied: Option<&'a Value>,
     /// `status` or `scale` for a write through that subresource.
     pub subresource: Option<&'static str>,
+    /// An apply that takes fields other managers own instead of failing with a conflict.
+    pub force: bool,
 }
 
 impl<'a> Writer<'a> {
@@ -21,286 +30,385 @@ impl<'a> Writer<'a> {
             manager,
             applied: None,
             subresource: None,
+            force: false,
         }
     }
-}
 
-/// Maps key by key; anything else (scalars, lists) is one owned leaf.
-fn leaf_set(value: &Value) -> Value {
-    match value {
-        Value::Object(map) if !map.is_empty() => Value::Object(
-            map.iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (format!("f:{k}"), leaf_set(v)))
-                .collect(),
-        ),
-        _ => json!({}),
-    }
-}
-
-/// The fields of `after` that are new or hold another value than in `before`.
-fn changed(before: &Value, after: &Value) -> Value {
-    match (before, after) {
-        (Value::Object(before), Value::Object(after)) if !after.is_empty() => {
-            let mut fields = Map::new();
-            for (key, value) in after {
-                let set = match before.get(key) {
-                    Some(old) if old == value => continue,
-                    Some(old @ Value::Object(_))
-                        if value.as_object().is_some_and(|v| !v.is_empty()) =>
-                    {
-                        // Only removals inside: nothing newly set.
-                        match changed(old, value) {
-                            Value::Object(inner) if inner.is_empty() => continue,
-                            inner => inner,
-                        }
-                    }
-                    _ => leaf_set(value),
-                };
-                fields.insert(format!("f:{key}"), set);
-            }
-            Value::Object(fields)
-        }
-        (_, after) => leaf_set(after),
-    }
-}
-
-/// Removes from `owned` every field `taken` names (a leaf takes the whole subtree).
-fn release(owned: &mut Value, taken: &Value) {
-    let (Value::Object(owned_map), Value::Object(taken_map)) = (owned, taken) else {
-        return;
-    };
-    for (key, taken_child) in taken_map {
-        let whole = taken_child.as_object().is_some_and(Map::is_empty);
-        if whole {
-            owned_map.remove(key);
-        } else if let Some(owned_child) = owned_map.get_mut(key) {
-            let was_leaf = owned_child.as_object().is_some_and(Map::is_empty);
-            release(owned_child, taken_child);
-            if !was_leaf && owned_child.as_object().is_some_and(Map::is_empty) {
-                owned_map.remove(key);
-            }
+    fn operation(&self) -> &'static str {
+        if self.applied.is_some() {
+            "Apply"
+        } else {
+            "Update"
         }
     }
-}
 
-/// Keeps only the fields `object` still holds.
-fn retain_existing(owned: &mut Value, object: &Value) {
-    let Value::Object(owned_map) = owned else {
-        return;
-    };
-    owned_map.retain(|key, child| {
-        let Some(field) = key.strip_prefix("f:").and_then(|k| object.get(k)) else {
-            return false;
+    fn key(&self) -> String {
+        let manager = if self.manager.is_empty() {
+            "unknown"
+        } else {
+            self.manager
         };
-        if child.as_object().is_some_and(Map::is_empty) {
-            return true;
+        entry_key(
+            manager,
+            self.operation(),
+            self.subresource.unwrap_or_default(),
+        )
+    }
+}
+
+/// How structured-merge names a manager here: what kube-apiserver keys entries by.
+fn entry_key(manager: &str, operation: &str, subresource: &str) -> String {
+    format!("{manager}\u{1f}{operation}\u{1f}{subresource}")
+}
+
+/// The object as fields are computed on: without what the server keeps for itself.
+fn comparable(object: Option<&Value>) -> Value {
+    let Some(object) = object else {
+        return Value::Null;
+    };
+    let mut object = object.clone();
+    if let Some(meta) = object["metadata"].as_object_mut() {
+        for field in [
+            "managedFields",
+            "resourceVersion",
+            "uid",
+            "creationTimestamp",
+            "generation",
+        ] {
+            meta.remove(field);
         }
-        retain_existing(child, field);
-        child.as_object().is_some_and(|c| !c.is_empty())
-    });
+    }
+    object
 }
 
-/// Deep-merges field set `extra` into `fields`.
-fn union(fields: &mut Value, extra: &Value) {
-    let (Value::Object(fields), Value::Object(extra)) = (fields, extra) else {
-        return;
-    };
-    for (key, child) in extra {
-        match fields.get_mut(key) {
-            Some(existing) if !existing.as_object().is_some_and(Map::is_empty) => {
-                union(existing, child)
-            }
-            Some(_) => {}
-            None => {
-                fields.insert(key.clone(), child.clone());
-            }
-        }
-    }
+/// One stored entry's identity and time, by its key.
+struct Entry {
+    key: String,
+    value: Value,
 }
 
-/// Stamps `result.metadata.managedFields` after `writer` turned `before` (`None`: a create)
-/// into `result`: the writer owns what it applied or changed, everybody else loses those
-/// fields, and fields the object no longer has belong to nobody.
-pub fn stamp(before: Option<&Value>, result: &mut Value, writer: &Writer<'_>, time: &str) {
-    let taken = match (writer.applied, before) {
-        (Some(applied), _) => settable(&leaf_set(applied), writer.subresource),
-        (None, None) => settable(&leaf_set(result), writer.subresource),
-        (None, Some(before)) => settable(&changed(before, result), writer.subresource),
-    };
-    let operation = if writer.applied.is_some() {
-        "Apply"
-    } else {
-        "Update"
-    };
-    let manager = if writer.manager.is_empty() {
-        "unknown"
-    } else {
-        writer.manager
-    };
-    let mut entries: Vec<Value> = before
-        .and_then(|b| b["metadata"]["managedFields"].as_array().cloned())
-        .unwrap_or_default();
-    let is_writer = |entry: &Value| {
-        entry["manager"] == manager
-            && entry["operation"] == operation
-            && entry["subresource"].as_str() == writer.subresource
-    };
-    for entry in entries.iter_mut().filter(|e| !is_writer(e)) {
-        release(&mut entry["fieldsV1"], &taken);
+fn decode(object: Option<&Value>) -> Result<(ManagedFields, Vec<Entry>), ApiError> {
+    let mut managers = ManagedFields::new();
+    let mut entries = Vec::new();
+    let stored = object.and_then(|o| o["metadata"]["managedFields"].as_array());
+    for entry in stored.into_iter().flatten() {
+        let text = |field: &str| entry[field].as_str().unwrap_or_default();
+        let key = entry_key(text("manager"), text("operation"), text("subresource"));
+        let set = Set::from_fields_v1(&entry["fieldsV1"])
+            .map_err(|e| ApiError::BadRequest(format!("metadata.managedFields: {e}")))?;
+        managers.insert(
+            key.clone(),
+            VersionedSet {
+                set,
+                api_version: text("apiVersion").to_owned(),
+                applied: text("operation") == "Apply",
+            },
+        );
+        entries.push(Entry {
+            key,
+            value: entry.clone(),
+        });
     }
-    let mut own = match entries.iter().position(is_writer) {
-        Some(index) => entries.remove(index)["fieldsV1"].take(),
-        None => json!({}),
-    };
-    if writer.applied.is_some() {
-        own = taken;
-    } else {
-        union(&mut own, &taken);
-    }
-    let mut entry = json!({"manager": manager, "operation": operation, "apiVersion": result["apiVersion"].clone(),
-        "time": time, "fieldsType": "FieldsV1", "fieldsV1": own});
-    if let Some(subresource) = writer.subresource {
-        entry["subresource"] = json!(subresource);
-    }
-    entries.push(entry);
-    for entry in &mut entries {
-        retain_existing(&mut entry["fieldsV1"], result);
-    }
-    entries.retain(|e| e["fieldsV1"].as_object().is_some_and(|f| !f.is_empty()));
-    result["metadata"]["managedFields"] = Value::Array(entries);
+    Ok((managers, entries))
 }
 
-/// The part of field set `changes` a write through `subresource` can set: status through
-/// `status`, everything but status and server-owned metadata otherwise.
-fn settable(changes: &Value, subresource: Option<&str>) -> Value {
-    let Value::Object(map) = changes else {
-        return json!({});
-    };
-    let mut fields = Map::new();
-    for (key, value) in map {
-        let wanted = match (subresource, key.as_str()) {
-            (Some("status"), key) => key == "f:status",
-            (_, "f:apiVersion" | "f:kind" | "f:status") => false,
-            (_, "f:metadata") => {
-                let meta: Map<String, Value> = value
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .filter(|(k, _)| {
-                        [
-                            "f:labels",
-                            "f:annotations",
-                            "f:ownerReferences",
-                            "f:finalizers",
-                        ]
-                        .contains(&k.as_str())
-                    })
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                if !meta.is_empty() {
-                    fields.insert(key.clone(), Value::Object(meta));
-                }
-                false
-            }
-            _ => true,
+/// Writes `managers` into `result`: entries in their stored order, the writer's with a new
+/// time, entries whose fields are all gone dropped.
+fn encode(
+    result: &mut Value,
+    managers: &ManagedFields,
+    entries: Vec<Entry>,
+    writer: &Writer<'_>,
+    time: &str,
+) {
+    let stripped = server_owned_fields();
+    let mut out = Vec::new();
+    let writer_key = writer.key();
+    let mut written = false;
+    let mut emit = |key: &str, base: Option<Value>| {
+        let Some(owned) = managers.get(key) else {
+            return;
         };
-        if wanted {
-            fields.insert(key.clone(), value.clone());
+        let set = owned.set.difference(&stripped);
+        if set.is_empty() {
+            return;
+        }
+        let mut entry = base.unwrap_or_else(|| {
+            let mut entry = json!({"manager": if writer.manager.is_empty() { "unknown" } else { writer.manager },
+                "operation": writer.operation(), "fieldsType": "FieldsV1"});
+            if let Some(sub) = writer.subresource {
+                entry["subresource"] = json!(sub);
+            }
+            entry
+        });
+        let fields = set.to_fields_v1();
+        if key == writer_key && (entry["fieldsV1"] != fields || entry.get("time").is_none()) {
+            entry["time"] = json!(time);
+        }
+        entry["apiVersion"] = json!(owned.api_version);
+        entry["fieldsV1"] = fields;
+        out.push(entry);
+    };
+    for entry in entries {
+        written |= entry.key == writer_key;
+        emit(&entry.key, Some(entry.value));
+    }
+    if !written {
+        emit(&writer_key, None);
+    }
+    if let Some(meta) = result["metadata"].as_object_mut() {
+        meta.insert("managedFields".into(), Value::Array(out));
+    }
+}
+
+fn invalid(error: Error) -> ApiError {
+    ApiError::BadRequest(error.to_string())
+}
+
+/// Stamps `result.metadata.managedFields` after a create, update or patch by `writer` turned
+/// `before` (`None`: a create) into `result`.
+pub fn stamp(
+    t: &FieldType,
+    api_version: &str,
+    before: Option<&Value>,
+    result: &mut Value,
+    writer: &Writer<'_>,
+    time: &str,
+) -> Result<(), ApiError> {
+    let (managers, entries) = decode(before)?;
+    let updater = Updater {
+        schema: &t.schema,
+        root: &t.root,
+    };
+    let managers = updater
+        .update(
+            &comparable(before),
+            &comparable(Some(result)),
+            api_version,
+            &managers,
+            &writer.key(),
+        )
+        .map_err(invalid)?;
+    encode(result, &managers, entries, writer, time);
+    Ok(())
+}
+
+/// A server-side apply: the object after merging `config` into `live` (`None`: a create)
+/// with its managedFields, or the conflicts.
+pub fn apply(
+    t: &FieldType,
+    api_version: &str,
+    live: Option<&Value>,
+    config: &Value,
+    writer: &Writer<'_>,
+    time: &str,
+) -> Result<Value, ApiError> {
+    let (managers, entries) = decode(live)?;
+    let updater = Updater {
+        schema: &t.schema,
+        root: &t.root,
+    };
+    let base = comparable(live);
+    // The configuration is typed first, as kube-apiserver does: a field its schema lacks is
+    // the 500 real servers answer (kubernetes/kubernetes#139253).
+    updater
+        .schema
+        .to_field_set(config, updater.root)
+        .map_err(|e| {
+            let name = config["metadata"]["name"].as_str().unwrap_or_default();
+            let namespace = config["metadata"]["namespace"].as_str().unwrap_or_default();
+            let kind = config["kind"].as_str().unwrap_or_default();
+            ApiError::Internal(format!(
+                "failed to create typed patch object ({namespace}/{name}; {api_version}, Kind={kind}): {e}"
+            ))
+        })?;
+    let (merged, managers) = updater
+        .apply(
+            &base,
+            &comparable(Some(config)),
+            api_version,
+            &managers,
+            &writer.key(),
+            writer.force,
+        )
+        .map_err(|e| match e {
+            Error::Conflicts(conflicts) => conflict(conflicts),
+            other => invalid(other),
+        })?;
+    let mut object = merged.unwrap_or(base);
+    if let (Some(live), Some(meta)) = (live, object["metadata"].as_object_mut()) {
+        for field in ["resourceVersion", "uid", "creationTimestamp", "generation"] {
+            if let Some(value) = live["metadata"].get(field) {
+                meta.insert(field.to_owned(), value.clone());
+            }
         }
     }
-    Value::Object(fields)
+    if !object["metadata"].is_object() {
+        object["metadata"] = Value::Object(Map::new());
+    }
+    encode(&mut object, &managers, entries, writer, time);
+    Ok(object)
+}
+
+fn conflict(conflicts: Vec<structured_merge::Conflict>) -> ApiError {
+    let causes = conflicts
+        .iter()
+        .map(|c| {
+            let manager = c.manager.split('\u{1f}').next().unwrap_or_default();
+            (
+                structured_merge::path::display(&c.path),
+                format!("conflict with \"{manager}\""),
+            )
+        })
+        .collect();
+    ApiError::ApplyConflict { causes }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::field_types;
 
-    fn managers(object: &Value) -> Vec<(String, Value)> {
+    fn applier<'a>(manager: &'a str, config: &'a Value, force: bool) -> Writer<'a> {
+        Writer {
+            applied: Some(config),
+            force,
+            ..Writer::update(manager)
+        }
+    }
+
+    fn entries(object: &Value) -> Vec<(String, String, Value)> {
         object["metadata"]["managedFields"]
             .as_array()
             .unwrap()
             .iter()
             .map(|e| {
-                (
-                    e["manager"].as_str().unwrap().to_owned(),
-                    e["fieldsV1"].clone(),
-                )
+                let text = |k: &str| e[k].as_str().unwrap().to_owned();
+                (text("manager"), text("operation"), e["fieldsV1"].clone())
             })
             .collect()
     }
 
+    fn config(replicas: i64) -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "d", "namespace": "n", "labels": {"app": "dice"}},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "dice"}}}})
+    }
+
     #[test]
-    fn an_apply_owns_what_it_names_and_an_update_takes_what_it_changes() {
-        let applied = json!({"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "d", "labels": {"a": "1"}}, "spec": {"replicas": 2, "paused": false}});
-        let mut created = applied.clone();
-        let apply = Writer {
-            manager: "op",
-            applied: Some(&applied),
-            subresource: None,
-        };
-        stamp(None, &mut created, &apply, "t0");
-        assert_eq!(
-            managers(&created),
-            [(
-                "op".to_owned(),
-                json!({"f:metadata": {"f:labels": {"f:a": {}}}, "f:spec": {"f:replicas": {}, "f:paused": {}}})
-            )]
-        );
-        let mut edited = created.clone();
+    fn an_update_takes_only_what_it_changes_and_server_fields_belong_to_nobody() {
+        let t = field_types::builtin("apps", "v1", "Deployment");
+        let applied = config(2);
+        let mut live = apply(
+            &t,
+            "apps/v1",
+            None,
+            &applied,
+            &applier("op", &applied, false),
+            "t0",
+        )
+        .unwrap();
+        live["metadata"]["uid"] = json!("u");
+        let mut edited = live.clone();
         edited["spec"]["replicas"] = json!(5);
         edited["metadata"]["annotations"] = json!({"note": "x"});
         stamp(
-            Some(&created),
+            &t,
+            "apps/v1",
+            Some(&live),
             &mut edited,
             &Writer::update("kubectl-edit"),
             "t1",
+        )
+        .unwrap();
+        let found = entries(&edited);
+        assert_eq!(found[0].0, "op");
+        assert_eq!(found[0].1, "Apply");
+        assert!(
+            found[0].2["f:spec"].get("f:replicas").is_none(),
+            "replicas moved to the editor"
+        );
+        assert!(
+            found[0].2["f:metadata"].get("f:name").is_none(),
+            "identity is nobody's"
         );
         assert_eq!(
-            managers(&edited),
-            [
-                (
-                    "op".to_owned(),
-                    json!({"f:metadata": {"f:labels": {"f:a": {}}}, "f:spec": {"f:paused": {}}})
-                ),
-                (
-                    "kubectl-edit".to_owned(),
-                    json!({"f:metadata": {"f:annotations": {"f:note": {}}}, "f:spec": {"f:replicas": {}}})
-                ),
-            ]
-        );
-        let mut reverted = edited.clone();
-        reverted["spec"]["replicas"] = json!(2);
-        stamp(Some(&edited), &mut reverted, &apply, "t2");
-        assert_eq!(
-            managers(&reverted)[0],
+            found[1],
             (
                 "kubectl-edit".to_owned(),
-                json!({"f:metadata": {"f:annotations": {"f:note": {}}}})
-            ),
-            "the apply took replicas back; the annotation stays the editor's"
+                "Update".to_owned(),
+                json!({"f:metadata": {"f:annotations": {".": {}, "f:note": {}}}, "f:spec": {"f:replicas": {}}})
+            )
         );
     }
 
     #[test]
-    fn a_status_write_owns_only_status_and_removed_fields_belong_to_nobody() {
-        let mut object = json!({"apiVersion": "v1", "kind": "X", "metadata": {"name": "x"}, "spec": {"a": 1, "b": 2}});
-        stamp(None, &mut object, &Writer::update("creator"), "t0");
-        let mut status = object.clone();
-        status["status"] = json!({"ready": true});
-        let kubelet = Writer {
-            subresource: Some("status"),
-            ..Writer::update("kubelet")
+    fn an_apply_conflicts_with_another_owner_unless_forced_and_equal_values_are_shared() {
+        let t = field_types::builtin("apps", "v1", "Deployment");
+        let first = config(2);
+        let live = apply(
+            &t,
+            "apps/v1",
+            None,
+            &first,
+            &applier("a", &first, false),
+            "t0",
+        )
+        .unwrap();
+        let same = config(2);
+        let shared = apply(
+            &t,
+            "apps/v1",
+            Some(&live),
+            &same,
+            &applier("b", &same, false),
+            "t1",
+        )
+        .unwrap();
+        let found = entries(&shared);
+        assert_eq!(found.len(), 2, "both appliers own the equal values");
+        assert_eq!(found[0].2, found[1].2);
+        let other = config(3);
+        let err = apply(
+            &t,
+            "apps/v1",
+            Some(&shared),
+            &other,
+            &applier("c", &other, false),
+            "t2",
+        )
+        .unwrap_err();
+        let ApiError::ApplyConflict { causes } = err else {
+            panic!("not a conflict: {err:?}")
         };
-        stamp(Some(&object), &mut status, &kubelet, "t1");
-        let mut trimmed = status.clone();
-        trimmed["spec"].as_object_mut().unwrap().remove("b");
-        stamp(Some(&status), &mut trimmed, &Writer::update("editor"), "t2");
-        let entries = trimmed["metadata"]["managedFields"].as_array().unwrap();
-        assert_eq!(entries[0]["fieldsV1"], json!({"f:spec": {"f:a": {}}}));
-        assert_eq!(entries[1]["subresource"], "status");
-        assert_eq!(entries[1]["fieldsV1"], json!({"f:status": {"f:ready": {}}}));
-        assert_eq!(entries.len(), 2, "removing a field gives nobody an entry");
+        assert_eq!(
+            causes,
+            [
+                (
+                    ".spec.replicas".to_owned(),
+                    "conflict with \"a\"".to_owned()
+                ),
+                (
+                    ".spec.replicas".to_owned(),
+                    "conflict with \"b\"".to_owned()
+                ),
+            ]
+        );
+        let forced = apply(
+            &t,
+            "apps/v1",
+            Some(&shared),
+            &other,
+            &applier("c", &other, true),
+            "t3",
+        )
+        .unwrap();
+        assert_eq!(forced["spec"]["replicas"], 3);
+        let replicas_owners: Vec<String> = entries(&forced)
+            .into_iter()
+            .filter(|(_, _, fields)| fields["f:spec"].get("f:replicas").is_some())
+            .map(|(manager, _, _)| manager)
+            .collect();
+        assert_eq!(replicas_owners, ["c"]);
     }
 }

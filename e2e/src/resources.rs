@@ -1,5 +1,6 @@
 //! The kinds the fake API server serves: built-in ones, plus CRDs registered at run time.
 
+use crate::field_types::{self, FieldType};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,6 +23,8 @@ pub struct ResourceType {
     pub schema: Option<Arc<Value>>,
     /// Where the `/scale` subresource reads and writes, when the kind has one.
     pub scale: Option<ScalePaths>,
+    /// The schema server-side apply and `managedFields` follow.
+    pub fields: FieldType,
 }
 
 /// A scale subresource: dotted paths of the replica counts and of the selector. A CRD's
@@ -56,6 +59,7 @@ impl ResourceType {
             printer_columns: Vec::new(),
             schema: None,
             scale: None,
+            fields: field_types::builtin(group, version, kind),
         }
     }
 
@@ -209,7 +213,15 @@ impl Registry {
             if version["served"].as_bool() == Some(false) {
                 continue;
             }
+            let open_api = version["schema"].get("openAPIV3Schema");
+            let fields = field_types::custom(
+                &text(&spec["group"]),
+                &text(&version["name"]),
+                &text(&names["kind"]),
+                open_api,
+            );
             let resource = ResourceType {
+                fields,
                 group: text(&spec["group"]),
                 version: text(&version["name"]),
                 kind: text(&names["kind"]),

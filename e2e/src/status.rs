@@ -31,6 +31,15 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("unsupported media type {0:?}")]
     UnsupportedMediaType(String),
+    /// A server-side apply would change fields other managers own: `(field, "conflict with
+    /// \"manager\"")` per field.
+    #[error("Apply failed with {} conflict{}: {}", causes.len(), if causes.len() == 1 { "" } else { "s" },
+        causes.iter().map(|(field, message)| format!("{message}: {field}")).collect::<Vec<_>>().join("\n"))]
+    ApplyConflict { causes: Vec<(String, String)> },
+    /// What a real server answers `500` to, e.g. an apply naming a field the schema lacks
+    /// (kubernetes/kubernetes#139253).
+    #[error("{0}")]
+    Internal(String),
     /// RBAC refused the request; the message names who, what and where, as a real server's.
     #[error("{0}")]
     Forbidden(String),
@@ -40,13 +49,16 @@ impl ApiError {
     pub fn code(&self) -> StatusCode {
         match self {
             ApiError::NotFound { .. } | ApiError::UnknownResource => StatusCode::NOT_FOUND,
-            ApiError::AlreadyExists { .. } | ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::AlreadyExists { .. }
+            | ApiError::Conflict { .. }
+            | ApiError::ApplyConflict { .. } => StatusCode::CONFLICT,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Gone { .. } => StatusCode::GONE,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -54,13 +66,14 @@ impl ApiError {
         match self {
             ApiError::NotFound { .. } | ApiError::UnknownResource => "NotFound",
             ApiError::AlreadyExists { .. } => "AlreadyExists",
-            ApiError::Conflict { .. } => "Conflict",
+            ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => "Conflict",
             ApiError::BadRequest(_) => "BadRequest",
             ApiError::Invalid { .. } => "Invalid",
             ApiError::Gone { .. } => "Expired",
             ApiError::MethodNotAllowed(_) => "MethodNotAllowed",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
             ApiError::Forbidden(_) => "Forbidden",
+            ApiError::Internal(_) => "InternalError",
         }
     }
 
@@ -91,6 +104,15 @@ impl ApiError {
                     })
                     .collect();
                 body["details"] = json!({"name": name, "kind": kind, "causes": causes});
+            }
+            ApiError::ApplyConflict { causes } => {
+                let causes: Vec<_> = causes
+                    .iter()
+                    .map(|(field, message)| {
+                        json!({"reason": "FieldManagerConflict", "field": field, "message": message})
+                    })
+                    .collect();
+                body["details"] = json!({"causes": causes});
             }
             _ => {}
         }

@@ -1,7 +1,6 @@
 //! The object store: resourceVersions, generations, uids, status isolation, patches, apply,
 //! finalizers, owner-reference garbage collection, and the event history watches replay.
 
-use crate::apply;
 use crate::event_views;
 use crate::managed_fields::{self, Writer};
 use crate::resources::{Registry, ResourceType};
@@ -72,6 +71,8 @@ pub struct PatchRequest<'a> {
     pub field_manager: &'a str,
     pub subresource: Subresource,
     pub field_validation: FieldValidation,
+    /// `force=true`: an apply takes fields other managers own instead of conflicting.
+    pub force: bool,
 }
 
 /// Events after a resourceVersion plus a receiver for later ones, taken together.
@@ -91,7 +92,6 @@ pub struct Store {
     /// Objects by the uids their owner references name, so a delete finds its dependents
     /// without scanning the store.
     dependents: HashMap<String, BTreeSet<ObjectKey>>,
-    applied: BTreeMap<(ObjectKey, String), Value>,
     history: VecDeque<Arc<StoredEvent>>,
     events: broadcast::Sender<Arc<StoredEvent>>,
     /// Committed writes (creates, updates, deletes); no-op writes do not count.
@@ -109,7 +109,6 @@ impl Default for Store {
             objects: BTreeMap::new(),
             uids: HashSet::new(),
             dependents: HashMap::new(),
-            applied: BTreeMap::new(),
             history: VecDeque::new(),
             events: broadcast::channel(HISTORY).0,
             writes: 0,
@@ -225,19 +224,6 @@ fn default_builtin(t: &ResourceType, object: &mut Value) {
     }
 }
 
-/// Each field manager's last applied configuration of one object: a range of the map (keyed
-/// by object, then manager), not a scan of every object's.
-fn applied_configurations<'a>(
-    applied: &'a mut BTreeMap<(ObjectKey, String), Value>,
-    object_key: &'a ObjectKey,
-) -> impl Iterator<Item = (&'a String, &'a mut Value)> {
-    applied
-        .range_mut((object_key.clone(), String::new())..)
-        .take_while(move |((key, _), _)| key == object_key)
-        .map(|((_, manager), value)| (manager, value))
-}
-
-/// Everything but metadata and status: what `metadata.generation` tracks.
 fn spec_part(object: &Value) -> Value {
     let mut copy = object.clone();
     if let Some(map) = copy.as_object_mut() {
@@ -389,7 +375,16 @@ impl Store {
         meta["uid"] = json!(new_uid());
         meta["creationTimestamp"] = json!(now());
         meta["generation"] = json!(1);
-        managed_fields::stamp(None, &mut object, writer, &now());
+        if writer.applied.is_none() {
+            managed_fields::stamp(
+                &t.fields,
+                &t.api_version(),
+                None,
+                &mut object,
+                writer,
+                &now(),
+            )?;
+        }
         let meta = &mut object["metadata"];
         if t.namespaced {
             meta["namespace"] = json!(namespace);
@@ -502,8 +497,11 @@ impl Store {
             map.retain(|_, v| !v.is_null());
         }
         typed::decode(t, &mut result, validation)?;
-        // Only the server writes managedFields (a client may send a stale or empty copy).
-        result["metadata"]["managedFields"] = existing["metadata"]["managedFields"].clone();
+        // Only the server writes managedFields (a client may send a stale or empty copy); an
+        // apply computed them already.
+        if writer.applied.is_none() {
+            result["metadata"]["managedFields"] = existing["metadata"]["managedFields"].clone();
+        }
         if let Some(meta) = result["metadata"].as_object_mut() {
             meta.retain(|_, v| !v.is_null());
         }
@@ -523,7 +521,16 @@ impl Store {
                 .or(writer.subresource),
             ..*writer
         };
-        managed_fields::stamp(Some(&existing), &mut result, &writer, &now());
+        if writer.applied.is_none() {
+            managed_fields::stamp(
+                &t.fields,
+                &t.api_version(),
+                Some(&existing),
+                &mut result,
+                &writer,
+                &now(),
+            )?;
+        }
         if let Some(schema) = &t.schema {
             admit(t, name, schema, &result, Some(&existing))?;
         }
@@ -533,9 +540,6 @@ impl Store {
                 .is_none_or(Vec::is_empty);
         if finalized {
             return Ok(self.remove(t, object_key, result));
-        }
-        for (_, applied) in applied_configurations(&mut self.applied, &object_key) {
-            apply::release_changed(applied, &result);
         }
         Ok(self.commit(t, object_key, Some(result), EventType::Modified))
     }
@@ -553,6 +557,7 @@ impl Store {
             field_manager: manager,
             subresource: sub,
             field_validation: validation,
+            force,
         } = request;
         let object_key = key(t, namespace, name);
         let existing = self.objects.get(&object_key).cloned();
@@ -582,31 +587,29 @@ impl Store {
                 )
             }
             PatchKind::Apply => {
-                let applied_key = (object_key.clone(), manager.to_owned());
-                let others: Vec<Value> = applied_configurations(&mut self.applied, &object_key)
-                    .filter(|(m, _)| m.as_str() != manager)
-                    .map(|(_, v)| v.clone())
-                    .collect();
                 let writer = Writer {
                     applied: Some(body),
+                    subresource: (sub == Subresource::Status).then_some("status"),
+                    force,
                     ..Writer::update(manager)
                 };
-                let result = match existing {
+                let mut config = body.clone();
+                config["metadata"]["name"] = json!(name);
+                let object = managed_fields::apply(
+                    &t.fields,
+                    &t.api_version(),
+                    existing.as_ref(),
+                    &config,
+                    &writer,
+                    &now(),
+                )?;
+                match existing {
                     None if sub == Subresource::Main => {
-                        let mut object = body.clone();
-                        object["metadata"]["name"] = json!(name);
-                        self.create(t, namespace, object, validation, &writer)?
+                        self.create(t, namespace, object, validation, &writer)
                     }
-                    None => return Err(not_found(t, name)),
-                    Some(live) => {
-                        let previous = self.applied.get(&applied_key);
-                        let other_refs: Vec<&Value> = others.iter().collect();
-                        let merged = apply::apply(Some(&live), previous, body, &other_refs);
-                        self.update(t, (namespace, name), merged, sub, validation, &writer)?
-                    }
-                };
-                self.applied.insert(applied_key, body.clone());
-                Ok(result)
+                    None => Err(not_found(t, name)),
+                    Some(_) => self.update(t, (namespace, name), object, sub, validation, &writer),
+                }
             }
         }
     }
@@ -642,15 +645,6 @@ impl Store {
     }
 
     fn remove(&mut self, t: &ResourceType, object_key: ObjectKey, object: Value) -> Value {
-        let applied: Vec<_> = self
-            .applied
-            .range((object_key.clone(), String::new())..)
-            .take_while(|((k, _), _)| *k == object_key)
-            .map(|(applied_key, _)| applied_key.clone())
-            .collect();
-        for applied_key in applied {
-            self.applied.remove(&applied_key);
-        }
         let removed = self.commit(t, object_key, Some(object), EventType::Deleted);
         if t.kind == "CustomResourceDefinition" {
             self.registry.unregister_crd(&removed);

@@ -339,6 +339,7 @@ pub async fn run(
             probes,
             alertmanager_configs,
             watched: true,
+            schemas: Arc::default(),
         },
         check_secrets: settings.check_secrets,
         ..ctx

@@ -62,7 +62,7 @@ impl Schema {
                     return Ok(());
                 };
                 for (key, entry) in entries {
-                    let entry_ty = entry_type(map, key)?;
+                    let entry_ty = entry_type(map, path, key)?;
                     path.push(PathElement::Field(key.clone()));
                     self.collect_fields(entry, entry_ty, path, set)?;
                     let empty_map = entry.as_object().is_some_and(Map::is_empty);
@@ -143,7 +143,7 @@ impl Schema {
                 let mut kept = Map::new();
                 for (key, entry) in entries {
                     let element = PathElement::Field(key.clone());
-                    let Ok(entry_ty) = entry_type(map, key) else {
+                    let Ok(entry_ty) = entry_type(map, &[], key) else {
                         continue;
                     };
                     let below = set.child(&element);

@@ -7,6 +7,7 @@
 //!
 //! Checked against structured-merge-diff's own test cases (`tests/conformance`).
 
+pub mod apiserver;
 mod fieldset;
 mod merge;
 mod openapi;

@@ -192,7 +192,7 @@ fn walk_map(
         .collect();
     let mut out = Map::new();
     for key in keys {
-        let entry_ty = entry_type(map, key)?;
+        let entry_ty = entry_type(map, &w.path, key)?;
         let l = left.and_then(|m| m.get(key));
         let r = right.and_then(|m| m.get(key));
         w.path.push(PathElement::Field(key.clone()));

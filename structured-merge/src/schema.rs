@@ -153,6 +153,35 @@ impl Schema {
         Ok(Cow::Owned(atom))
     }
 
+    /// Keeps only the named types `roots` reach.
+    pub fn retain_reachable(&mut self, roots: &[TypeRef]) {
+        let mut reached = std::collections::HashSet::new();
+        let mut pending: Vec<TypeRef> = roots.to_vec();
+        while let Some(reference) = pending.pop() {
+            let atom = match &reference {
+                TypeRef::Named(name, _) => {
+                    if !reached.insert(name.to_string()) {
+                        continue;
+                    }
+                    match self.types.get(&**name) {
+                        Some(atom) => atom.clone(),
+                        None => continue,
+                    }
+                }
+                TypeRef::Inline(atom, _) => atom.clone(),
+            };
+            if let Some(list) = &atom.list {
+                pending.push(list.element.clone());
+            }
+            if let Some(map) = &atom.map {
+                pending.extend(map.fields.values().map(|f| f.ty.clone()));
+                pending.extend(map.element.clone());
+            }
+        }
+        self.types
+            .retain(|name, _| reached.contains(name) || name == DEDUCED || name == UNTYPED_ATOMIC);
+    }
+
     /// Reads structured-merge-diff's YAML schema form (`types: [{name, map|list|scalar}]`).
     pub fn from_smd_yaml(text: &str) -> Result<Self, Error> {
         let document: YamlSchema =

@@ -56,13 +56,22 @@ pub fn shape<'a>(atom: &'a Atom, value: Option<&Value>) -> Result<Shape<'a>, Err
     }
 }
 
-/// The type of a map entry: its named field's, else the map's element type.
-pub fn entry_type<'a>(map: &'a MapType, key: &str) -> Result<&'a TypeRef, Error> {
+/// The type of a map entry at `path`: its named field's, else the map's element type.
+pub fn entry_type<'a>(
+    map: &'a MapType,
+    path: &[PathElement],
+    key: &str,
+) -> Result<&'a TypeRef, Error> {
     map.fields
         .get(key)
         .map(|field| &field.ty)
         .or(map.element.as_ref())
-        .ok_or_else(|| Error::Invalid(format!(".{key}: field not declared in schema")))
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "{}.{key}: field not declared in schema",
+                crate::path::display(path)
+            ))
+        })
 }
 
 /// The path element of list element `item` at `index`.

@@ -71,6 +71,7 @@ pub async fn apply_children(
     } = children;
     let mut run = Run {
         client,
+        schemas: &observed.schemas,
         service,
         served,
         sent: lookups,

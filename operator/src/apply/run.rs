@@ -5,7 +5,7 @@ use super::{apply, dashboards_of, delete, refused};
 use crate::REPLICAS_HANDOVER_MANAGER;
 use crate::children::{REPLICAS_FROM_ANNOTATION, REPLICAS_FROM_AUTOSCALER};
 use crate::crd::{ChildState, ChildStatus};
-use crate::observed::{Index, up_to_date};
+use crate::observed::{ChildSchemas, Index, up_to_date};
 use crate::ownership::{self, Claim};
 use crate::served::{MonitoringKind, ServedKinds};
 use crate::validate::Validated;
@@ -20,6 +20,7 @@ use std::fmt::Debug;
 
 pub(super) struct Run<'a> {
     pub client: &'a Client,
+    pub schemas: &'a ChildSchemas,
     pub service: &'a Validated,
     pub served: &'a ServedKinds,
     pub sent: usize,
@@ -47,6 +48,20 @@ impl<K> Child for K where
 }
 
 impl Run<'_> {
+    /// The record of `desired`'s child when applying it would change nothing; loads the
+    /// kind's schema first (once) when the watch holds a record of the child.
+    async fn up_to_date<K: Child>(
+        &self,
+        observed: &Index<K>,
+        desired: &K,
+    ) -> Option<std::sync::Arc<crate::observed::Seen>> {
+        let meta = desired.meta();
+        let namespace = meta.namespace.as_deref().unwrap_or_default();
+        observed.get(namespace, meta.name.as_deref().unwrap_or_default())?;
+        self.schemas.ensure(self.client, &K::api_version(&())).await;
+        up_to_date(observed, self.schemas, desired)
+    }
+
     /// Applies `desired` unless the watch shows it up to date; returns the server's copy when
     /// it was sent.
     pub(super) async fn apply<K: Child>(
@@ -54,7 +69,7 @@ impl Run<'_> {
         observed: &Index<K>,
         desired: &K,
     ) -> Result<Option<K>, kube::Error> {
-        if up_to_date(observed, desired).is_some() {
+        if self.up_to_date(observed, desired).await.is_some() {
             return Ok(None);
         }
         self.sent += 1;
@@ -67,7 +82,7 @@ impl Run<'_> {
         observed: &Index<Deployment>,
         desired: &Deployment,
     ) -> Result<Deployment, kube::Error> {
-        if let Some(seen) = up_to_date(observed, desired) {
+        if let Some(seen) = self.up_to_date(observed, desired).await {
             return Ok(seen.deployment(&self.service.namespace, &desired.name_any()));
         }
         self.sent += 1;

@@ -10,9 +10,11 @@
 
 mod index;
 mod marks;
+mod schemas;
 mod seen;
 
 pub use index::Index;
+pub use schemas::ChildSchemas;
 pub use seen::Seen;
 
 use crate::children::APPLIED_HASH_ANNOTATION;
@@ -51,6 +53,8 @@ pub struct ObservedChildren {
     pub alertmanager_configs: Index<AlertmanagerConfig>,
     /// False outside the controller: nothing fills the stores, so nothing is waited for.
     pub watched: bool,
+    /// The child kinds' schemas, to know which fields an apply owns.
+    pub schemas: Arc<ChildSchemas>,
 }
 
 impl ObservedChildren {
@@ -70,6 +74,7 @@ impl ObservedChildren {
             probes: Index::default(),
             alertmanager_configs: Index::default(),
             watched: false,
+            schemas: Arc::default(),
         }
     }
 
@@ -92,6 +97,7 @@ impl ObservedChildren {
             probes,
             alertmanager_configs,
             watched: _,
+            schemas: _,
         } = self;
         [
             ("deployments", None, deployments.untyped()),
@@ -157,7 +163,7 @@ impl std::fmt::Debug for ObservedChildren {
 }
 
 /// The record of `desired`'s child when applying `desired` would change nothing.
-pub fn up_to_date<K>(observed: &Index<K>, desired: &K) -> Option<Arc<Seen>>
+pub fn up_to_date<K>(observed: &Index<K>, schemas: &ChildSchemas, desired: &K) -> Option<Arc<Seen>>
 where
     K: Resource + Serialize,
 {
@@ -172,5 +178,6 @@ where
         return None;
     }
     let desired = serde_json::to_value(desired).ok()?;
-    seen.is_current(&desired).then_some(seen)
+    let applied_fields = schemas.applied_fields_digest(&desired);
+    seen.is_current(&desired, applied_fields).then_some(seen)
 }

@@ -1,19 +1,25 @@
 //! What the operator keeps of one observed child: the marks the ownership check reads, the
-//! applied-hash annotation, and what `metadata.managedFields` says about who set which fields —
-//! a few hundred bytes, whatever the child's size.
+//! applied-hash annotation, and a digest of the fields the operator's own apply owns in
+//! `metadata.managedFields` — a few hundred bytes, whatever the child's size or whoever else
+//! writes to it.
 //!
-//! A child is up to date when (1) its applied-hash annotation is the desired object's, (2) no
-//! other field manager owns a field the desired object sets (an edit, `kubectl scale`, another
-//! controller: server-side apply moves a changed field to whoever changed it), and (3) the
-//! operator's own apply still owns as many fields as the desired object sets (a field somebody
-//! removed leaves every manager's set). Status writes are not edits.
+//! A child is up to date when (1) its applied-hash annotation is the desired object's and (2)
+//! the operator's Apply entry still owns every field an apply of the desired object owns: the
+//! server computes that set with structured-merge-diff from the kind's schema, and
+//! [`super::ChildSchemas`] computes the same set from the same schema. A field somebody changed
+//! (an edit, `kubectl scale`, another controller) moves to them, and a field somebody removed
+//! leaves every set: either way the digests differ and the child is applied again. A field
+//! another manager added that the operator does not set (an env var, a sidecar, an annotation)
+//! changes nothing the operator owns: not drift. Status writes are not edits.
 
 use super::marks::{ControllerRef, Marks, kept, mark, unkept};
+use crate::FIELD_MANAGER;
 use crate::children::{APPLIED_HASH_ANNOTATION, REPLICAS_FROM_ANNOTATION, dashboard};
-use crate::{FIELD_MANAGER, REPLICAS_HANDOVER_MANAGER};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use serde_json::{Map, Value};
+use serde_json::Value;
+use structured_merge::Set;
+use structured_merge::apiserver::digest;
 
 /// Labels the operator reads on a child.
 const KEPT_LABELS: [&str; 3] = [
@@ -35,10 +41,8 @@ pub struct Seen {
     labels: Marks,
     annotations: Marks,
     applied_hash: Option<u64>,
-    /// How many fields the operator's own apply owns (see [`field_count`]).
-    own_fields: u32,
-    /// The fields other managers set (status writes aside), merged; `None` when nobody did.
-    foreign: Option<Box<Value>>,
+    /// The digest of the fields the operator's own Apply entry owns; `None` without one.
+    own_fields: Option<u64>,
     /// Deployments only: what the status and the replicas hand-over read.
     workload: Option<Box<Workload>>,
 }
@@ -66,13 +70,8 @@ impl Seen {
             .filter(|e| e.manager.as_deref() == Some(FIELD_MANAGER))
             .filter(|e| e.operation.as_deref() == Some("Apply") && e.subresource.is_none())
             .filter_map(|e| e.fields_v1.as_ref())
-            .map(|fields| field_count(&fields.0))
-            .sum();
-        let foreign = foreign_fields(meta);
-        let foreign = foreign
-            .as_object()
-            .is_some_and(|f| !f.is_empty())
-            .then(|| Box::new(foreign));
+            .find_map(|fields| Set::from_fields_v1(&fields.0).ok())
+            .map(|set| digest(&set));
         let controller = meta
             .owner_references
             .iter()
@@ -94,7 +93,6 @@ impl Seen {
             annotations,
             applied_hash: applied_hash(meta),
             own_fields,
-            foreign,
             workload: None,
         }
     }
@@ -176,111 +174,18 @@ impl Seen {
     }
 
     /// Whether applying `desired` (its JSON, applied-hash annotation included) would change
-    /// nothing.
-    pub fn is_current(&self, desired: &Value) -> bool {
+    /// nothing, given the digest of the fields that apply owns (`None`: the kind's schema is
+    /// not known yet, and the operator's Apply entry is trusted as it is).
+    pub fn is_current(&self, desired: &Value, applied_fields: Option<u64>) -> bool {
         let desired_hash = desired["metadata"]["annotations"][APPLIED_HASH_ANNOTATION]
             .as_str()
             .and_then(|h| u64::from_str_radix(h, 16).ok());
-        desired_hash.is_some()
-            && self.applied_hash == desired_hash
-            && self.own_fields >= desired_field_count(desired)
-            && !self
-                .foreign
-                .as_deref()
-                .is_some_and(|fields| intersects(fields, desired))
-    }
-}
-
-/// Merges the field sets of the managers that are neither the operator nor status writers.
-fn foreign_fields(meta: &ObjectMeta) -> Value {
-    let mut merged = Value::Object(Map::new());
-    for entry in meta.managed_fields.iter().flatten() {
-        let manager = entry.manager.as_deref().unwrap_or_default();
-        let ours = manager == FIELD_MANAGER || manager == REPLICAS_HANDOVER_MANAGER;
-        if ours || entry.subresource.as_deref() == Some("status") {
-            continue;
-        }
-        if let Some(fields) = &entry.fields_v1 {
-            union(&mut merged, &fields.0);
-        }
-    }
-    merged
-}
-
-fn union(into: &mut Value, fields: &Value) {
-    let (Value::Object(into), Value::Object(fields)) = (into, fields) else {
-        return;
-    };
-    for (key, child) in fields {
-        match into.get_mut(key) {
-            Some(existing) => union(existing, child),
-            None => {
-                into.insert(key.clone(), child.clone());
-            }
-        }
-    }
-}
-
-/// The `f:` fields of a FieldsV1 set, not counting inside list elements (`k:`, `v:`, `i:`),
-/// whose encoding depends on the schema.
-pub fn field_count(fields: &Value) -> u32 {
-    fields.as_object().map_or(0, |map| {
-        map.iter()
-            .filter(|(key, _)| key.starts_with("f:"))
-            .map(|(_, child)| 1 + field_count(child))
-            .sum()
-    })
-}
-
-/// The same count for the object an apply sends: map keys, not inside lists; of metadata only
-/// what an apply owns.
-fn desired_field_count(desired: &Value) -> u32 {
-    fn count(value: &Value) -> u32 {
-        value.as_object().map_or(0, |map| {
-            map.values()
-                .filter(|v| !v.is_null())
-                .map(|v| 1 + count(v))
-                .sum()
-        })
-    }
-    let Some(map) = desired.as_object() else {
-        return 0;
-    };
-    let mut total = 0;
-    for (key, value) in map {
-        match key.as_str() {
-            "apiVersion" | "kind" | "status" => {}
-            "metadata" => {
-                let owned: u32 = ["labels", "annotations", "ownerReferences", "finalizers"]
-                    .iter()
-                    .filter_map(|k| value.get(*k).filter(|v| !v.is_null()))
-                    .map(|v| 1 + count(v))
-                    .sum();
-                total += u32::from(owned > 0) + owned;
-            }
-            _ if value.is_null() => {}
-            _ => total += 1 + count(value),
-        }
-    }
-    total
-}
-
-/// Whether field set `fields` names a field `desired` sets. Inside a list the desired object
-/// sets, any owned element counts (without the schema, list keys cannot be matched).
-fn intersects(fields: &Value, desired: &Value) -> bool {
-    let Some(fields) = fields.as_object() else {
-        return false;
-    };
-    fields.iter().any(|(key, child)| {
-        let Some(name) = key.strip_prefix("f:") else {
-            return true;
+        let fields_owned = match applied_fields {
+            Some(expected) => self.own_fields == Some(expected),
+            None => self.own_fields.is_some(),
         };
-        match desired.get(name) {
-            None | Some(Value::Null) => false,
-            Some(Value::Array(_)) => true,
-            Some(value) => child.as_object().is_none_or(Map::is_empty) || intersects(child, value),
-        }
-    })
+        desired_hash.is_some() && self.applied_hash == desired_hash && fields_owned
+    }
 }
 
 #[cfg(test)]
@@ -330,52 +235,62 @@ mod tests {
         })
     }
 
+    /// The digest of what the server records for the operator's apply of [`desired`].
+    fn applied() -> Option<u64> {
+        let fields = own().fields_v1.unwrap().0;
+        Some(digest(&Set::from_fields_v1(&fields).unwrap()))
+    }
+
     #[test]
-    fn a_child_only_the_operator_and_status_writers_touched_is_current() {
+    fn a_child_only_the_operator_and_others_adding_their_own_fields_touched_is_current() {
         let status = entry(
             "kube-controller-manager",
             "Update",
             Some("status"),
             json!({"f:status": {"f:replicas": {}}}),
         );
-        let unrelated = entry(
+        let annotation = entry(
             "kubectl-annotate",
             "Update",
             None,
             json!({"f:metadata": {"f:annotations": {"f:note": {}}}}),
         );
-        assert!(seen(vec![own(), status, unrelated], "00000000000000ab").is_current(&desired()));
+        let env_var = entry(
+            "kubectl-set",
+            "Update",
+            None,
+            json!({"f:spec": {"f:template": {"f:spec": {"f:containers": {"k:{\"name\":\"c\"}": {"f:env": {".": {}, "k:{\"name\":\"FOO\"}": {".": {}, "f:name": {}, "f:value": {}}}}}}}}}),
+        );
+        let record = seen(vec![own(), status, annotation, env_var], "00000000000000ab");
+        assert!(record.is_current(&desired(), applied()));
         assert!(
-            !seen(vec![own()], "00000000000000ac").is_current(&desired()),
+            !seen(vec![own()], "00000000000000ac").is_current(&desired(), applied()),
             "another hash"
         );
         assert!(
-            !seen(vec![], "00000000000000ab").is_current(&desired()),
+            !seen(vec![], "00000000000000ab").is_current(&desired(), applied()),
             "not applied by us"
         );
     }
 
     #[test]
-    fn another_managers_field_or_a_removed_field_is_drift() {
-        for edit in [
-            json!({"f:spec": {"f:replicas": {}}}),
-            json!({"f:metadata": {"f:labels": {"f:app": {}}}}),
-            json!({"f:spec": {"f:template": {"f:spec": {"f:containers": {"k:{\"name\":\"c\"}": {"f:image": {}}}}}}}),
-        ] {
-            let record = seen(
-                vec![own(), entry("kubectl-edit", "Update", None, edit.clone())],
-                "00000000000000ab",
-            );
-            assert!(!record.is_current(&desired()), "{edit}");
-        }
+    fn a_field_taken_or_removed_from_the_operators_apply_is_drift() {
         let mut shrunk = own();
-        shrunk.fields_v1 = Some(FieldsV1(
-            json!({"f:metadata": {"f:annotations": {format!("f:{APPLIED_HASH_ANNOTATION}"): {}}},
-            "f:spec": {"f:replicas": {}, "f:template": {"f:spec": {"f:containers": {}}}}}),
-        ));
+        // `kubectl edit` of the image, or a removed label: the field leaves the operator's set.
+        shrunk.fields_v1 = Some(FieldsV1(json!({
+            "f:metadata": {"f:labels": {"f:app": {}}, "f:annotations": {format!("f:{APPLIED_HASH_ANNOTATION}"): {}}},
+            "f:spec": {"f:replicas": {}, "f:template": {"f:spec": {"f:containers": {"k:{\"name\":\"c\"}": {".": {}}}}}}})));
+        let editor = entry(
+            "kubectl-edit",
+            "Update",
+            None,
+            json!({"f:spec": {"f:template": {"f:spec": {"f:containers": {"k:{\"name\":\"c\"}": {"f:image": {}}}}}}}),
+        );
+        let record = seen(vec![shrunk, editor], "00000000000000ab");
+        assert!(!record.is_current(&desired(), applied()));
         assert!(
-            !seen(vec![shrunk], "00000000000000ab").is_current(&desired()),
-            "a label was removed"
+            record.is_current(&desired(), None),
+            "without the schema, the Apply entry is trusted"
         );
     }
 }

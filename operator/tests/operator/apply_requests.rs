@@ -127,6 +127,20 @@ async fn children_the_watches_show_up_to_date_are_not_sent_again() {
         ..ObservedChildren::none()
     };
 
+    // The first check of a child reads its kind's schema from the server, once.
+    let before = server.requests().len();
+    let applied = apply_all(&client, &service(1), &on_server).await;
+    assert_eq!(applied.sent, 0, "applies sent");
+    let schema_reads: Vec<String> = server.requests()[before..]
+        .iter()
+        .map(|r| r.uri.clone())
+        .collect();
+    assert!(
+        schema_reads
+            .iter()
+            .all(|path| path.starts_with("/openapi/v3")),
+        "only schemas were read: {schema_reads:?}"
+    );
     let before = server.requests().len();
     let applied = apply_all(&client, &service(1), &on_server).await;
     assert_eq!(applied.sent, 0);
