@@ -324,9 +324,8 @@ fn patch_kind(headers: &HeaderMap) -> Result<PatchKind, ApiError> {
         .unwrap_or_default();
     Ok(
         match content_type.split(';').next().unwrap_or_default().trim() {
-            "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
-                PatchKind::Merge
-            }
+            "application/merge-patch+json" => PatchKind::Merge,
+            "application/strategic-merge-patch+json" => PatchKind::Strategic,
             "application/json-patch+json" => PatchKind::Json,
             "application/apply-patch+yaml" => PatchKind::Apply,
             other => return Err(ApiError::UnsupportedMediaType(other.to_owned())),

@@ -97,6 +97,14 @@ static DEFINITIONS: LazyLock<Option<Definitions>> = LazyLock::new(|| {
 
 static DEDUCED_ONLY: LazyLock<Arc<Schema>> = LazyLock::new(|| Arc::new(Schema::new()));
 
+impl Definitions {
+    /// The definition name of a built-in group-version-kind.
+    pub fn definition_name(&self, group: &str, version: &str, kind: &str) -> Option<&str> {
+        let key = (group.to_owned(), version.to_owned(), kind.to_owned());
+        self.by_kind.get(&key).map(String::as_str)
+    }
+}
+
 /// The built-in definitions, when found.
 pub fn definitions() -> Option<&'static Definitions> {
     DEFINITIONS.as_ref()
@@ -104,10 +112,7 @@ pub fn definitions() -> Option<&'static Definitions> {
 
 /// The type of a built-in kind.
 pub fn builtin(group: &str, version: &str, kind: &str) -> FieldType {
-    let found = definitions().and_then(|d| {
-        let key = (group.to_owned(), version.to_owned(), kind.to_owned());
-        d.by_kind.get(&key).map(|name| (d, name))
-    });
+    let found = definitions().and_then(|d| Some((d, d.definition_name(group, version, kind)?)));
     match found {
         Some((definitions, name)) => FieldType {
             schema: definitions.schema.clone(),

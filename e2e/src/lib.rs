@@ -21,6 +21,7 @@ mod scale;
 pub mod selectors;
 pub mod status;
 pub mod store;
+mod strategic;
 mod table;
 pub mod typed;
 mod watch;

@@ -40,7 +40,8 @@ pub fn request(
         "PATCH" => {
             let mut view = view(t, &current)?;
             match patch.unwrap_or(PatchKind::Merge) {
-                PatchKind::Merge => json_patch::merge(&mut view, &body),
+                // A Scale has no lists: a strategic merge patch of it is a merge patch.
+                PatchKind::Merge | PatchKind::Strategic => json_patch::merge(&mut view, &body),
                 PatchKind::Json => {
                     let operations: json_patch::Patch = serde_json::from_value(body)
                         .map_err(|e| ApiError::BadRequest(format!("invalid JSON patch: {e}")))?;

@@ -59,6 +59,7 @@ pub enum Subresource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PatchKind {
     Merge,
+    Strategic,
     Json,
     Apply,
 }
@@ -222,6 +223,22 @@ fn default_builtin(t: &ResourceType, object: &mut Value) {
     if deployment && object["spec"].is_object() && object["spec"].get("replicas").is_none() {
         object["spec"]["replicas"] = json!(1);
     }
+}
+
+/// A strategic merge patch of a built-in kind, by its schema's patch strategies; refused for
+/// custom resources, as a real server does.
+fn strategic_patch(t: &ResourceType, document: &Value, patch: &Value) -> Result<Value, ApiError> {
+    if t.schema.is_some() {
+        return Err(ApiError::UnsupportedMediaType(
+            "application/strategic-merge-patch+json (not supported for custom resources)".into(),
+        ));
+    }
+    let definitions = crate::field_types::definitions();
+    let empty = serde_json::Map::new();
+    let raw = definitions.map_or(&empty, |d| &d.raw);
+    let root = definitions.and_then(|d| d.definition_name(&t.group, &t.version, &t.kind));
+    let schema = root.and_then(|name| raw.get(name));
+    Ok(crate::strategic::apply(raw, schema, document, patch))
 }
 
 fn spec_part(object: &Value) -> Value {
@@ -567,10 +584,12 @@ impl Store {
             causes: vec![message],
         };
         match kind {
-            PatchKind::Merge | PatchKind::Json => {
+            PatchKind::Merge | PatchKind::Strategic | PatchKind::Json => {
                 let mut document = existing.ok_or_else(|| not_found(t, name))?;
                 if kind == PatchKind::Merge {
                     json_patch::merge(&mut document, body);
+                } else if kind == PatchKind::Strategic {
+                    document = strategic_patch(t, &document, body)?;
                 } else {
                     let operations: json_patch::Patch = serde_json::from_value(body.clone())
                         .map_err(|e| ApiError::BadRequest(format!("invalid JSON patch: {e}")))?;

@@ -23,6 +23,7 @@ mod kube_validate;
 mod leader;
 mod leader_binary;
 mod monitoring;
+mod other_writers;
 mod promtool;
 mod render_cli;
 mod restart;
