@@ -171,6 +171,23 @@ fn resource(
     body: &[u8],
 ) -> Result<Response, ApiError> {
     let t = lock(store).resource(&target.group, &target.version, &target.plural)?;
+    // `dryRun=All`: the write runs on a copy, validated and answered as usual, and is dropped.
+    let dry_run = match params.get("dryRun").map(String::as_str) {
+        None | Some("") => false,
+        Some("All") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "invalid dryRun value {other:?}: only \"All\" is supported"
+            )));
+        }
+    };
+    let writable = || -> WriteTarget<'_> {
+        if dry_run {
+            WriteTarget::Scratch(Box::new(lock(store).scratch_copy()))
+        } else {
+            WriteTarget::Live(lock(store))
+        }
+    };
     let manager = params
         .get("fieldManager")
         .map(String::as_str)
@@ -214,6 +231,7 @@ fn resource(
         params.get("labelSelector").map(String::as_str),
         params.get("fieldSelector").map(String::as_str),
     )?;
+    selector.check_fields(&t.group, &t.kind)?;
     let name = target.name.as_deref();
     let validation =
         FieldValidation::from_param(params.get("fieldValidation").map(String::as_str))?;
@@ -273,10 +291,10 @@ fn resource(
             let object = body_object(headers, body, validation)?;
             let status = axum::http::StatusCode::CREATED;
             let writer = Writer::update(manager);
-            let created = lock(store).create(&t, &namespace, object, validation, &writer)?;
+            let created = writable().create(&t, &namespace, object, validation, &writer)?;
             return Ok((status, Json(created)).into_response());
         }
-        ("PUT", Some(name)) => lock(store).update(
+        ("PUT", Some(name)) => writable().update(
             &t,
             (&namespace, name),
             body_object(headers, body, validation)?,
@@ -291,7 +309,7 @@ fn resource(
                     "fieldManager is required for apply patches".into(),
                 ));
             }
-            lock(store).patch(
+            writable().patch(
                 &t,
                 &namespace,
                 name,
@@ -305,7 +323,7 @@ fn resource(
                 },
             )?
         }
-        ("DELETE", Some(name)) => lock(store).delete(&t, &namespace, name)?,
+        ("DELETE", Some(name)) => writable().delete(&t, &namespace, name)?,
         (verb, _) => return Err(ApiError::MethodNotAllowed(verb.to_owned())),
     };
     if wants_table {
@@ -315,6 +333,31 @@ fn resource(
         return Ok(Json(watch::metadata_view(&object)).into_response());
     }
     Ok(Json(object).into_response())
+}
+
+/// Where a write goes: the store, or a scratch copy of it for a dry run.
+enum WriteTarget<'a> {
+    Live(std::sync::MutexGuard<'a, crate::store::Store>),
+    Scratch(Box<crate::store::Store>),
+}
+
+impl std::ops::Deref for WriteTarget<'_> {
+    type Target = crate::store::Store;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            WriteTarget::Live(store) => store,
+            WriteTarget::Scratch(store) => store,
+        }
+    }
+}
+
+impl std::ops::DerefMut for WriteTarget<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match self {
+            WriteTarget::Live(store) => store,
+            WriteTarget::Scratch(store) => store,
+        }
+    }
 }
 
 fn patch_kind(headers: &HeaderMap) -> Result<PatchKind, ApiError> {

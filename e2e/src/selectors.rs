@@ -1,4 +1,5 @@
-//! Label selectors (`a=b,c!=d,e in (x,y),f notin (z),g,!h`) and the field selectors kube-rs uses.
+//! Label selectors (`a=b,c!=d,e in (x,y),f notin (z),g,!h`) and field selectors, with the
+//! fields each kind supports.
 
 use crate::status::ApiError;
 use serde_json::Value;
@@ -48,10 +49,66 @@ impl Selector {
                     "invalid field selector {term:?}"
                 )));
             };
-            // Any field path: kubectl's describe and events select on `involvedObject.*`.
+            // Which paths a kind supports is checked by `check_fields`.
             fields.push((key.trim().into(), value.trim().into(), equal));
         }
         Ok(Self { labels, fields })
+    }
+
+    /// Refuses a field selector on a field the kind does not index, as a real server does
+    /// (`field label not supported`): every kind has `metadata.name` and `metadata.namespace`,
+    /// a few kinds a few more (their `AddFieldLabelConversionFunc`s).
+    pub fn check_fields(&self, group: &str, kind: &str) -> Result<(), ApiError> {
+        let extra: &[&str] = match (group, kind) {
+            ("", "Event") => &[
+                "involvedObject.kind",
+                "involvedObject.namespace",
+                "involvedObject.name",
+                "involvedObject.uid",
+                "involvedObject.apiVersion",
+                "involvedObject.resourceVersion",
+                "involvedObject.fieldPath",
+                "reason",
+                "reportingComponent",
+                "source",
+                "type",
+            ],
+            ("events.k8s.io", "Event") => &[
+                "regarding.kind",
+                "regarding.namespace",
+                "regarding.name",
+                "regarding.uid",
+                "regarding.apiVersion",
+                "regarding.resourceVersion",
+                "regarding.fieldPath",
+                "reason",
+                "reportingController",
+                "type",
+            ],
+            ("", "Pod") => &[
+                "spec.nodeName",
+                "spec.restartPolicy",
+                "spec.schedulerName",
+                "spec.serviceAccountName",
+                "spec.hostNetwork",
+                "status.phase",
+                "status.podIP",
+                "status.nominatedNodeName",
+            ],
+            ("", "Secret") => &["type"],
+            ("", "Namespace") => &["status.phase"],
+            ("", "Service") => &["spec.clusterIP", "spec.type"],
+            _ => &[],
+        };
+        for (path, _, _) in &self.fields {
+            let known = path == "metadata.name" || path == "metadata.namespace";
+            if !known && !extra.contains(&path.as_str()) {
+                return Err(ApiError::BadRequest(format!(
+                    "field label not supported: {path}"
+                )));
+            }
+        }
+        Ok(())
     }
 
     pub fn matches(&self, object: &Value) -> bool {
@@ -157,7 +214,7 @@ mod tests {
     }
 
     #[test]
-    fn field_selectors_on_any_path_as_kubectl_describe_sends_them() {
+    fn field_selectors_match_by_path_as_kubectl_describe_sends_them() {
         let mut obj = object(json!({}));
         obj["involvedObject"] = json!({"kind": "DiceService", "name": "a", "uid": "u1"});
         let by_field = |s: &str| Selector::parse(None, Some(s)).expect(s).matches(&obj);
@@ -169,5 +226,30 @@ mod tests {
         assert!(!by_field("involvedObject.uid=u2"));
         assert!(by_field("involvedObject.uid!=u2"));
         assert!(Selector::parse(None, Some("nonsense")).is_err());
+    }
+
+    #[test]
+    fn a_field_the_kind_does_not_index_is_refused() {
+        let selector = |s: &str| Selector::parse(None, Some(s)).unwrap();
+        assert!(
+            selector("involvedObject.uid=u")
+                .check_fields("", "Event")
+                .is_ok()
+        );
+        assert!(
+            selector("metadata.name=a")
+                .check_fields("apps", "Deployment")
+                .is_ok()
+        );
+        let refused = selector("spec.replicas=2").check_fields("apps", "Deployment");
+        assert_eq!(
+            refused.unwrap_err().to_string(),
+            "field label not supported: spec.replicas"
+        );
+        assert!(
+            selector("involvedObject.uid=u")
+                .check_fields("apps", "Deployment")
+                .is_err()
+        );
     }
 }

@@ -13,8 +13,12 @@ use std::ops::Bound;
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
-/// Watch history kept for resuming; older resourceVersions get `410 Gone`.
+/// Watch history kept for resuming; older resourceVersions get `410 Gone`. As kube-apiserver's
+/// watch cache, an event is dropped once it is older than [`HISTORY_WINDOW`] (its
+/// `eventFreshDuration`) and newer ones arrive, or when the history is full: a watch that
+/// resumes from a version older than that has to list again.
 const HISTORY: usize = 50_000;
+const HISTORY_WINDOW: std::time::Duration = std::time::Duration::from_secs(75);
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ObjectKey {
@@ -93,13 +97,31 @@ pub struct Store {
     /// Objects by the uids their owner references name, so a delete finds its dependents
     /// without scanning the store.
     dependents: HashMap<String, BTreeSet<ObjectKey>>,
-    history: VecDeque<Arc<StoredEvent>>,
+    history: VecDeque<(std::time::Instant, Arc<StoredEvent>)>,
     events: broadcast::Sender<Arc<StoredEvent>>,
     /// Committed writes (creates, updates, deletes); no-op writes do not count.
     pub writes: u64,
     /// Of those, writes to Leases: leader election renews them all the time, so "an idle
     /// operator writes nothing" is about the other writes.
     pub lease_writes: u64,
+}
+
+impl Store {
+    /// A copy to run a `dryRun=All` write on: the same objects, no history, and no watcher
+    /// hears of what happens to it.
+    pub fn scratch_copy(&self) -> Store {
+        Store {
+            registry: self.registry.clone(),
+            resource_version: self.resource_version,
+            objects: self.objects.clone(),
+            uids: self.uids.clone(),
+            dependents: self.dependents.clone(),
+            history: VecDeque::new(),
+            events: broadcast::channel(1).0,
+            writes: 0,
+            lease_writes: 0,
+        }
+    }
 }
 
 impl Default for Store {
@@ -146,6 +168,15 @@ fn owner_uids(object: &Value) -> Vec<String> {
         .flatten()
         .filter_map(|r| r["uid"].as_str().map(str::to_owned))
         .collect()
+}
+
+fn namespace_key(name: &str) -> ObjectKey {
+    ObjectKey {
+        group: String::new(),
+        plural: "namespaces".into(),
+        namespace: String::new(),
+        name: name.to_owned(),
+    }
 }
 
 fn not_found(t: &ResourceType, name: &str) -> ApiError {
@@ -334,7 +365,7 @@ impl Store {
         let oldest = self
             .history
             .front()
-            .map_or(self.resource_version, |e| e.resource_version - 1);
+            .map_or(self.resource_version, |(_, e)| e.resource_version - 1);
         if since < oldest {
             return Err(ApiError::Gone {
                 requested: since,
@@ -344,6 +375,7 @@ impl Store {
         let backlog = self
             .history
             .iter()
+            .map(|(_, e)| e)
             .filter(|e| e.resource_version > since)
             .cloned()
             .collect();
@@ -372,6 +404,9 @@ impl Store {
                 name,
                 causes: vec![format!("metadata.name: {problem}")],
             });
+        }
+        if t.namespaced {
+            self.check_namespace(t, namespace, &name)?;
         }
         let object_key = key(t, namespace, &name);
         if self.objects.contains_key(&object_key) {
@@ -640,6 +675,9 @@ impl Store {
         namespace: &str,
         name: &str,
     ) -> Result<Value, ApiError> {
+        if t.group.is_empty() && t.plural == "namespaces" {
+            return self.delete_namespace(t, name);
+        }
         let object_key = key(t, namespace, name);
         let mut existing = self
             .objects
@@ -663,8 +701,78 @@ impl Store {
         Ok(self.remove(t, object_key, existing))
     }
 
+    /// A create in `namespace` needs it to exist and not be terminating.
+    fn check_namespace(
+        &self,
+        t: &ResourceType,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(), ApiError> {
+        let Some(found) = self.objects.get(&namespace_key(namespace)) else {
+            return Err(ApiError::NotFound {
+                kind: "namespaces".into(),
+                name: namespace.into(),
+            });
+        };
+        if found["metadata"]["deletionTimestamp"].is_string() {
+            return Err(ApiError::Forbidden(format!(
+                "{} \"{name}\" is forbidden: unable to create new content in namespace {namespace} because it is being terminated",
+                t.plural
+            )));
+        }
+        Ok(())
+    }
+
+    /// Marks the namespace terminating, deletes what it holds (finalizers are waited for),
+    /// and removes it once empty, as the namespace controller does.
+    fn delete_namespace(&mut self, t: &ResourceType, name: &str) -> Result<Value, ApiError> {
+        let object_key = namespace_key(name);
+        let mut namespace = self
+            .objects
+            .get(&object_key)
+            .cloned()
+            .ok_or_else(|| not_found(t, name))?;
+        if !namespace["metadata"]["deletionTimestamp"].is_string() {
+            namespace["metadata"]["deletionTimestamp"] = json!(now());
+            namespace["status"] = json!({"phase": "Terminating"});
+            namespace = self.commit(t, object_key, Some(namespace), EventType::Modified);
+        }
+        let contents: Vec<ObjectKey> = self
+            .objects
+            .keys()
+            .filter(|k| k.namespace == name)
+            .cloned()
+            .collect();
+        for content in contents {
+            let found = self
+                .registry
+                .all()
+                .find(|r| r.namespaced && r.group == content.group && r.plural == content.plural)
+                .cloned();
+            if let Some(content_type) = found {
+                let _ = self.delete(&content_type, name, &content.name);
+            }
+        }
+        Ok(self.finish_namespace(name).unwrap_or(namespace))
+    }
+
+    /// Removes a terminating namespace once nothing is left in it.
+    fn finish_namespace(&mut self, name: &str) -> Option<Value> {
+        let namespace = self.objects.get(&namespace_key(name))?.clone();
+        let terminating = namespace["metadata"]["deletionTimestamp"].is_string();
+        if !terminating || self.objects.keys().any(|k| k.namespace == name) {
+            return None;
+        }
+        let t = self.registry.get("", "v1", "namespaces")?.clone();
+        Some(self.commit(&t, namespace_key(name), Some(namespace), EventType::Deleted))
+    }
+
     fn remove(&mut self, t: &ResourceType, object_key: ObjectKey, object: Value) -> Value {
+        let namespace = object_key.namespace.clone();
         let removed = self.commit(t, object_key, Some(object), EventType::Deleted);
+        if t.namespaced {
+            self.finish_namespace(&namespace);
+        }
         if t.kind == "CustomResourceDefinition" {
             self.registry.unregister_crd(&removed);
         }
@@ -784,10 +892,15 @@ impl Store {
             plural: t.plural.clone(),
             object: object.clone(),
         });
-        if self.history.len() == HISTORY {
+        while self
+            .history
+            .front()
+            .is_some_and(|(at, _)| self.history.len() >= HISTORY || at.elapsed() > HISTORY_WINDOW)
+        {
             self.history.pop_front();
         }
-        self.history.push_back(event.clone());
+        self.history
+            .push_back((std::time::Instant::now(), event.clone()));
         let _ = self.events.send(event);
         object
     }

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 
-pub const BOOKMARK_INTERVAL: Duration = Duration::from_secs(2);
+/// About once a minute, as kube-apiserver's watch cache sends them.
+pub const BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub struct WatchRequest {

@@ -3,3 +3,4 @@
 
 mod kube_client;
 mod kubectl;
+mod server_rules;

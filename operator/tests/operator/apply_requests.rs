@@ -1,5 +1,6 @@
 //! Pins the exact requests a reconcile sends: server-side apply, one field manager, forced.
 
+use crate::support;
 use dice_e2e::FakeApiServer;
 use dice_operator::apply::{Applied, apply_children};
 use dice_operator::children;
@@ -34,6 +35,8 @@ async fn apply_all(
 #[tokio::test]
 async fn children_are_applied_with_one_field_manager_and_the_apply_content_type() {
     let server = FakeApiServer::new();
+    support::create_namespaces(&server.client(), &["games"]).await;
+    let setup = server.requests().len();
     let mut service = DiceService::new("dice", serde_yaml::from_str("{}").unwrap());
     service.metadata.namespace = Some("games".into());
     service.metadata.uid = Some("6b1c2a4e-0000-4000-8000-000000000001".into());
@@ -42,6 +45,7 @@ async fn children_are_applied_with_one_field_manager_and_the_apply_content_type(
     let requests: Vec<(String, String, Option<String>)> = server
         .requests()
         .into_iter()
+        .skip(setup)
         .map(|r| (r.method, r.uri, r.content_type))
         .collect();
     let apply = Some("application/apply-patch+yaml".to_owned());
@@ -94,6 +98,7 @@ fn observed_deployment(deployment: &Deployment) -> Index<Deployment> {
 async fn children_the_watches_show_up_to_date_are_not_sent_again() {
     let server = FakeApiServer::new();
     let client = server.client();
+    support::create_namespaces(&client, &["games"]).await;
     apply_all(&client, &service(1), &ObservedChildren::none()).await;
     let get = |name: &'static str| {
         let client = client.clone();

@@ -23,6 +23,7 @@ async fn operator_binary_against_the_fake_api_server() {
         writes: Some(Box::new(move || writes.writes_except_leases())),
         ..fake_cluster(&served.kubeconfig, "games")
     };
+    cluster.create_namespace().await;
     scenario::run(&cluster).await;
 }
 

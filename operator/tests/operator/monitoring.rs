@@ -123,6 +123,7 @@ async fn missing_monitoring_kinds_are_reported_then_applied_once_installed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerting_secrets_are_checked_and_a_remote_dashboard_is_cleaned_up() {
     let (_server, client) = cluster_with_crd().await;
+    crate::support::create_namespaces(&client, &["monitoring"]).await;
     install_prometheus_operator_crds(&client).await;
     let running = start(&client);
     let services: Api<DiceService> = Api::namespaced(client.clone(), "default");

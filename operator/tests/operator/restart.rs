@@ -64,6 +64,7 @@ async fn install_crds(server: &FakeApiServer) -> kube::Client {
 async fn cluster_for_full_example() -> (FakeApiServer, kube::Client, Value, JoinHandle<()>) {
     let server = FakeApiServer::new();
     let client = install_crds(&server).await;
+    support::create_namespaces(&client, &["monitoring"]).await;
     let spec = full_example(&client).await;
     let kubelet = tokio::spawn(dice_e2e::kubelet::simulate(client.clone()));
     (server, client, spec, kubelet)

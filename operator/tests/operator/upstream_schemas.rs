@@ -71,6 +71,7 @@ async fn monitoring_objects_validate_against_the_prometheus_operator_crds() {
     };
     let server = FakeApiServer::new();
     let client = server.client();
+    crate::support::create_namespaces(&client, &["dice", "monitoring"]).await;
     let crd_api: Api<CustomResourceDefinition> = Api::all(client.clone());
     for file in [
         "servicemonitors",

@@ -4,7 +4,7 @@
 use crate::Args;
 use dice_e2e::{FakeApiServer, Served};
 use futures_util::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
@@ -76,7 +76,17 @@ pub async fn example_spec(client: &kube::Client, example: Option<&Path>) -> Resu
             _ => {}
         }
     }
-    spec.ok_or_else(|| format!("{}: no DiceService", example.display()))
+    let spec = spec.ok_or_else(|| format!("{}: no DiceService", example.display()))?;
+    // The dashboard's namespace is a prerequisite of the example, as for a user.
+    if let Some(namespace) = spec["monitoring"]["dashboard"]["namespace"].as_str() {
+        let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": namespace}}))
+            .map_err(|e| e.to_string())?;
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &namespace)
+            .await
+            .map_err(|e| format!("Namespace: {e}"))?;
+    }
+    Ok(spec)
 }
 
 pub fn dice_services(client: &kube::Client) -> Api<DynamicObject> {

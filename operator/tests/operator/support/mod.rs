@@ -77,6 +77,18 @@ where
     }
 }
 
+/// Creates each namespace, as a user must before putting objects in it (a real API server
+/// answers 404 otherwise).
+pub async fn create_namespaces(client: &kube::Client, names: &[&str]) {
+    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    for name in names {
+        let namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+        api.create(&PostParams::default(), &namespace)
+            .await
+            .unwrap();
+    }
+}
+
 /// A fake API server with the DiceService CRD installed, and a client for it.
 pub async fn cluster_with_crd() -> (FakeApiServer, kube::Client) {
     let server = FakeApiServer::new();

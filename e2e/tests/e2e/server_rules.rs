@@ -1,0 +1,126 @@
+//! What a real API server refuses or holds back, as the fake must: objects in namespaces that
+//! do not exist or are terminating, `dryRun`, and field selectors on fields a kind does not
+//! index.
+
+use dice_e2e::FakeApiServer;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+fn config_map(name: &str, finalizers: &[&str]) -> ConfigMap {
+    serde_json::from_value(json!({"metadata": {"name": name, "finalizers": finalizers}})).unwrap()
+}
+
+fn api_error(error: kube::Error) -> (u16, String) {
+    match error {
+        kube::Error::Api(status) => (status.code, status.message),
+        other => panic!("not an API error: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn a_namespace_must_exist_and_a_terminating_one_takes_nothing_new() {
+    let server = FakeApiServer::new();
+    let client = server.client();
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), "team");
+    let missing = maps
+        .create(&PostParams::default(), &config_map("a", &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        api_error(missing),
+        (404, "namespaces \"team\" not found".into())
+    );
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let namespace = serde_json::from_value(json!({"metadata": {"name": "team"}})).unwrap();
+    namespaces
+        .create(&PostParams::default(), &namespace)
+        .await
+        .unwrap();
+    maps.create(
+        &PostParams::default(),
+        &config_map("held", &["example.com/hold"]),
+    )
+    .await
+    .unwrap();
+    maps.create(&PostParams::default(), &config_map("plain", &[]))
+        .await
+        .unwrap();
+
+    namespaces
+        .delete("team", &DeleteParams::default())
+        .await
+        .unwrap();
+    let terminating = namespaces.get("team").await.unwrap();
+    assert_eq!(
+        terminating.status.unwrap().phase.as_deref(),
+        Some("Terminating")
+    );
+    assert!(
+        maps.get_opt("plain").await.unwrap().is_none(),
+        "contents deleted"
+    );
+    let refused = maps
+        .create(&PostParams::default(), &config_map("b", &[]))
+        .await
+        .unwrap_err();
+    let (code, message) = api_error(refused);
+    assert_eq!(code, 403);
+    assert!(
+        message.contains("because it is being terminated"),
+        "{message}"
+    );
+
+    // The last finalizer goes: the object, then the namespace.
+    let release = json!({"metadata": {"finalizers": null}});
+    maps.patch("held", &PatchParams::default(), &Patch::Merge(&release))
+        .await
+        .unwrap();
+    assert!(maps.get_opt("held").await.unwrap().is_none());
+    assert!(
+        namespaces.get_opt("team").await.unwrap().is_none(),
+        "namespace removed"
+    );
+}
+
+#[tokio::test]
+async fn a_dry_run_answers_as_the_write_would_and_stores_nothing() {
+    let server = FakeApiServer::new();
+    let maps: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    let dry = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let answered = maps.create(&dry, &config_map("a", &[])).await.unwrap();
+    assert_eq!(answered.metadata.name.as_deref(), Some("a"));
+    assert!(maps.get_opt("a").await.unwrap().is_none(), "nothing stored");
+    let writes = server.writes();
+    let applied = maps
+        .patch(
+            "b",
+            &PatchParams::apply("test").dry_run(),
+            &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"k": "v"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(applied.data.unwrap()["k"], "v");
+    assert!(maps.get_opt("b").await.unwrap().is_none());
+    assert_eq!(server.writes(), writes, "a dry run is no write");
+}
+
+#[tokio::test]
+async fn a_field_selector_on_a_field_the_kind_does_not_index_is_a_bad_request() {
+    let server = FakeApiServer::new();
+    let maps: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    maps.list(&ListParams::default().fields("metadata.name=a"))
+        .await
+        .unwrap();
+    let refused = maps
+        .list(&ListParams::default().fields("data.k=v"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        api_error(refused),
+        (400, "field label not supported: data.k".into())
+    );
+}
