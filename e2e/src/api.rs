@@ -106,7 +106,7 @@ pub async fn handle(
             }
         }
         Route::Resource(target) => {
-            if let Err(refused) = authorize(&store, &method, &target, &headers, &params) {
+            if let Err(refused) = authorize(&store, &method, &target, &headers, &params, &body) {
                 return refused.into_response();
             }
             match resource(&store, &method, target, &headers, &params, &body) {
@@ -124,6 +124,7 @@ fn authorize(
     target: &Target,
     headers: &HeaderMap,
     params: &HashMap<String, String>,
+    body: &[u8],
 ) -> Result<(), ApiError> {
     let authorization = headers
         .get(header::AUTHORIZATION)
@@ -159,7 +160,23 @@ fn authorize(
         namespace: target.namespace.as_deref(),
         name: target.name.as_deref(),
     };
-    rbac::authorize(&lock(store), &caller, &request)
+    let store = lock(store);
+    rbac::authorize(&store, &caller, &request)?;
+    let writes = matches!(verb, "create" | "update" | "patch") && target.subresource.is_none();
+    if writes && store.owner_references_enforced {
+        let written = parse(body, FieldValidation::Ignore).unwrap_or(Value::Null);
+        let existing = match (
+            &target.name,
+            store.resource(&target.group, &target.version, &target.plural),
+        ) {
+            (Some(name), Ok(t)) => store
+                .get(&t, target.namespace.as_deref().unwrap_or_default(), name)
+                .ok(),
+            _ => None,
+        };
+        rbac::owner_references_admission(&store, &caller, &request, &written, existing.as_ref())?;
+    }
+    Ok(())
 }
 
 fn resource(

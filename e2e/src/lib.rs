@@ -70,6 +70,12 @@ impl FakeApiServer {
         Self::default()
     }
 
+    /// Turns on the OwnerReferencesPermissionEnforcement admission plugin, as OpenShift and
+    /// hardened clusters run it.
+    pub fn enforce_owner_reference_permissions(&self) {
+        lock(&self.store).owner_references_enforced = true;
+    }
+
     pub fn router(&self) -> Router {
         let requests = self.requests.clone();
         Router::new()

@@ -178,6 +178,76 @@ fn allows(rule: &Value, request: &Attributes<'_>) -> bool {
         && names_match
 }
 
+/// The OwnerReferencesPermissionEnforcement admission plugin (on where a cluster enables it,
+/// e.g. OpenShift): changing an existing object's owner references needs `delete` on it, and
+/// setting a reference with `blockOwnerDeletion: true` needs `update` on the owner's
+/// `finalizers` subresource, on create too. `written` is the request body (its owner references are the ones set),
+/// `existing` the stored object, if any.
+pub fn owner_references_admission(
+    store: &Store,
+    caller: &ServiceAccount,
+    target: &Attributes<'_>,
+    written: &Value,
+    existing: Option<&Value>,
+) -> Result<(), ApiError> {
+    let Some(references) = written["metadata"]["ownerReferences"].as_array() else {
+        return Ok(());
+    };
+    let before = existing
+        .and_then(|e| e["metadata"]["ownerReferences"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    if *references == before {
+        return Ok(());
+    }
+    // A create may set any reference: whoever could create it could also not have.
+    if existing.is_some() {
+        let delete = Attributes {
+            verb: "delete",
+            ..target.clone()
+        };
+        if let Err(refused) = authorize(store, caller, &delete) {
+            return Err(ApiError::Forbidden(format!(
+                "{} \"{}\" is forbidden: cannot set an ownerRef on a resource you can't delete: {refused}",
+                target.resource,
+                target.name.unwrap_or_default()
+            )));
+        }
+    }
+    for reference in references {
+        let blocking = reference["blockOwnerDeletion"] == Value::Bool(true);
+        if !blocking || before.contains(reference) {
+            continue;
+        }
+        let api_version = reference["apiVersion"].as_str().unwrap_or_default();
+        let (group, _) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let kind = reference["kind"].as_str().unwrap_or_default();
+        let plural = store
+            .registry
+            .all()
+            .find(|t| t.group == group && t.kind == kind)
+            .map_or_else(
+                || format!("{}s", kind.to_ascii_lowercase()),
+                |t| t.plural.clone(),
+            );
+        let owner = Attributes {
+            verb: "update",
+            group,
+            resource: format!("{plural}/finalizers"),
+            namespace: target.namespace,
+            name: reference["name"].as_str(),
+        };
+        if let Err(refused) = authorize(store, caller, &owner) {
+            return Err(ApiError::Forbidden(format!(
+                "{} \"{}\" is forbidden: cannot set blockOwnerDeletion if an ownerReference refers to a resource you can't set finalizers on: {refused}",
+                target.resource,
+                target.name.unwrap_or_default()
+            )));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -104,6 +104,9 @@ pub struct Store {
     /// Of those, writes to Leases: leader election renews them all the time, so "an idle
     /// operator writes nothing" is about the other writes.
     pub lease_writes: u64,
+    /// The OwnerReferencesPermissionEnforcement admission plugin is on (see
+    /// [`crate::rbac::owner_references_admission`]).
+    pub owner_references_enforced: bool,
 }
 
 impl Store {
@@ -120,6 +123,7 @@ impl Store {
             events: broadcast::channel(1).0,
             writes: 0,
             lease_writes: 0,
+            owner_references_enforced: self.owner_references_enforced,
         }
     }
 }
@@ -136,6 +140,7 @@ impl Default for Store {
             events: broadcast::channel(HISTORY).0,
             writes: 0,
             lease_writes: 0,
+            owner_references_enforced: false,
         };
         for namespace in ["default", "kube-system"] {
             if let Some(t) = store.registry.get("", "v1", "namespaces").cloned() {

@@ -30,6 +30,11 @@ struct Args {
     /// at half of it).
     #[arg(long, env = "FAKE_APISERVER_FAULT_RATE", default_value_t = 0.1, value_parser = parse_rate)]
     fault_rate: f64,
+    /// Run the OwnerReferencesPermissionEnforcement admission plugin, as OpenShift and hardened
+    /// clusters do: ServiceAccount callers need `update` on an owner's `finalizers` to set
+    /// `blockOwnerDeletion`, and `delete` on an object to change its owner references.
+    #[arg(long, env = "FAKE_APISERVER_OWNER_REFERENCES_PERMISSION_ENFORCEMENT")]
+    owner_references_permission_enforcement: bool,
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {
@@ -71,6 +76,9 @@ async fn main() -> ExitCode {
         None => print!("{config}"),
     }
     let server = FakeApiServer::new();
+    if args.owner_references_permission_enforcement {
+        server.enforce_owner_reference_permissions();
+    }
     if args.simulate_kubelet {
         tokio::spawn(dice_e2e::kubelet::simulate(server.client()));
     }

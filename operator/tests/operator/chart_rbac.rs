@@ -48,6 +48,9 @@ fn own_needs(check_secrets: bool) -> Grants {
     };
     need("dice.dev", "diceservices", &["list", "watch", "patch"]);
     need("dice.dev", "diceservices/status", &["patch"]);
+    // Owner references with `blockOwnerDeletion`, where OwnerReferencesPermissionEnforcement
+    // runs (install_path turns it on in the fake API server).
+    need("dice.dev", "diceservices/finalizers", &["update"]);
     need("events.k8s.io", "events", &["create", "patch"]);
     if check_secrets {
         need("", "secrets", &["get"]);

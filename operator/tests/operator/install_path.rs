@@ -94,6 +94,9 @@ async fn fake_api_server_with_crds() -> Option<(FakeApiServer, Served, bool)> {
         return None;
     }
     let server = FakeApiServer::new();
+    // As on OpenShift and hardened clusters: blockOwnerDeletion needs `update` on the owner's
+    // finalizers, so the install's RBAC is checked for it too.
+    server.enforce_owner_reference_permissions();
     let served = server.serve_locally().await.unwrap();
     let crds = scenario::crd_files();
     for crd in &crds {
