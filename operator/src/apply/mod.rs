@@ -181,9 +181,25 @@ pub fn dashboards_of(
         .collect()
 }
 
-/// 4xx answers that retrying cannot fix (conflicts and throttling can be retried).
-fn refused(code: u16) -> bool {
-    (400..500).contains(&code) && code != 409 && code != 429
+/// Why the API server refused an apply that retrying cannot fix, for the status: 4xx answers
+/// other than conflicts and throttling, and the 500 a server answers when the object names a
+/// field its schema lacks (an older CRD: kubernetes/kubernetes#139253). `None`: retry.
+fn refusal(status: &kube::core::Status) -> Option<String> {
+    let permanent_client_error =
+        (400..500).contains(&status.code) && status.code != 409 && status.code != 429;
+    let unknown_field = status.code == 500
+        && status
+            .message
+            .contains("failed to create typed patch object")
+        && status.message.contains("field not declared in schema");
+    if unknown_field {
+        return Some(format!(
+            "refused by the API server: the installed CRD lacks a field the operator sets \
+             (upgrade the CRD): {}",
+            status.message
+        ));
+    }
+    permanent_client_error.then(|| format!("refused by the API server: {}", status.message))
 }
 
 /// `force`: the operator owns these objects; a hand edit of an owned field is reverted.

@@ -1,7 +1,7 @@
 //! One reconcile's applies and deletes, child by child: skipped when the watches show the
 //! child up to date, counted when sent, reported for the optional kinds.
 
-use super::{apply, dashboards_of, delete, refused};
+use super::{apply, dashboards_of, delete, refusal};
 use crate::REPLICAS_HANDOVER_MANAGER;
 use crate::children::{REPLICAS_FROM_ANNOTATION, REPLICAS_FROM_AUTOSCALER};
 use crate::crd::{ChildState, ChildStatus};
@@ -183,9 +183,9 @@ impl Run<'_> {
         }
         match self.apply(observed, desired).await {
             Ok(_) => self.report(kind.kind(), name, ChildState::Applied, None),
-            Err(kube::Error::Api(status)) if refused(status.code) => {
-                let message = format!("refused by the API server: {}", status.message);
-                self.report(kind.kind(), name, ChildState::Failed, Some(message));
+            Err(kube::Error::Api(status)) if refusal(&status).is_some() => {
+                let message = refusal(&status);
+                self.report(kind.kind(), name, ChildState::Failed, message);
             }
             Err(error) => return Err(error),
         }
@@ -220,9 +220,9 @@ impl Run<'_> {
         );
         match self.apply(observed, desired).await {
             Ok(_) => self.report("ConfigMap", name, ChildState::Applied, None),
-            Err(kube::Error::Api(status)) if refused(status.code) => {
-                let message = format!("refused by the API server: {}", status.message);
-                self.report("ConfigMap", name, ChildState::Failed, Some(message));
+            Err(kube::Error::Api(status)) if refusal(&status).is_some() => {
+                let message = refusal(&status);
+                self.report("ConfigMap", name, ChildState::Failed, message);
             }
             Err(error) => return Err(error),
         }

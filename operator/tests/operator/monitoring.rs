@@ -186,44 +186,55 @@ async fn alerting_secrets_are_checked_and_a_remote_dashboard_is_cleaned_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_monitoring_object_the_api_refuses_is_reported_not_retried_forever() {
-    let (_server, client) = cluster_with_crd().await;
-    // As if a policy required a field the operator does not set on PrometheusRules.
-    install_crds_with_schema(&client, |kind| {
-        let mut schema = json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
-        if kind == MonitoringKind::PrometheusRule {
-            schema = json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true,
-                "properties": {"spec": {"type": "object", "required": ["tenant"],
-                    "x-kubernetes-preserve-unknown-fields": true}}});
-        }
-        schema
+    let (server, client) = cluster_with_crd().await;
+    install_crds_with_schema(&client, |kind| match kind {
+        // As if a policy required a field the operator does not set on PrometheusRules: a 422.
+        MonitoringKind::PrometheusRule => json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true,
+            "properties": {"spec": {"type": "object", "required": ["tenant"],
+                "x-kubernetes-preserve-unknown-fields": true}}}),
+        // An older ServiceMonitor CRD without `endpoints`: a real server answers the apply 500.
+        MonitoringKind::ServiceMonitor => json!({"type": "object", "properties": {"spec": {"type": "object",
+            "properties": {"selector": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}}),
+        _ => json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
     })
     .await;
     let running = start(&client);
     let services: Api<DiceService> = Api::namespaced(client.clone(), "default");
     apply(&services, "dice", json!({})).await;
-    let (status, message) = eventually("the refusal in MonitoringReady", || async {
+    let (status, message) = eventually("the refusals in MonitoringReady", || async {
         let service = services.get("dice").await.unwrap();
-        condition(&service, "MonitoringReady").filter(|(_, m)| m.contains("refused"))
+        condition(&service, "MonitoringReady")
+            .filter(|(_, m)| m.contains("tenant") && m.contains("lacks a field"))
     })
     .await;
     assert_eq!(status, "False");
-    assert!(
-        message.contains("PrometheusRule dice") && message.contains("tenant"),
-        "{message}"
-    );
+    assert!(message.contains("PrometheusRule dice"), "{message}");
     let service = services.get("dice").await.unwrap();
     let (ready, _) = condition(&service, "Degraded").unwrap();
     assert_eq!(ready, "False", "the workload itself is fine");
     let children = service.status.unwrap().monitoring;
-    let rule = children
-        .iter()
-        .find(|c| c.kind == "PrometheusRule")
-        .unwrap();
-    assert_eq!(rule.state, ChildState::Failed);
-    let monitor = children
-        .iter()
-        .find(|c| c.kind == "ServiceMonitor")
-        .unwrap();
-    assert_eq!(monitor.state, ChildState::Applied);
+    let state = |kind: &str| {
+        let child = children.iter().find(|c| c.kind == kind).unwrap();
+        (child.state, child.message.clone().unwrap_or_default())
+    };
+    assert_eq!(state("PrometheusRule").0, ChildState::Failed);
+    let (monitor, why) = state("ServiceMonitor");
+    assert_eq!(monitor, ChildState::Failed);
+    assert!(
+        why.contains("upgrade the CRD") && why.contains("field not declared in schema"),
+        "{why}"
+    );
+    // Nothing changes, so nothing is sent again: the refusals wait for a spec or CRD change.
+    let monitor_applies = || {
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.method == "PATCH" && r.uri.contains("/servicemonitors/"))
+            .count()
+    };
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let settled = monitor_applies();
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(monitor_applies(), settled, "the refused apply was retried");
     running.abort();
 }
