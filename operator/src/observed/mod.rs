@@ -178,6 +178,6 @@ where
         return None;
     }
     let desired = serde_json::to_value(desired).ok()?;
-    let applied_fields = schemas.applied_fields_digest(&desired);
+    let applied_fields = seen.expected_fields(|| schemas.applied_fields_digest(&desired));
     seen.is_current(&desired, applied_fields).then_some(seen)
 }

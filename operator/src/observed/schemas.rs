@@ -6,7 +6,7 @@
 //! One group-version is loaded the first time a child of it is checked (a few requests per
 //! operator start, none per DiceService) and only the types its kinds reach are kept. A failed
 //! load is retried after [`RETRY_AFTER`]; until then a child is judged by its applied hash and
-//! the operator's Apply entry alone.
+//! the operator's Apply entry alone. Reconciles that start together wait for the one load.
 
 use serde_json::Value;
 use std::collections::HashMap;
@@ -35,6 +35,8 @@ enum Entry {
 #[derive(Debug, Default)]
 pub struct ChildSchemas {
     entries: RwLock<HashMap<String, Entry>>,
+    /// One load at a time: reconciles that start together wait for it instead of each loading.
+    loading: tokio::sync::Mutex<()>,
 }
 
 /// `v1` → `api/v1`, `apps/v1` → `apis/apps/v1`: the key of `/openapi/v3`'s index.
@@ -84,12 +86,16 @@ async fn fetch(client: &kube::Client, path: &str) -> Option<Value> {
 impl ChildSchemas {
     /// Loads `api_version`'s schema unless it is loaded or failed recently.
     pub async fn ensure(&self, client: &kube::Client, api_version: &str) {
-        let fresh = match self.read().get(api_version) {
-            Some(Entry::Loaded(_)) => return,
+        let wanted = || match self.read().get(api_version) {
+            Some(Entry::Loaded(_)) => false,
             Some(Entry::Failed(at)) => at.elapsed() >= RETRY_AFTER,
             None => true,
         };
-        if !fresh {
+        if !wanted() {
+            return;
+        }
+        let _loading = self.loading.lock().await;
+        if !wanted() {
             return;
         }
         let loaded = async {

@@ -18,6 +18,7 @@ use crate::children::{APPLIED_HASH_ANNOTATION, REPLICAS_FROM_ANNOTATION, dashboa
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
+use std::sync::OnceLock;
 use structured_merge::Set;
 use structured_merge::apiserver::digest;
 
@@ -43,6 +44,9 @@ pub struct Seen {
     applied_hash: Option<u64>,
     /// The digest of the fields the operator's own Apply entry owns; `None` without one.
     own_fields: Option<u64>,
+    /// The digest of the fields an apply of the desired object with this record's applied hash
+    /// owns, once computed: the hash fixes the object, so once per record is enough.
+    expected_fields: OnceLock<u64>,
     /// Deployments only: what the status and the replicas hand-over read.
     workload: Option<Box<Workload>>,
 }
@@ -93,6 +97,7 @@ impl Seen {
             annotations,
             applied_hash: applied_hash(meta),
             own_fields,
+            expected_fields: OnceLock::new(),
             workload: None,
         }
     }
@@ -171,6 +176,17 @@ impl Seen {
     /// Whether `hash` (an applied-hash annotation's value) is the one this child carries.
     pub fn has_applied_hash(&self, hash: &str) -> bool {
         self.applied_hash.is_some() && self.applied_hash == u64::from_str_radix(hash, 16).ok()
+    }
+
+    /// The digest of the fields an apply of the desired child owns, computed by `compute` the
+    /// first time (callers check the applied hash first, so the desired object is always the
+    /// same one); `None` while `compute` cannot tell.
+    pub fn expected_fields(&self, compute: impl FnOnce() -> Option<u64>) -> Option<u64> {
+        if let Some(digest) = self.expected_fields.get() {
+            return Some(*digest);
+        }
+        let digest = compute()?;
+        Some(*self.expected_fields.get_or_init(|| digest))
     }
 
     /// Whether applying `desired` (its JSON, applied-hash annotation included) would change

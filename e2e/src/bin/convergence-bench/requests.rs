@@ -74,6 +74,15 @@ pub fn is_write(request: &RecordedRequest) -> bool {
     !matches!(verb(request), "get" | "list" | "watch")
 }
 
+/// A server-side apply (sent, whether or not it changed anything).
+pub fn is_apply(request: &RecordedRequest) -> bool {
+    request.method == "PATCH"
+        && request
+            .content_type
+            .as_deref()
+            .is_some_and(|c| c.starts_with("application/apply-patch"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

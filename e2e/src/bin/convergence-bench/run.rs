@@ -4,7 +4,7 @@
 use crate::Args;
 use crate::cluster;
 use crate::process::{Operator, cpu_seconds, memory_mib};
-use crate::requests::{breakdown, is_write};
+use crate::requests::{breakdown, is_apply, is_write};
 use dice_e2e::{FakeApiServer, RecordedRequest};
 use futures_util::StreamExt;
 use kube::runtime::watcher::{self, Event};
@@ -28,6 +28,8 @@ pub struct RunResult {
     peak_rss_mib: f64,
     requests: usize,
     idle_writes: usize,
+    /// Server-side applies while idle, under the simulated controllers' status churn.
+    idle_applies: usize,
     idle_requests: usize,
     restart: Restart,
     by_kind: BTreeMap<(String, &'static str), usize>,
@@ -39,6 +41,7 @@ struct Restart {
     reconciled_s: f64,
     requests: usize,
     writes: usize,
+    applies: usize,
     by_kind: BTreeMap<(String, &'static str), usize>,
 }
 
@@ -149,6 +152,7 @@ pub async fn once(args: &Args) -> Result<RunResult, String> {
         peak_rss_mib,
         requests: converged.len(),
         idle_writes: idle.iter().filter(|r| is_write(r)).count(),
+        idle_applies: idle.iter().filter(|r| is_apply(r)).count(),
         idle_requests: idle.len(),
         restart,
         by_kind: breakdown(converged.iter()),
@@ -191,6 +195,7 @@ async fn restart(
         reconciled_s,
         requests: sent.len(),
         writes: sent.iter().filter(|r| is_write(r)).count(),
+        applies: sent.iter().filter(|r| is_apply(r)).count(),
         by_kind: breakdown(sent.iter()),
     })
 }
@@ -231,14 +236,14 @@ pub fn report(args: &Args, results: &[RunResult]) -> String {
             "no Prometheus Operator CRDs: monitoring children skipped".to_owned()
         }
     );
-    out.push_str("| run | created in s | all Ready in s | operator CPU ms per DiceService | harness CPU s | operator RSS before MiB | operator peak RSS MiB | KiB per DiceService | requests per DiceService | write requests in idle | requests in idle | restart: peak RSS MiB | restart: all reconciled in s | restart: CPU ms per DiceService | restart: requests | restart: write requests |\n");
+    out.push_str("| run | created in s | all Ready in s | operator CPU ms per DiceService | harness CPU s | operator RSS before MiB | operator peak RSS MiB | KiB per DiceService | requests per DiceService | write requests in idle | apply requests in idle | requests in idle | restart: peak RSS MiB | restart: all reconciled in s | restart: CPU ms per DiceService | restart: requests | restart: write requests | restart: apply requests |\n");
     out.push_str(
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for (i, r) in results.iter().enumerate() {
         let _ = writeln!(
             out,
-            "| {} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {:.1} | {:.1} | {:.2} | {} | {} |",
+            "| {} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {:.1} | {:.1} | {:.2} | {} | {} | {} |",
             i + 1,
             r.created_s,
             r.ready_s,
@@ -249,12 +254,14 @@ pub fn report(args: &Args, results: &[RunResult]) -> String {
             (r.peak_rss_mib - r.baseline_rss_mib) * 1024.0 / n,
             r.requests as f64 / n,
             r.idle_writes,
+            r.idle_applies,
             r.idle_requests,
             r.restart.peak_rss_mib,
             r.restart.reconciled_s,
             r.restart.cpu_s * 1000.0 / n,
             r.restart.requests,
             r.restart.writes,
+            r.restart.applies,
         );
     }
     if results.len() >= 3 {

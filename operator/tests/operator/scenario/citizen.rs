@@ -251,6 +251,26 @@ pub async fn run(cluster: &Cluster, missing_secret: bool) {
         assert_eq!(ready, "True", "{message}");
     }
 
+    // The last rollout ends (its status writes take readiness down and up again) and the
+    // DiceService is Ready.
+    cluster
+        .eventually("the rollout to finish", || async {
+            let deployment = cluster.get("deployment", NAME).await?;
+            let status = &deployment["status"];
+            let rolled = status["observedGeneration"] == deployment["metadata"]["generation"]
+                && status["updatedReplicas"] == 3
+                && status["readyReplicas"] == 3;
+            rolled.then_some(())
+        })
+        .await;
+    cluster
+        .eventually("Ready after the rollout", || async {
+            let found = condition(&cluster.get("dice", NAME).await?, "Ready")?;
+            (found.0 == "True").then_some(())
+        })
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
     // Converged: no writes at all for a while, Events included.
     let events_before = cluster.event_reasons().await.len();
     let writes_before = cluster.writes.as_ref().map(|w| w());
