@@ -9,7 +9,6 @@ use axum::body::{Body, Bytes};
 use axum::response::Response;
 use serde_json::{Value, json};
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 
@@ -62,14 +61,31 @@ async fn stream_events(
     request: WatchRequest,
     tx: mpsc::Sender<Result<Bytes, Infallible>>,
 ) {
-    let wanted = |event: &StoredEvent| {
-        event.group == request.resource.group
+    // What this watch sees of an event, as kube-apiserver's watch cache decides it: an object
+    // that starts matching the selector is ADDED, one that stops matching DELETED (with the
+    // labels it matched by), one that matches before and after MODIFIED.
+    let seen_as = |event: &StoredEvent| -> Option<(&'static str, Value)> {
+        let ours = event.group == request.resource.group
             && event.plural == request.resource.plural
             && request
                 .namespace
                 .as_deref()
-                .is_none_or(|ns| event.object["metadata"]["namespace"].as_str() == Some(ns))
-            && request.selector.matches(&event.object)
+                .is_none_or(|ns| event.object["metadata"]["namespace"].as_str() == Some(ns));
+        if !ours {
+            return None;
+        }
+        let now = request.selector.matches(&event.object);
+        let Some(labels) = &event.previous_labels else {
+            return now.then(|| (event.kind.as_str(), event.object.clone()));
+        };
+        let mut before = event.object.clone();
+        before["metadata"]["labels"] = labels.clone();
+        match (request.selector.matches(&before), now) {
+            (false, true) => Some(("ADDED", event.object.clone())),
+            (true, true) => Some(("MODIFIED", event.object.clone())),
+            (true, false) => Some(("DELETED", before)),
+            (false, false) => None,
+        }
     };
     let opened = {
         let store = crate::lock(&store);
@@ -105,11 +121,16 @@ async fn stream_events(
             return;
         }
     }
-    let send_event =
-        |event: Arc<StoredEvent>| line(event.kind.as_str(), &event.object, request.metadata_only);
-    for event in backlog.into_iter().filter(|e| wanted(e)) {
+    for event in backlog {
+        let Some((kind, object)) = seen_as(&event) else {
+            continue;
+        };
         last_seen = event.resource_version;
-        if tx.send(send_event(event)).await.is_err() {
+        if tx
+            .send(line(kind, &object, request.metadata_only))
+            .await
+            .is_err()
+        {
             return;
         }
     }
@@ -124,8 +145,8 @@ async fn stream_events(
                 Ok(event) if event.resource_version <= last_seen => continue,
                 Ok(event) => {
                     last_seen = event.resource_version;
-                    if !wanted(&event) { continue; }
-                    send_event(event)
+                    let Some((kind, object)) = seen_as(&event) else { continue; };
+                    line(kind, &object, request.metadata_only)
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     let gone = crate::status::ApiError::Gone { requested: last_seen, oldest: last_seen + 1 };

@@ -23,8 +23,8 @@ const DISCOVERY_INTERVAL: Duration = Duration::from_secs(300);
 
 type Events<K> = std::pin::Pin<Box<dyn Stream<Item = Result<K, watcher::Error>> + Send>>;
 
-/// A metadata-only watch of one owned kind keeping `index` current, yielding every touched
-/// object as a reconcile trigger.
+/// A metadata-only watch of one owned kind keeping `index` current, yielding each object whose
+/// record changed as a reconcile trigger.
 pub fn owned<K>(
     api: Api<PartialObjectMeta<K>>,
     config: watcher::Config,
@@ -81,7 +81,9 @@ where
     (index, events)
 }
 
-/// Feeds `index` from a watch and yields the touched objects.
+/// Feeds `index` from a watch and yields the objects whose record changed: a child's status
+/// written by its controller (an autoscaler's every 15 s, a budget's) changes nothing the
+/// operator keeps and starts no reconcile; drift, deletion and a Deployment's progress do.
 fn indexed<K, T>(
     events: impl Stream<Item = Result<watcher::Event<T>, watcher::Error>> + Send + 'static,
     index: Index<K>,
@@ -93,9 +95,9 @@ where
 {
     events
         .default_backoff()
-        .map_ok(move |event| {
-            index.apply(&event, &record);
-            event
+        .try_filter_map(move |event| {
+            let changed = index.apply(&event, &record);
+            futures::future::ready(Ok(changed.then_some(event)))
         })
         .touched_objects()
         .boxed()

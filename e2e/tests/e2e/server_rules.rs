@@ -1,6 +1,6 @@
-//! What a real API server refuses or holds back, as the fake must: objects in namespaces that
-//! do not exist or are terminating, `dryRun`, and field selectors on fields a kind does not
-//! index.
+//! What a real API server refuses, holds back or reports, as the fake must: objects in
+//! namespaces that do not exist or are terminating, `dryRun`, field selectors on fields a kind
+//! does not index, and label-selector watches seeing objects leave and arrive.
 
 use dice_e2e::FakeApiServer;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
@@ -123,4 +123,73 @@ async fn a_field_selector_on_a_field_the_kind_does_not_index_is_a_bad_request() 
         api_error(refused),
         (400, "field label not supported: data.k".into())
     );
+}
+
+/// The next event that is not part of the initial list's framing.
+async fn next_change<S>(events: &mut S) -> kube::runtime::watcher::Event<ConfigMap>
+where
+    S: futures_util::Stream<
+            Item = Result<kube::runtime::watcher::Event<ConfigMap>, kube::runtime::watcher::Error>,
+        > + Unpin,
+{
+    use futures_util::StreamExt;
+    use kube::runtime::watcher::Event;
+    loop {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(5), events.next())
+            .await
+            .expect("an event in time")
+            .expect("the watch goes on")
+            .expect("no watch error");
+        if !matches!(event, Event::Init | Event::InitDone) {
+            return event;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_label_selector_watch_sees_objects_leave_and_arrive_by_their_labels() {
+    use futures_util::StreamExt;
+    use kube::runtime::watcher::{self, Event};
+    let server = FakeApiServer::new();
+    let maps: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    let label = "app.kubernetes.io/managed-by";
+    let labelled: ConfigMap = serde_json::from_value(
+        json!({"metadata": {"name": "m", "labels": {label: "dice-operator"}}}),
+    )
+    .unwrap();
+    maps.create(&PostParams::default(), &labelled)
+        .await
+        .unwrap();
+    let config = watcher::Config::default().labels(&format!("{label}=dice-operator"));
+    let mut events = watcher::watcher(maps.clone(), config).boxed();
+    assert!(matches!(
+        next_change(&mut events).await,
+        Event::InitApply(_)
+    ));
+    // Someone takes the label off: the object leaves this watch.
+    let relabel = |value: &str| json!({"metadata": {"labels": {label: value}}});
+    maps.patch(
+        "m",
+        &PatchParams::default(),
+        &Patch::Merge(&relabel("someone")),
+    )
+    .await
+    .unwrap();
+    let Event::Delete(gone) = next_change(&mut events).await else {
+        panic!("no DELETED when the object stopped matching")
+    };
+    assert_eq!(
+        gone.metadata.labels.unwrap()[label],
+        "dice-operator",
+        "the object as it matched"
+    );
+    // And back: ADDED.
+    maps.patch(
+        "m",
+        &PatchParams::default(),
+        &Patch::Merge(&relabel("dice-operator")),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(next_change(&mut events).await, Event::Apply(_)));
 }

@@ -106,14 +106,17 @@ impl<K> Index<K> {
         self.put(key(namespace, name), Arc::new(seen));
     }
 
-    fn put(&self, key: Box<str>, seen: Arc<Seen>) {
+    /// Stores `seen`; whether it differs from the record it replaces.
+    fn put(&self, key: Box<str>, seen: Arc<Seen>) -> bool {
         let mut owners = self.owners();
-        if let Some(before) = self.write().insert(key.clone(), seen.clone()) {
-            unlink(&mut owners, &key, &before);
+        let before = self.write().insert(key.clone(), seen.clone());
+        if let Some(before) = &before {
+            unlink(&mut owners, &key, before);
         }
         if let Some(uid) = seen.dashboard_owner_uid() {
             owners.entry(uid.into()).or_default().push(key);
         }
+        before.is_none_or(|before| *before != *seen)
     }
 
     /// Resolves once the first list has completed.
@@ -122,8 +125,9 @@ impl<K> Index<K> {
         let _ = ready.wait_for(|ready| *ready).await;
     }
 
-    /// Applies one watch event, recording each object as `record` makes it.
-    pub fn apply<T: Resource>(&self, event: &Event<T>, record: impl Fn(&T) -> Seen) {
+    /// Applies one watch event, recording each object as `record` makes it; whether anything
+    /// the operator keeps of a child changed (a status write by someone else changes nothing).
+    pub fn apply<T: Resource>(&self, event: &Event<T>, record: impl Fn(&T) -> Seen) -> bool {
         let object_key = |object: &T| {
             let meta = object.meta();
             key(
@@ -149,13 +153,19 @@ impl<K> Index<K> {
                 if records.capacity() > 64 && records.len() * 4 < records.capacity() {
                     records.shrink_to_fit();
                 }
+                true
             }
-            Event::Init => *relisting = Some(Records::new()),
+            Event::Init => {
+                *relisting = Some(Records::new());
+                false
+            }
             Event::InitApply(object) => {
                 let seen = Arc::new(record(object));
-                relisting
-                    .get_or_insert_with(Records::new)
-                    .insert(object_key(object), seen);
+                let key = object_key(object);
+                // A re-list (after `410 Gone`) repeats what is known: only news is news.
+                let changed = self.read().get(&key).is_none_or(|before| **before != *seen);
+                relisting.get_or_insert_with(Records::new).insert(key, seen);
+                changed
             }
             Event::InitDone => {
                 let mut listed = relisting.take().unwrap_or_default();
@@ -169,6 +179,7 @@ impl<K> Index<K> {
                 *self.owners() = owners;
                 *self.write() = listed;
                 self.inner.ready.send_replace(true);
+                false
             }
         }
     }
@@ -259,5 +270,55 @@ mod tests {
         index.apply(&Event::Delete(gone), |_| dashboard("u1"));
         assert!(owned(&index, "u1").is_empty());
         assert!(index.inner.owners.read().unwrap().get("u1").is_none());
+    }
+
+    #[test]
+    fn only_a_change_of_what_is_kept_triggers_a_reconcile() {
+        use super::super::seen::entry;
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
+        let index = Index::<ConfigMap>::default();
+        let object = |resource_version: &str, entries: Vec<ManagedFieldsEntry>| ConfigMap {
+            metadata: ObjectMeta {
+                namespace: Some("n".into()),
+                name: Some("c".into()),
+                resource_version: Some(resource_version.into()),
+                managed_fields: Some(entries),
+                ..ObjectMeta::default()
+            },
+            ..ConfigMap::default()
+        };
+        let ours = entry(
+            crate::FIELD_MANAGER,
+            "Apply",
+            None,
+            serde_json::json!({"f:data": {"f:a": {}, "f:b": {}}}),
+        );
+        let status = |time: &str| {
+            let mut status = entry(
+                "kube-controller-manager",
+                "Update",
+                Some("status"),
+                serde_json::json!({"f:status": {"f:x": {}}}),
+            );
+            status.time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                time.parse().unwrap(),
+            ));
+            status
+        };
+        let record = |o: &ConfigMap| Seen::from_meta(&o.metadata);
+        let first = object("1", vec![ours.clone(), status("2026-01-01T00:00:00Z")]);
+        assert!(index.apply(&Event::Apply(first), record), "a new child");
+        let status_write = object("2", vec![ours.clone(), status("2026-01-01T00:00:15Z")]);
+        assert!(
+            !index.apply(&Event::Apply(status_write), record),
+            "someone else's status write changes nothing the operator keeps"
+        );
+        let mut shrunk = ours;
+        shrunk.fields_v1 = Some(FieldsV1(serde_json::json!({"f:data": {"f:a": {}}})));
+        let drift = object("3", vec![shrunk, status("2026-01-01T00:00:15Z")]);
+        assert!(
+            index.apply(&Event::Apply(drift), record),
+            "drift reconciles"
+        );
     }
 }

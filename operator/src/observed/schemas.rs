@@ -187,4 +187,46 @@ mod tests {
         let other = json!({"apiVersion": "apps/v1", "kind": "Deployment"});
         assert_eq!(schemas.applied_fields_digest(&other), None, "not loaded");
     }
+    /// A schema whose reference type is atomic (as `ObjectReference` was in Kubernetes
+    /// 1.22–1.24) or granular (before and after).
+    fn reference_document(atomic: bool) -> Value {
+        let mut reference = json!({"type": "object", "properties": {
+            "kind": {"type": "string"}, "name": {"type": "string"}}});
+        if atomic {
+            reference["x-kubernetes-map-type"] = json!("atomic");
+        }
+        json!({"components": {"schemas": {
+            "Holder": {"type": "object",
+                "x-kubernetes-group-version-kind": [{"group": "", "version": "v1", "kind": "Holder"}],
+                "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                    "spec": {"type": "object", "properties": {"ref": {"$ref": "#/components/schemas/Ref"}}}}},
+            "Ref": reference}}})
+    }
+
+    #[test]
+    fn atomicity_follows_the_schema_the_server_publishes() {
+        let desired = json!({"apiVersion": "v1", "kind": "Holder",
+            "spec": {"ref": {"kind": "Deployment", "name": "dice"}}});
+        let recorded = |fields: Value| Some(digest(&Set::from_fields_v1(&fields).unwrap()));
+        for (atomic, server_records) in [
+            (true, json!({"f:spec": {"f:ref": {}}})),
+            (
+                false,
+                json!({"f:spec": {"f:ref": {"f:kind": {}, "f:name": {}}}}),
+            ),
+        ] {
+            let schemas = ChildSchemas::default();
+            let loaded = group_version(&reference_document(atomic), "v1").unwrap();
+            schemas
+                .entries
+                .write()
+                .unwrap()
+                .insert("v1".into(), Entry::Loaded(loaded));
+            assert_eq!(
+                schemas.applied_fields_digest(&desired),
+                recorded(server_records),
+                "atomic: {atomic}"
+            );
+        }
+    }
 }

@@ -35,8 +35,9 @@ const KEPT_ANNOTATIONS: [&str; 3] = [
     REPLICAS_FROM_ANNOTATION,
 ];
 
-/// The compact record of one child.
-#[derive(Debug, Clone, PartialEq)]
+/// The compact record of one child. Two records are equal when they say the same about the
+/// child (the expected-fields digest is a cache, not part of what was seen).
+#[derive(Debug, Clone)]
 pub struct Seen {
     controller: Option<ControllerRef>,
     labels: Marks,
@@ -49,6 +50,17 @@ pub struct Seen {
     expected_fields: OnceLock<u64>,
     /// Deployments only: what the status and the replicas hand-over read.
     workload: Option<Box<Workload>>,
+}
+
+impl PartialEq for Seen {
+    fn eq(&self, other: &Self) -> bool {
+        self.controller == other.controller
+            && self.labels == other.labels
+            && self.annotations == other.annotations
+            && self.applied_hash == other.applied_hash
+            && self.own_fields == other.own_fields
+            && self.workload == other.workload
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -204,26 +216,30 @@ impl Seen {
     }
 }
 
+/// A `managedFields` entry, for the tests of this module and of the index.
+#[cfg(test)]
+pub(super) fn entry(
+    manager: &str,
+    operation: &str,
+    subresource: Option<&str>,
+    fields: Value,
+) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry {
+    k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry {
+        manager: Some(manager.into()),
+        operation: Some(operation.into()),
+        subresource: subresource.map(Into::into),
+        fields_v1: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::FieldsV1(
+            fields,
+        )),
+        ..Default::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
     use serde_json::json;
-
-    fn entry(
-        manager: &str,
-        operation: &str,
-        subresource: Option<&str>,
-        fields: Value,
-    ) -> ManagedFieldsEntry {
-        ManagedFieldsEntry {
-            manager: Some(manager.into()),
-            operation: Some(operation.into()),
-            subresource: subresource.map(Into::into),
-            fields_v1: Some(FieldsV1(fields)),
-            ..ManagedFieldsEntry::default()
-        }
-    }
 
     fn desired() -> Value {
         json!({"apiVersion": "apps/v1", "kind": "Deployment",

@@ -2,6 +2,8 @@
 //! finalizers, owner-reference garbage collection, and the event history watches replay.
 
 use crate::event_views;
+mod namespaces;
+
 use crate::managed_fields::{self, Writer};
 use crate::resources::{Registry, ResourceType};
 use crate::selectors::Selector;
@@ -52,6 +54,9 @@ pub struct StoredEvent {
     pub group: String,
     pub plural: String,
     pub object: Value,
+    /// For a MODIFIED event whose labels changed, the labels before: a label-selector watch
+    /// sees the object arrive (ADDED) or leave (DELETED) by them.
+    pub previous_labels: Option<Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,8 +109,8 @@ pub struct Store {
     /// Of those, writes to Leases: leader election renews them all the time, so "an idle
     /// operator writes nothing" is about the other writes.
     pub lease_writes: u64,
-    /// The OwnerReferencesPermissionEnforcement admission plugin is on (see
-    /// [`crate::rbac::owner_references_admission`]).
+    /// The OwnerReferencesPermissionEnforcement admission plugin is on (the API layer checks
+    /// writes against it).
     pub owner_references_enforced: bool,
 }
 
@@ -173,15 +178,6 @@ fn owner_uids(object: &Value) -> Vec<String> {
         .flatten()
         .filter_map(|r| r["uid"].as_str().map(str::to_owned))
         .collect()
-}
-
-fn namespace_key(name: &str) -> ObjectKey {
-    ObjectKey {
-        group: String::new(),
-        plural: "namespaces".into(),
-        namespace: String::new(),
-        name: name.to_owned(),
-    }
 }
 
 fn not_found(t: &ResourceType, name: &str) -> ApiError {
@@ -706,72 +702,6 @@ impl Store {
         Ok(self.remove(t, object_key, existing))
     }
 
-    /// A create in `namespace` needs it to exist and not be terminating.
-    fn check_namespace(
-        &self,
-        t: &ResourceType,
-        namespace: &str,
-        name: &str,
-    ) -> Result<(), ApiError> {
-        let Some(found) = self.objects.get(&namespace_key(namespace)) else {
-            return Err(ApiError::NotFound {
-                kind: "namespaces".into(),
-                name: namespace.into(),
-            });
-        };
-        if found["metadata"]["deletionTimestamp"].is_string() {
-            return Err(ApiError::Forbidden(format!(
-                "{} \"{name}\" is forbidden: unable to create new content in namespace {namespace} because it is being terminated",
-                t.plural
-            )));
-        }
-        Ok(())
-    }
-
-    /// Marks the namespace terminating, deletes what it holds (finalizers are waited for),
-    /// and removes it once empty, as the namespace controller does.
-    fn delete_namespace(&mut self, t: &ResourceType, name: &str) -> Result<Value, ApiError> {
-        let object_key = namespace_key(name);
-        let mut namespace = self
-            .objects
-            .get(&object_key)
-            .cloned()
-            .ok_or_else(|| not_found(t, name))?;
-        if !namespace["metadata"]["deletionTimestamp"].is_string() {
-            namespace["metadata"]["deletionTimestamp"] = json!(now());
-            namespace["status"] = json!({"phase": "Terminating"});
-            namespace = self.commit(t, object_key, Some(namespace), EventType::Modified);
-        }
-        let contents: Vec<ObjectKey> = self
-            .objects
-            .keys()
-            .filter(|k| k.namespace == name)
-            .cloned()
-            .collect();
-        for content in contents {
-            let found = self
-                .registry
-                .all()
-                .find(|r| r.namespaced && r.group == content.group && r.plural == content.plural)
-                .cloned();
-            if let Some(content_type) = found {
-                let _ = self.delete(&content_type, name, &content.name);
-            }
-        }
-        Ok(self.finish_namespace(name).unwrap_or(namespace))
-    }
-
-    /// Removes a terminating namespace once nothing is left in it.
-    fn finish_namespace(&mut self, name: &str) -> Option<Value> {
-        let namespace = self.objects.get(&namespace_key(name))?.clone();
-        let terminating = namespace["metadata"]["deletionTimestamp"].is_string();
-        if !terminating || self.objects.keys().any(|k| k.namespace == name) {
-            return None;
-        }
-        let t = self.registry.get("", "v1", "namespaces")?.clone();
-        Some(self.commit(&t, namespace_key(name), Some(namespace), EventType::Deleted))
-    }
-
     fn remove(&mut self, t: &ResourceType, object_key: ObjectKey, object: Value) -> Value {
         let namespace = object_key.namespace.clone();
         let removed = self.commit(t, object_key, Some(object), EventType::Deleted);
@@ -883,6 +813,14 @@ impl Store {
         if owners_before != owners_after {
             self.index_dependent(&object_key, &owners_before, &owners_after);
         }
+        let previous_labels = match (kind, self.objects.get(&object_key)) {
+            (EventType::Modified, Some(before))
+                if before["metadata"]["labels"] != object["metadata"]["labels"] =>
+            {
+                Some(before["metadata"]["labels"].clone())
+            }
+            _ => None,
+        };
         if kind == EventType::Deleted {
             self.objects.remove(&object_key);
             uid.map(|uid| self.uids.remove(&uid));
@@ -896,6 +834,7 @@ impl Store {
             group: t.group.clone(),
             plural: t.plural.clone(),
             object: object.clone(),
+            previous_labels,
         });
         while self
             .history
