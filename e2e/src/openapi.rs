@@ -74,7 +74,11 @@ pub fn document(registry: &Registry, path: &str) -> Option<Value> {
         schema["x-kubernetes-group-version-kind"] = json!([gvk]);
         // As a real server publishes a CRD: `metadata` is the ObjectMeta of every object.
         if field_types::definitions().is_some()
-            && let Some(properties) = schema["properties"].as_object_mut()
+            && let Some(object) = schema.as_object_mut()
+            && let Some(properties) = object
+                .entry("properties")
+                .or_insert_with(|| json!({}))
+                .as_object_mut()
         {
             let meta = structured_merge::OBJECT_META;
             properties.insert(

@@ -197,9 +197,11 @@ impl Schema {
     /// `metadata` is typed as `ObjectMeta` when the schema has it.
     pub fn add_crd_version(&mut self, name: &str, open_api_v3_schema: &Value) -> Result<(), Error> {
         let meta = self.contains(OBJECT_META).then_some(OBJECT_META);
+        // A schema that names no property (`x-kubernetes-preserve-unknown-fields` alone) is
+        // typed by its values, around the fields every object has.
         let mut atom = match convert(open_api_v3_schema, meta)? {
             TypeRef::Inline(atom, _) => (*atom).clone(),
-            _ => Atom::default(),
+            other => self.resolve(&other)?.into_owned(),
         };
         if let Some(map) = &mut atom.map {
             let mut fields = (*map.fields).clone();
