@@ -209,19 +209,6 @@ pub fn apply(
         root: &t.root,
     };
     let base = comparable(live);
-    // The configuration is typed first, as kube-apiserver does: a field its schema lacks is
-    // the 500 real servers answer (kubernetes/kubernetes#139253).
-    updater
-        .schema
-        .to_field_set(config, updater.root)
-        .map_err(|e| {
-            let name = config["metadata"]["name"].as_str().unwrap_or_default();
-            let namespace = config["metadata"]["namespace"].as_str().unwrap_or_default();
-            let kind = config["kind"].as_str().unwrap_or_default();
-            ApiError::Internal(format!(
-                "failed to create typed patch object ({namespace}/{name}; {api_version}, Kind={kind}): {e}"
-            ))
-        })?;
     let (merged, managers) = updater
         .apply(
             &base,
@@ -233,7 +220,16 @@ pub fn apply(
         )
         .map_err(|e| match e {
             Error::Conflicts(conflicts) => conflict(conflicts),
-            other => invalid(other),
+            // The live object was typed when stored: a typing error is the configuration's, a
+            // field its schema lacks, which real servers answer 500 (kubernetes/kubernetes#139253).
+            other => {
+                let name = config["metadata"]["name"].as_str().unwrap_or_default();
+                let namespace = config["metadata"]["namespace"].as_str().unwrap_or_default();
+                let kind = config["kind"].as_str().unwrap_or_default();
+                ApiError::Internal(format!(
+                    "failed to create typed patch object ({namespace}/{name}; {api_version}, Kind={kind}): {other}"
+                ))
+            }
         })?;
     let mut object = merged.unwrap_or(base);
     if let (Some(live), Some(meta)) = (live, object["metadata"].as_object_mut()) {

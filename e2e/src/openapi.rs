@@ -103,11 +103,9 @@ pub fn document(registry: &Registry, path: &str) -> Option<Value> {
 /// The name of a built-in kind's definition in the Kubernetes schemas, when they are loaded.
 fn builtin_definition(t: &crate::resources::ResourceType) -> Option<String> {
     let definitions = field_types::definitions()?;
-    let gvk = json!({"group": t.group, "version": t.version, "kind": t.kind});
-    definitions.raw.iter().find_map(|(name, definition)| {
-        let kinds = definition["x-kubernetes-group-version-kind"].as_array()?;
-        kinds.contains(&gvk).then(|| name.clone())
-    })
+    definitions
+        .definition_name(&t.group, &t.version, &t.kind)
+        .map(str::to_owned)
 }
 
 /// Adds definition `name` and every definition it refers to, in OpenAPI v3 form.
