@@ -24,6 +24,7 @@ pub mod store;
 mod strategic;
 mod table;
 pub mod typed;
+pub mod validation;
 mod watch;
 
 use axum::Router;

@@ -17,7 +17,11 @@ pub enum ApiError {
     Conflict { kind: String, name: String },
     #[error("{0}")]
     BadRequest(String),
-    #[error("{kind} {name:?} is invalid: {}", causes.join(", "))]
+    /// Several causes are bracketed in the message, as Kubernetes' `NewInvalid` writes them.
+    #[error("{kind} {name:?} is invalid: {}", match causes.as_slice() {
+        [one] => one.clone(),
+        many => format!("[{}]", many.join(", ")),
+    })]
     Invalid {
         kind: String,
         name: String,

@@ -228,6 +228,20 @@ fn admit(
     })
 }
 
+/// Refuses what Kubernetes' built-in validation refuses (label syntax, requests within limits,
+/// port names), with its `422 Invalid` causes.
+fn refuse_invalid(t: &ResourceType, name: &str, object: &Value) -> Result<(), ApiError> {
+    let causes = crate::validation::problems(t, object);
+    if causes.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Invalid {
+        kind: t.kind.clone(),
+        name: name.to_owned(),
+        causes,
+    })
+}
+
 /// Why the API server would refuse `name` for this kind: Namespaces and Services need an
 /// RFC 1123 label (a Service's name becomes a DNS label), everything else a subdomain.
 fn name_problem(t: &ResourceType, name: &str) -> Option<String> {
@@ -424,6 +438,7 @@ impl Store {
             crd_admission::apply_defaults(schema, &mut object);
             admit(t, &name, schema, &object, None)?;
         }
+        refuse_invalid(t, &name, &object)?;
         let meta = &mut object["metadata"];
         meta["uid"] = json!(new_uid());
         meta["creationTimestamp"] = json!(now());
@@ -565,6 +580,7 @@ impl Store {
                 causes: vec![cause],
             });
         }
+        refuse_invalid(t, name, &result)?;
         if result == existing {
             return Ok(existing);
         }

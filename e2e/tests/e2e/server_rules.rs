@@ -193,3 +193,117 @@ async fn a_label_selector_watch_sees_objects_leave_and_arrive_by_their_labels() 
     .unwrap();
     assert!(matches!(next_change(&mut events).await, Event::Apply(_)));
 }
+
+/// The 422 causes of creating `object` as a Deployment, `(field, message)` each.
+async fn deployment_refusal(
+    client: &kube::Client,
+    object: serde_json::Value,
+) -> Vec<(String, String)> {
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(client.clone(), "default");
+    let deployment = serde_json::from_value(object).unwrap();
+    match deployments
+        .create(&PostParams::default(), &deployment)
+        .await
+    {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!((status.code, status.reason.as_str()), (422, "Invalid"));
+            status
+                .details
+                .unwrap()
+                .causes
+                .into_iter()
+                .map(|c| (c.field, c.message))
+                .collect()
+        }
+        other => panic!("not refused: {other:?}"),
+    }
+}
+
+fn deployment(labels: serde_json::Value, container: serde_json::Value) -> serde_json::Value {
+    json!({
+        "metadata": {"name": "web", "labels": labels},
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [container]},
+            },
+        },
+    })
+}
+
+#[tokio::test]
+async fn built_in_fields_are_validated_as_kubernetes_validates_them() {
+    let server = FakeApiServer::new();
+    let client = server.client();
+    let valid = json!({
+        "name": "web", "image": "img:1",
+        "ports": [{"name": "http", "containerPort": 8080}],
+        "resources": {"requests": {"cpu": "500m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "0.125Gi"}},
+    });
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(client.clone(), "default");
+    let created = serde_json::from_value(deployment(json!({"app": "web"}), valid.clone())).unwrap();
+    deployments
+        .create(&PostParams::default(), &created)
+        .await
+        .unwrap();
+    deployments
+        .delete("web", &DeleteParams::default())
+        .await
+        .unwrap();
+
+    let mut over = valid.clone();
+    over["resources"]["requests"]["cpu"] = json!("2");
+    let causes = deployment_refusal(&client, deployment(json!({}), over)).await;
+    assert_eq!(
+        causes,
+        [(
+            "spec.template.spec.containers[0].resources.requests[cpu]".to_owned(),
+            "Invalid value: \"2\": must be less than or equal to cpu limit of 1".to_owned()
+        )]
+    );
+
+    let mut port = valid.clone();
+    port["ports"][0]["name"] = json!("a-very-long-port-name");
+    let causes = deployment_refusal(&client, deployment(json!({}), port)).await;
+    assert_eq!(
+        causes[0].0,
+        "spec.template.spec.containers[0].ports[0].name"
+    );
+    assert!(
+        causes[0].1.contains("must be no more than 15 characters"),
+        "{causes:?}"
+    );
+
+    let causes =
+        deployment_refusal(&client, deployment(json!({"team": "a b"}), valid.clone())).await;
+    assert_eq!(causes[0].0, "metadata.labels");
+    assert!(
+        causes[0]
+            .1
+            .starts_with("Invalid value: \"a b\": a valid label must be"),
+        "{causes:?}"
+    );
+
+    let mut mismatch = deployment(json!({}), valid);
+    mismatch["spec"]["selector"]["matchLabels"]["app"] = json!("other");
+    let causes = deployment_refusal(&client, mismatch).await;
+    assert_eq!(causes[0].0, "spec.template.metadata.labels");
+
+    let services: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client, "default");
+    let two_unnamed = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"ports": [{"port": 80}, {"port": 8080}]},
+    }))
+    .unwrap();
+    let refused = services
+        .create(&PostParams::default(), &two_unnamed)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        api_error(refused),
+        (422, "Service \"web\" is invalid: [spec.ports[0].name: Required value, spec.ports[1].name: Required value]".into())
+    );
+}
