@@ -140,7 +140,7 @@ fn event(type_: EventType, reason: &str, note: &str) -> Event {
 }
 
 /// At most `limit` bytes, cut at a character boundary, marked with an ellipsis when cut.
-fn truncate(text: &str, limit: usize) -> String {
+pub fn truncate(text: &str, limit: usize) -> String {
     if text.len() <= limit {
         return text.to_owned();
     }

@@ -191,6 +191,29 @@ pub fn not_owned(service: &DiceService, problems: &[String], now: &Time) -> Dice
     )
 }
 
+/// Reason of the Degraded condition when the API server refused a required child.
+pub const CHILD_REJECTED: &str = "ChildRejected";
+
+/// Status of a DiceService some of whose required children the API server refused
+/// (`refusals` names each with the server's message).
+pub fn child_refused(service: &DiceService, refusals: &[String], now: &Time) -> DiceServiceStatus {
+    let message = format!(
+        "{}. Change the spec so that the API server accepts it; the operator retries every \
+         5 minutes meanwhile",
+        refusals.join("; ")
+    );
+    blocked(
+        service,
+        (
+            CHILD_REJECTED,
+            "The API server refused a child; see the Degraded condition",
+        ),
+        "Waiting for a spec the API server accepts",
+        &message,
+        now,
+    )
+}
+
 /// Status of a DiceService the operator cannot act on; the rest of the previous status stays.
 fn blocked(
     service: &DiceService,

@@ -21,18 +21,38 @@ use std::fmt::Debug;
 
 mod run;
 
-/// The children as the API server holds them after the reconcile.
+/// What one reconcile's applies came to.
 #[derive(Debug, Clone)]
 pub struct Applied {
-    /// `None` when nothing was applied because a child's name is taken.
-    pub deployment: Option<Deployment>,
     /// Requests sent (lookups, applies and deletes); children already up to date cost none.
     pub sent: usize,
-    /// One entry per monitoring child the spec asks for.
-    pub monitoring: Vec<ChildStatus>,
-    /// Objects under a child's name that belong to somebody else, one sentence each; when there
-    /// is one, nothing was applied.
-    pub not_owned: Vec<String>,
+    pub outcome: Outcome,
+}
+
+impl Applied {
+    /// The Deployment as the server holds it, when every required child was applied.
+    pub fn deployment(&self) -> Option<&Deployment> {
+        match &self.outcome {
+            Outcome::Applied { deployment, .. } => Some(deployment),
+            Outcome::NotOwned(_) | Outcome::Refused(_) => None,
+        }
+    }
+}
+
+/// The children as the API server holds them after the reconcile; one sentence per child
+/// in the blocked cases.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Every required child applied; one entry per monitoring child the spec asks for.
+    Applied {
+        deployment: Box<Deployment>,
+        monitoring: Vec<ChildStatus>,
+    },
+    /// Objects under a child's name belong to somebody else; nothing was applied.
+    NotOwned(Vec<String>),
+    /// The API server refused these required children for good (`422 Invalid`, an admission
+    /// webhook): retrying the same spec cannot help. The others were applied.
+    Refused(Vec<String>),
 }
 
 /// Applies each child that differs from what is observed, unless an object under one of their
@@ -49,10 +69,8 @@ pub async fn apply_children(
         ownership::not_owned(client, service, children, observed, served).await?;
     if !not_owned.is_empty() {
         return Ok(Applied {
-            deployment: None,
             sent: lookups,
-            monitoring: Vec::new(),
-            not_owned,
+            outcome: Outcome::NotOwned(not_owned),
         });
     }
     let Children {
@@ -76,31 +94,36 @@ pub async fn apply_children(
         served,
         sent: lookups,
         monitoring: Vec::new(),
+        refused: Vec::new(),
     };
-    run.apply(&observed.accounts, service_account).await?;
+    let applied = run.apply(&observed.accounts, service_account).await;
+    run.required(service_account, applied)?;
     // The claim before the pods that mount it. Switched off, it is kept: it holds data.
     if let Some(claim) = data_volume {
-        run.apply(&observed.claims, claim).await?;
+        let applied = run.apply(&observed.claims, claim).await;
+        run.required(claim, applied)?;
     }
     run.hand_over_replicas(&observed.deployments, deployment)
         .await?;
-    let deployment = run.deployment(&observed.deployments, deployment).await?;
+    let applied = run.deployment(&observed.deployments, deployment).await;
+    let deployment = run.required(deployment, applied)?;
     // Nothing below depends on another: one refused apply does not hold the rest back, so a
     // retry after a transient error redoes only what failed.
     let mut first_error = FirstError::default();
-    first_error.keep(run.apply(&observed.services, kube_service).await);
-    first_error.keep(
-        run.switchable(&observed.autoscalers, autoscaler.as_ref())
-            .await,
-    );
-    first_error.keep(
-        run.switchable(&observed.disruption_budgets, disruption_budget.as_ref())
-            .await,
-    );
-    first_error.keep(
-        run.switchable(&observed.network_policies, network_policy.as_ref())
-            .await,
-    );
+    let applied = run.apply(&observed.services, kube_service).await;
+    first_error.keep(run.required(kube_service, applied));
+    let applied = run
+        .switchable(&observed.autoscalers, autoscaler.as_ref())
+        .await;
+    first_error.keep(run.required_if(autoscaler.as_ref(), applied));
+    let applied = run
+        .switchable(&observed.disruption_budgets, disruption_budget.as_ref())
+        .await;
+    first_error.keep(run.required_if(disruption_budget.as_ref(), applied));
+    let applied = run
+        .switchable(&observed.network_policies, network_policy.as_ref())
+        .await;
+    first_error.keep(run.required_if(network_policy.as_ref(), applied));
     let kind = MonitoringKind::ServiceMonitor;
     first_error.keep(
         run.optional(kind, &observed.service_monitors, service_monitor.as_ref())
@@ -129,11 +152,17 @@ pub async fn apply_children(
             .await,
     );
     first_error.into_result()?;
+    // `required` answers `None` only for a refusal it recorded.
+    let outcome = match deployment {
+        Some(deployment) if run.refused.is_empty() => Outcome::Applied {
+            deployment: Box::new(deployment),
+            monitoring: run.monitoring,
+        },
+        _ => Outcome::Refused(run.refused),
+    };
     Ok(Applied {
-        deployment: Some(deployment),
         sent: run.sent,
-        monitoring: run.monitoring,
-        not_owned: Vec::new(),
+        outcome,
     })
 }
 
@@ -185,6 +214,9 @@ pub fn dashboards_of(
 /// other than conflicts and throttling, and the 500 a server answers when the object names a
 /// field its schema lacks (an older CRD: kubernetes/kubernetes#139253). `None`: retry.
 fn refusal(status: &kube::core::Status) -> Option<String> {
+    // The server's message lists every cause; a status condition need not hold hundreds.
+    const MESSAGE_LIMIT: usize = 1024;
+    let message = crate::events::truncate(&status.message, MESSAGE_LIMIT);
     let permanent_client_error =
         (400..500).contains(&status.code) && status.code != 409 && status.code != 429;
     let unknown_field = status.code == 500
@@ -195,11 +227,10 @@ fn refusal(status: &kube::core::Status) -> Option<String> {
     if unknown_field {
         return Some(format!(
             "refused by the API server: the installed CRD lacks a field the operator sets \
-             (upgrade the CRD): {}",
-            status.message
+             (upgrade the CRD): {message}"
         ));
     }
-    permanent_client_error.then(|| format!("refused by the API server: {}", status.message))
+    permanent_client_error.then(|| format!("refused by the API server: {message}"))
 }
 
 /// `force`: the operator owns these objects; a hand edit of an owned field is reverted.

@@ -25,6 +25,8 @@ pub(super) struct Run<'a> {
     pub served: &'a ServedKinds,
     pub sent: usize,
     pub monitoring: Vec<ChildStatus>,
+    /// Required children the API server refused, one sentence each.
+    pub refused: Vec<String>,
 }
 
 pub(super) trait Child:
@@ -227,6 +229,43 @@ impl Run<'_> {
             Err(error) => return Err(error),
         }
         Ok(())
+    }
+
+    /// A required child's outcome: a refusal retrying cannot fix is kept for the status
+    /// (`None`) instead of failing the reconcile, so the user learns what to change and the
+    /// operator does not retry the same request every few seconds.
+    pub(super) fn required<K: Child, T>(
+        &mut self,
+        child: &K,
+        result: Result<T, kube::Error>,
+    ) -> Result<Option<T>, kube::Error> {
+        match result {
+            Ok(value) => Ok(Some(value)),
+            Err(kube::Error::Api(status)) if refusal(&status).is_some() => {
+                let meta = child.meta();
+                self.refused.push(format!(
+                    "{} {}/{}: {}",
+                    K::kind(&()),
+                    meta.namespace.as_deref().unwrap_or_default(),
+                    meta.name.as_deref().unwrap_or_default(),
+                    refusal(&status).unwrap_or_default()
+                ));
+                Ok(None)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// [`Self::required`] for a child the spec may switch off; deleting one is not refused.
+    pub(super) fn required_if<K: Child>(
+        &mut self,
+        desired: Option<&K>,
+        result: Result<(), kube::Error>,
+    ) -> Result<(), kube::Error> {
+        match desired {
+            Some(child) => self.required(child, result).map(drop),
+            None => result,
+        }
     }
 
     fn report(&mut self, kind: &str, name: String, state: ChildState, message: Option<String>) {

@@ -1,6 +1,8 @@
 //! The controller: watches DiceServices and every owned kind, and reconciles
 //! validate → build → apply → status, writing status only when it changed.
 
+mod converge;
+
 use crate::crd::{CachedDiceService, DiceService, object_key};
 use crate::events::Events;
 use crate::metrics::{ErrorLabels, MapLabels, OperatorMetrics, ReconcileMeasurement};
@@ -9,10 +11,10 @@ use crate::retry::Backoffs;
 use crate::secrets::SecretKeys;
 use crate::served::{MonitoringKind, ServedKinds};
 use crate::spec_changes::SpecChanges;
-use crate::status::MonitoringOutcome;
 use crate::status_writes::StatusWrites;
-use crate::validate::{Defaults, Validated, validate};
-use crate::{apply, children, finalizer, secrets, status, watches};
+use crate::validate::{Defaults, validate};
+use crate::{finalizer, status, watches};
+use converge::converge;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -168,68 +170,6 @@ pub async fn reconcile(
     ctx.failures.forget(&object_key(&*service));
     measured.set_result(result);
     Ok(action)
-}
-
-/// Applies every child of a valid DiceService and computes its status; also says what was
-/// applied, for the first "Created" Event.
-async fn converge(
-    service: &DiceService,
-    validated: &Validated,
-    ctx: &Context,
-    now: &Time,
-) -> Result<(crate::crd::DiceServiceStatus, Action, String), ReconcileError> {
-    ctx.observed.wait_for_first_list(&ctx.served).await;
-    let children = children::build(validated);
-    // Before a dashboard lands in another namespace, so deleting the DiceService cannot leak it.
-    let remote_dashboard = validated
-        .monitoring
-        .dashboard
-        .as_ref()
-        .is_some_and(|d| d.namespace != validated.namespace);
-    if remote_dashboard {
-        finalizer::ensure(&ctx.client, service, true).await?;
-    }
-    let applied = apply::apply_children(
-        &ctx.client,
-        validated,
-        &children,
-        &ctx.observed,
-        &ctx.served,
-    )
-    .await?;
-    if !remote_dashboard {
-        finalizer::ensure(&ctx.client, service, false).await?;
-    }
-    ctx.metrics.child_applies.inc_by(applied.sent as u64);
-    let Some(deployment) = applied.deployment else {
-        // Nothing watched reports the other object's removal; look again soon.
-        let status = status::not_owned(service, &applied.not_owned, now);
-        return Ok((status, Action::requeue(RECHECK), String::new()));
-    };
-    let secret_problems = if ctx.check_secrets {
-        secrets::problems(
-            &ctx.client,
-            &ctx.secret_keys,
-            &validated.namespace,
-            validated,
-        )
-        .await?
-    } else {
-        Vec::new()
-    };
-    // A Secret created later does not trigger a reconcile; look again soon.
-    let action = if secret_problems.is_empty() {
-        Action::requeue(RESYNC)
-    } else {
-        Action::requeue(RECHECK)
-    };
-    let outcome = MonitoringOutcome {
-        children: applied.monitoring,
-        secret_problems,
-        secrets_checked: ctx.check_secrets,
-    };
-    let status = status::observed(service, validated, &deployment, &outcome, now);
-    Ok((status, action, children.workload_summary(&validated.name)))
 }
 
 /// Whether the controller's store still holds the DiceService `namespace/name`.

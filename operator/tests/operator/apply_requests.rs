@@ -150,7 +150,7 @@ async fn children_the_watches_show_up_to_date_are_not_sent_again() {
     let applied = apply_all(&client, &service(1), &on_server).await;
     assert_eq!(applied.sent, 0);
     assert_eq!(server.requests().len(), before, "nothing sent");
-    let from_watch = applied.deployment.unwrap();
+    let from_watch = applied.deployment().unwrap().clone();
     assert_eq!(
         (from_watch.status, from_watch.metadata.generation),
         (deployment.status.clone(), deployment.metadata.generation),
@@ -204,7 +204,16 @@ async fn children_the_watches_show_up_to_date_are_not_sent_again() {
         "a spec change reaches the Deployment; two replicas add a disruption budget (looked up, \
          then applied)"
     );
-    assert_eq!(applied.deployment.unwrap().spec.unwrap().replicas, Some(2));
+    assert_eq!(
+        applied
+            .deployment()
+            .unwrap()
+            .spec
+            .as_ref()
+            .unwrap()
+            .replicas,
+        Some(2)
+    );
 
     let deployment_gone = ObservedChildren {
         deployments: Index::default(),

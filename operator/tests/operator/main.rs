@@ -25,6 +25,7 @@ mod leader_binary;
 mod monitoring;
 mod other_writers;
 mod promtool;
+mod refused_children;
 mod render_cli;
 mod restart;
 mod scaling_status;

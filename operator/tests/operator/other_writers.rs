@@ -1,9 +1,8 @@
 //! Other writers of the operator's children, on server-side apply as a real API server does it:
 //! what another manager adds stays theirs, without the operator re-applying or undoing it.
 
-use crate::support::{self, cluster_with_crd, eventually, start_operator};
+use crate::support::{self, cluster_with_crd, deployment_applies, eventually, start_operator};
 use dice_e2e::kubectl::{kubectl, kubectl_installed};
-use dice_operator::FIELD_MANAGER;
 use dice_operator::crd::DiceService;
 use dice_operator::metrics::OperatorMetrics;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -12,18 +11,6 @@ use kube::api::Api;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The operator's applies of Deployments so far.
-fn deployment_applies(server: &dice_e2e::FakeApiServer) -> usize {
-    let manager = format!("fieldManager={FIELD_MANAGER}");
-    server
-        .requests()
-        .iter()
-        .filter(|r| {
-            r.method == "PATCH" && r.uri.contains("/deployments/") && r.uri.contains(&manager)
-        })
-        .count()
-}
 
 fn container(deployment: &Deployment) -> Container {
     deployment

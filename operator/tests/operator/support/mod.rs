@@ -118,3 +118,15 @@ pub async fn apply(services: &Api<DiceService>, name: &str, spec: Value) {
         .await
         .unwrap();
 }
+
+/// The operator's applies of Deployments the server has received so far.
+pub fn deployment_applies(server: &dice_e2e::FakeApiServer) -> usize {
+    let manager = format!("fieldManager={}", dice_operator::FIELD_MANAGER);
+    server
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.method == "PATCH" && r.uri.contains("/deployments/") && r.uri.contains(&manager)
+        })
+        .count()
+}

@@ -1,0 +1,100 @@
+//! One valid DiceService's convergence: its children built and applied, then its status from
+//! what the API server holds (or from why a required child could not be applied).
+
+use super::{Context, RECHECK, RESYNC, ReconcileError};
+use crate::apply::{self, Outcome};
+use crate::crd::{ChildStatus, DiceService, DiceServiceStatus};
+use crate::status::{self, MonitoringOutcome};
+use crate::validate::Validated;
+use crate::{children, finalizer, secrets};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::runtime::controller::Action;
+
+/// Applies every child of a valid DiceService and computes its status; also says what was
+/// applied, for the first "Created" Event.
+pub(super) async fn converge(
+    service: &DiceService,
+    validated: &Validated,
+    ctx: &Context,
+    now: &Time,
+) -> Result<(DiceServiceStatus, Action, String), ReconcileError> {
+    ctx.observed.wait_for_first_list(&ctx.served).await;
+    let children = children::build(validated);
+    // Before a dashboard lands in another namespace, so deleting the DiceService cannot leak it.
+    let remote_dashboard = validated
+        .monitoring
+        .dashboard
+        .as_ref()
+        .is_some_and(|d| d.namespace != validated.namespace);
+    if remote_dashboard {
+        finalizer::ensure(&ctx.client, service, true).await?;
+    }
+    let applied = apply::apply_children(
+        &ctx.client,
+        validated,
+        &children,
+        &ctx.observed,
+        &ctx.served,
+    )
+    .await?;
+    if !remote_dashboard {
+        finalizer::ensure(&ctx.client, service, false).await?;
+    }
+    ctx.metrics.child_applies.inc_by(applied.sent as u64);
+    match applied.outcome {
+        Outcome::Applied {
+            deployment,
+            monitoring,
+        } => {
+            let (status, action) =
+                observe(service, validated, ctx, now, &deployment, monitoring).await?;
+            Ok((status, action, children.workload_summary(&validated.name)))
+        }
+        Outcome::NotOwned(problems) => {
+            // Nothing watched reports the other object's removal; look again soon.
+            let status = status::not_owned(service, &problems, now);
+            Ok((status, Action::requeue(RECHECK), String::new()))
+        }
+        // Only a new spec (or an admin changing a policy) helps: no retry every few seconds.
+        Outcome::Refused(refusals) => {
+            let status = status::child_refused(service, &refusals, now);
+            Ok((status, Action::requeue(RESYNC), String::new()))
+        }
+    }
+}
+
+/// The status of a DiceService whose children are all applied, from its Deployment.
+async fn observe(
+    service: &DiceService,
+    validated: &Validated,
+    ctx: &Context,
+    now: &Time,
+    deployment: &Deployment,
+    monitoring: Vec<ChildStatus>,
+) -> Result<(DiceServiceStatus, Action), ReconcileError> {
+    let secret_problems = if ctx.check_secrets {
+        secrets::problems(
+            &ctx.client,
+            &ctx.secret_keys,
+            &validated.namespace,
+            validated,
+        )
+        .await?
+    } else {
+        Vec::new()
+    };
+    // A Secret created later does not trigger a reconcile; look again soon.
+    let action = if secret_problems.is_empty() {
+        Action::requeue(RESYNC)
+    } else {
+        Action::requeue(RECHECK)
+    };
+    let outcome = MonitoringOutcome {
+        children: monitoring,
+        secret_problems,
+        secrets_checked: ctx.check_secrets,
+    };
+    let status = status::observed(service, validated, deployment, &outcome, now);
+    Ok((status, action))
+}
