@@ -88,11 +88,33 @@ struct Entry {
 }
 
 fn decode(object: Option<&Value>) -> Result<(ManagedFields, Vec<Entry>), ApiError> {
+    decode_entries(object.map_or(&Value::Null, |o| &o["metadata"]["managedFields"]))
+}
+
+/// The managers an update starts from, as kube-apiserver's `decodeLiveOrNew` picks them: the
+/// managedFields the request carries when they decode and are not empty (a client may set
+/// them), else the live object's — so a client unaware of the field cannot wipe it, and a
+/// subresource write never sets it.
+fn decode_live_or_new(
+    live: Option<&Value>,
+    provided: Option<&Value>,
+) -> Result<(ManagedFields, Vec<Entry>), ApiError> {
+    match provided.map(decode_entries) {
+        Some(Ok((managers, entries))) if !managers.is_empty() => Ok((managers, entries)),
+        _ => decode(live),
+    }
+}
+
+fn decode_entries(stored: &Value) -> Result<(ManagedFields, Vec<Entry>), ApiError> {
     let mut managers = ManagedFields::new();
     let mut entries = Vec::new();
-    let stored = object.and_then(|o| o["metadata"]["managedFields"].as_array());
-    for entry in stored.into_iter().flatten() {
+    for entry in stored.as_array().into_iter().flatten() {
         let text = |field: &str| entry[field].as_str().unwrap_or_default();
+        if !matches!(text("operation"), "Apply" | "Update") {
+            return Err(ApiError::BadRequest(
+                "metadata.managedFields: operation must be `Apply` or `Update`".into(),
+            ));
+        }
         let key = entry_key(text("manager"), text("operation"), text("subresource"));
         let set = Set::from_fields_v1(&entry["fieldsV1"])
             .map_err(|e| ApiError::BadRequest(format!("metadata.managedFields: {e}")))?;
@@ -146,6 +168,9 @@ fn encode(
             entry["time"] = json!(time);
         }
         entry["apiVersion"] = json!(owned.api_version);
+        // Re-encoded from what was decoded, as the server does: a client-set entry without
+        // its `fieldsType` comes back with it.
+        entry["fieldsType"] = json!("FieldsV1");
         entry["fieldsV1"] = fields;
         out.push(entry);
     };
@@ -166,16 +191,17 @@ fn invalid(error: Error) -> ApiError {
 }
 
 /// Stamps `result.metadata.managedFields` after a create, update or patch by `writer` turned
-/// `before` (`None`: a create) into `result`.
+/// `before` (`None`: a create) into `result`; `provided` is the managedFields the request
+/// carried (`None` for a subresource write, which cannot set them).
 pub fn stamp(
     t: &FieldType,
     api_version: &str,
-    before: Option<&Value>,
+    (before, provided): (Option<&Value>, Option<&Value>),
     result: &mut Value,
     writer: &Writer<'_>,
     time: &str,
 ) -> Result<(), ApiError> {
-    let (managers, entries) = decode(before)?;
+    let (managers, entries) = decode_live_or_new(before, provided)?;
     let updater = Updater {
         schema: &t.schema,
         root: &t.root,
@@ -311,7 +337,7 @@ mod tests {
         stamp(
             &t,
             "apps/v1",
-            Some(&live),
+            (Some(&live), None),
             &mut edited,
             &Writer::update("kubectl-edit"),
             "t1",

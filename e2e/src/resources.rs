@@ -107,6 +107,9 @@ impl Default for Registry {
                 true,
             )
             .with_status(),
+            ResourceType::builtin("", "v1", "PersistentVolume", "persistentvolumes", false)
+                .with_status()
+                .with_short_names(&["pv"]),
             ResourceType::builtin("", "v1", "ServiceAccount", "serviceaccounts", true)
                 .with_short_names(&["sa"]),
             ResourceType::builtin("", "v1", "Service", "services", true)

@@ -76,6 +76,7 @@ fn typed_form(t: &ResourceType, object: &Value) -> Option<Result<Value, String>>
     Some(match (t.group.as_str(), t.kind.as_str()) {
         ("", "Namespace") => through::<core::v1::Namespace>(object),
         ("", "PersistentVolumeClaim") => through::<core::v1::PersistentVolumeClaim>(object),
+        ("", "PersistentVolume") => through::<core::v1::PersistentVolume>(object),
         ("", "ServiceAccount") => through::<core::v1::ServiceAccount>(object),
         ("", "Service") => through::<core::v1::Service>(object),
         ("", "ConfigMap") => through::<core::v1::ConfigMap>(object),

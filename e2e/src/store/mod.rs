@@ -444,10 +444,11 @@ impl Store {
         meta["creationTimestamp"] = json!(now());
         meta["generation"] = json!(1);
         if writer.applied.is_none() {
+            let provided = object["metadata"]["managedFields"].clone();
             managed_fields::stamp(
                 &t.fields,
                 &t.api_version(),
-                None,
+                (None, Some(&provided)),
                 &mut object,
                 writer,
                 &now(),
@@ -565,8 +566,14 @@ impl Store {
             map.retain(|_, v| !v.is_null());
         }
         typed::decode(t, &mut result, validation)?;
-        // Only the server writes managedFields (a client may send a stale or empty copy); an
-        // apply computed them already.
+        // The server computes managedFields, starting from the ones the request carries when it
+        // sets them (non-empty, through the main resource); an apply computed them already.
+        let provided = (sub == Subresource::Main)
+            .then(|| result["metadata"]["managedFields"].clone())
+            .filter(|fields| {
+                fields.as_array().is_some_and(|a| !a.is_empty())
+                    && *fields != existing["metadata"]["managedFields"]
+            });
         if writer.applied.is_none() {
             result["metadata"]["managedFields"] = existing["metadata"]["managedFields"].clone();
         }
@@ -581,7 +588,7 @@ impl Store {
             });
         }
         refuse_invalid(t, name, &result)?;
-        if result == existing {
+        if result == existing && provided.is_none() {
             return Ok(existing);
         }
         let writer = Writer {
@@ -594,7 +601,7 @@ impl Store {
             managed_fields::stamp(
                 &t.fields,
                 &t.api_version(),
-                Some(&existing),
+                (Some(&existing), provided.as_ref()),
                 &mut result,
                 &writer,
                 &now(),
