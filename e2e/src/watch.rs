@@ -51,7 +51,9 @@ fn line(kind: &str, object: &Value, metadata_only: bool) -> Result<Bytes, Infall
     } else {
         object
     };
-    let mut text = json!({"type": kind, "object": object}).to_string();
+    // `type` first, as kube-apiserver writes it (a `json!` map would sort `object` first):
+    // clients then decode the object in place instead of buffering it until the tag arrives.
+    let mut text = format!(r#"{{"type":{},"object":{object}}}"#, json!(kind));
     text.push('\n');
     Ok(Bytes::from(text))
 }

@@ -3,7 +3,7 @@
 
 use crate::children::dashboard::OWNER_ANNOTATION;
 use crate::crd::CachedDiceService;
-use crate::observed::{Index, Seen};
+use crate::observed::{Index, LeanMeta, Seen};
 use crate::served::{MonitoringKind, ServedKinds, discover};
 use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -23,12 +23,9 @@ const DISCOVERY_INTERVAL: Duration = Duration::from_secs(300);
 
 type Events<K> = std::pin::Pin<Box<dyn Stream<Item = Result<K, watcher::Error>> + Send>>;
 
-/// A metadata-only watch of one owned kind keeping `index` current, yielding each object whose
+/// A metadata-only watch of one owned kind, decoded lean ([`LeanMeta`]), keeping `index` current, yielding each object whose
 /// record changed as a reconcile trigger.
-pub fn owned<K>(
-    api: Api<PartialObjectMeta<K>>,
-    config: watcher::Config,
-) -> (Index<K>, Events<PartialObjectMeta<K>>)
+pub fn owned<K>(api: Api<LeanMeta<K>>, config: watcher::Config) -> (Index<K>, Events<LeanMeta<K>>)
 where
     K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
 {
@@ -56,11 +53,11 @@ pub fn deployments(
 /// Like [`owned`], but the watch starts only once `kind` is served: watching a kind the API
 /// server does not know would fail and retry forever.
 pub fn when_served<K>(
-    api: Api<PartialObjectMeta<K>>,
+    api: Api<LeanMeta<K>>,
     config: watcher::Config,
     served: &ServedKinds,
     kind: MonitoringKind,
-) -> (Index<K>, Events<PartialObjectMeta<K>>)
+) -> (Index<K>, Events<LeanMeta<K>>)
 where
     K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
 {
@@ -73,7 +70,7 @@ where
         indexed(
             watcher::watcher(api, config),
             filled,
-            |object: &PartialObjectMeta<K>| Seen::from_meta(&object.metadata),
+            |object: &LeanMeta<K>| Seen::from_meta(&object.metadata),
         )
     })
     .flatten()
@@ -105,9 +102,7 @@ where
 
 /// The DiceService a dashboard ConfigMap belongs to: its owner reference in the same namespace,
 /// the owner annotation in another (owner references cannot cross namespaces).
-pub fn dashboard_owner(
-    config_map: PartialObjectMeta<ConfigMap>,
-) -> Option<ObjectRef<CachedDiceService>> {
+pub fn dashboard_owner(config_map: LeanMeta<ConfigMap>) -> Option<ObjectRef<CachedDiceService>> {
     if let Some(owner) = config_map.annotations().get(OWNER_ANNOTATION) {
         let (namespace, name) = owner.split_once('/')?;
         return Some(ObjectRef::new(name).within(namespace));

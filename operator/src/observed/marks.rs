@@ -13,10 +13,16 @@ pub type Marks = Box<[(u8, Box<str>)]>;
 pub struct ControllerRef(Box<str>);
 
 impl ControllerRef {
+    /// Each part cut to [`MARK_LIMIT`] bytes: the API server does not bound an owner
+    /// reference's kind or apiVersion, and a part that long can belong to no DiceService, so a
+    /// cut one is still foreign.
     pub fn new(owner: &OwnerReference) -> Self {
         let joined = format!(
             "{}\n{}\n{}\n{}\n",
-            owner.api_version, owner.kind, owner.name, owner.uid
+            bounded(&owner.api_version),
+            bounded(&owner.kind),
+            bounded(&owner.name),
+            bounded(&owner.uid)
         );
         Self(joined.into_boxed_str())
     }
@@ -45,7 +51,24 @@ impl ControllerRef {
     }
 }
 
-/// The values of those `keys` that `wanted` admits.
+/// The longest value kept of a mark: an owner annotation is at most a namespace, `/` and a name
+/// (317 bytes), a label value 63; a longer value (annotations may hold 256 KiB) is kept cut,
+/// which no comparison matches.
+pub const MARK_LIMIT: usize = 320;
+
+/// `text` cut to at most [`MARK_LIMIT`] bytes, at a character boundary.
+fn bounded(text: &str) -> &str {
+    if text.len() <= MARK_LIMIT {
+        return text;
+    }
+    let mut end = MARK_LIMIT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// The values of those `keys` that `wanted` admits, each at most [`MARK_LIMIT`] bytes.
 pub fn kept(
     map: Option<&BTreeMap<String, String>>,
     keys: &[&str],
@@ -54,7 +77,7 @@ pub fn kept(
     keys.iter()
         .zip(0u8..)
         .filter(|(key, _)| wanted(key))
-        .filter_map(|(key, index)| Some((index, map?.get(*key)?.as_str().into())))
+        .filter_map(|(key, index)| Some((index, bounded(map?.get(*key)?).into())))
         .collect()
 }
 
@@ -93,6 +116,29 @@ mod tests {
         assert_eq!(packed.kind(), "DiceService");
         assert_eq!(packed.uid(), owner.uid);
         assert_eq!(packed.owner_reference(), owner);
+    }
+
+    #[test]
+    fn kept_values_and_owner_parts_are_bounded_whatever_their_size() {
+        let owner = OwnerReference {
+            api_version: "v1".into(),
+            kind: "K".repeat(50_000),
+            name: "n".into(),
+            uid: "u".into(),
+            controller: Some(true),
+            block_owner_deletion: None,
+        };
+        let packed = ControllerRef::new(&owner);
+        assert_eq!(packed.kind().len(), MARK_LIMIT);
+        assert_ne!(packed.kind(), "DiceService");
+        let map: BTreeMap<String, String> = [("a".to_owned(), "é".repeat(200_000))].into();
+        let marks = kept(Some(&map), &["a"], |_| true);
+        let value = mark(&marks, &["a"], "a").unwrap_or_default();
+        assert!(
+            value.len() <= MARK_LIMIT && !value.is_empty(),
+            "{}",
+            value.len()
+        );
     }
 
     #[test]

@@ -9,11 +9,13 @@
 //! repair.
 
 mod index;
+mod lean;
 mod marks;
 mod schemas;
 mod seen;
 
 pub use index::Index;
+pub use lean::LeanMeta;
 pub use schemas::ChildSchemas;
 pub use seen::Seen;
 

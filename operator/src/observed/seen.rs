@@ -16,20 +16,20 @@ use super::marks::{ControllerRef, Marks, kept, mark, unkept};
 use crate::FIELD_MANAGER;
 use crate::children::{APPLIED_HASH_ANNOTATION, REPLICAS_FROM_ANNOTATION, dashboard};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStatus};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
 use serde_json::Value;
 use std::sync::OnceLock;
 use structured_merge::Set;
 use structured_merge::apiserver::digest;
 
 /// Labels the operator reads on a child.
-const KEPT_LABELS: [&str; 3] = [
+pub(super) const KEPT_LABELS: [&str; 3] = [
     "app.kubernetes.io/managed-by",
     "app.kubernetes.io/instance",
     dashboard::SIDECAR_LABEL,
 ];
 /// Annotations the operator reads on a child (besides the applied hash).
-const KEPT_ANNOTATIONS: [&str; 3] = [
+pub(super) const KEPT_ANNOTATIONS: [&str; 3] = [
     dashboard::OWNER_ANNOTATION,
     dashboard::OWNER_UID_ANNOTATION,
     REPLICAS_FROM_ANNOTATION,
@@ -130,14 +130,23 @@ impl Seen {
         }
     }
 
-    /// The kept metadata, as the ownership check reads it.
+    /// The kept metadata, as the ownership check reads it: with an empty Apply entry of the
+    /// operator's when it has one (whether the operator applied the object is what counts).
     pub fn meta(&self, namespace: &str, name: &str) -> ObjectMeta {
+        let own_entry = self.own_fields.map(|_| {
+            vec![ManagedFieldsEntry {
+                manager: Some(FIELD_MANAGER.to_owned()),
+                operation: Some("Apply".to_owned()),
+                ..ManagedFieldsEntry::default()
+            }]
+        });
         ObjectMeta {
             name: Some(name.to_owned()),
             namespace: Some(namespace.to_owned()),
             owner_references: self.controller.as_ref().map(|o| vec![o.owner_reference()]),
             labels: unkept(&self.labels, &KEPT_LABELS),
             annotations: unkept(&self.annotations, &KEPT_ANNOTATIONS),
+            managed_fields: own_entry,
             ..ObjectMeta::default()
         }
     }

@@ -34,5 +34,6 @@ mod secret_canaries;
 mod spec_properties;
 mod support;
 mod takeover;
+mod tenant_memory;
 mod upstream_schemas;
 mod yaml_readers;

@@ -169,6 +169,20 @@ impl Operator {
         Self { child, log }
     }
 
+    /// Its resident memory now (`VmRSS`) and at its peak so far (`VmHWM`), in KiB.
+    pub fn memory_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the operator runs");
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+                .expect("a memory figure")
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
     /// SIGTERM, then the exit status (within 10 s).
     pub async fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
