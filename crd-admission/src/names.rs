@@ -37,6 +37,24 @@ pub fn label_problem(name: &str) -> Option<String> {
     })
 }
 
+/// Why `name` is not a DNS-1035 label (≤ 63 characters, lowercase alphanumerics and `-`,
+/// starting with a letter): what a Service's name must be.
+pub fn dns1035_label_problem(name: &str) -> Option<String> {
+    if name.len() > 63 {
+        return Some(format!(
+            "Invalid value: {name:?}: must be no more than 63 characters"
+        ));
+    }
+    let shaped = name.starts_with(|c: char| c.is_ascii_lowercase()) && is_rfc1123_shaped(name);
+    (!shaped).then(|| {
+        format!(
+            "Invalid value: {name:?}: a DNS-1035 label must consist of lower case alphanumeric \
+             characters or '-', start with an alphabetic character, and end with an \
+             alphanumeric character (e.g. 'my-name',  or 'abc-123')"
+        )
+    })
+}
+
 fn is_rfc1123_shaped(label: &str) -> bool {
     let alphanumeric = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
     label.starts_with(alphanumeric)
@@ -57,6 +75,12 @@ mod tests {
             assert!(subdomain_problem(bad).is_some(), "{bad}");
         }
         assert!(subdomain_problem(&"a".repeat(254)).is_some());
+        for good in ["dice", "a-1", "x"] {
+            assert_eq!(dns1035_label_problem(good), None, "{good}");
+        }
+        for bad in ["1dice", "a.b", "Dice", "dice-", "", &"a".repeat(64)] {
+            assert!(dns1035_label_problem(bad).is_some(), "{bad:?}");
+        }
         assert_eq!(
             subdomain_problem(&"d".repeat(70)),
             None,

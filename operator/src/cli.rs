@@ -3,8 +3,12 @@
 
 use crate::leader::LeaseSettings;
 use crate::render::{self, RenderError};
-use crate::validate::Defaults;
-use crate::{DEFAULT_DASHBOARD_NAMESPACE, DEFAULT_RUNBOOK_BASE_URL, DEFAULT_WORKLOAD_IMAGE};
+use crate::validate::{Defaults, ProbeAllow};
+use crate::{
+    DEFAULT_DASHBOARD_NAMESPACE, DEFAULT_MONITORING_NAMESPACE, DEFAULT_PROBE_MODULE,
+    DEFAULT_PROBER, DEFAULT_RESERVED_ALERT_LABELS, DEFAULT_RUNBOOK_BASE_URL,
+    DEFAULT_WORKLOAD_IMAGE,
+};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -123,6 +127,24 @@ pub struct DefaultsArgs {
     /// (Grafana's sidecar namespace); an empty value allows only its own.
     #[arg(long, env = "DICE_DASHBOARD_NAMESPACES", value_delimiter = ',', default_value = DEFAULT_DASHBOARD_NAMESPACE)]
     pub dashboard_namespaces: Vec<String>,
+    /// Blackbox exporters (`host:port`) a DiceService's probe may go through, as `a,b`; `*`
+    /// allows any.
+    #[arg(long, env = "DICE_ALLOWED_PROBERS", value_delimiter = ',', default_value = DEFAULT_PROBER)]
+    pub allowed_probers: Vec<String>,
+    /// Blackbox modules a DiceService's probe may use, as `a,b`; `*` allows any. A module that
+    /// carries credentials must not be listed for every tenant.
+    #[arg(long, env = "DICE_ALLOWED_PROBE_MODULES", value_delimiter = ',', default_value = DEFAULT_PROBE_MODULE)]
+    pub allowed_probe_modules: Vec<String>,
+    /// The namespace of the Prometheus and blackbox exporter pods; a DiceService's
+    /// NetworkPolicy admits their pods from there by default. Empty: from any namespace, where
+    /// anyone who may label a pod `app.kubernetes.io/name: prometheus` gets in.
+    #[arg(long, env = "DICE_MONITORING_NAMESPACE", default_value = DEFAULT_MONITORING_NAMESPACE)]
+    pub monitoring_namespace: String,
+    /// Alert labels a DiceService may not set in `monitoring.alertLabels`, as `a,b`: the
+    /// external labels of your Prometheus (an alert that sets one keeps its own value) and the
+    /// keys your Alertmanager routes on (`team`, `receiver`, …).
+    #[arg(long, env = "DICE_RESERVED_ALERT_LABELS", value_delimiter = ',', default_value = DEFAULT_RESERVED_ALERT_LABELS)]
+    pub reserved_alert_labels: Vec<String>,
 }
 
 impl DefaultsArgs {
@@ -138,8 +160,29 @@ impl DefaultsArgs {
                 .map(|n| n.trim().to_owned())
                 .filter(|n| !n.is_empty())
                 .collect(),
+            probe_allow: ProbeAllow {
+                probers: trimmed(&self.allowed_probers),
+                modules: trimmed(&self.allowed_probe_modules),
+            },
+            monitoring_namespace: Some(self.monitoring_namespace.trim().to_owned())
+                .filter(|n| !n.is_empty()),
+            reserved_alert_labels: self
+                .reserved_alert_labels
+                .iter()
+                .map(|l| l.trim().to_owned())
+                .filter(|l| !l.is_empty())
+                .collect(),
         }
     }
+}
+
+/// The non-empty entries of a comma-separated flag, trimmed.
+fn trimmed(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .collect()
 }
 
 fn parse_label(text: &str) -> Result<(String, String), String> {

@@ -36,6 +36,15 @@ pub const REPLICAS_HANDOVER_MANAGER: &str = "dice-operator-replicas-handover";
 /// Where dashboards for Grafana's sidecar may go besides a DiceService's own namespace, unless
 /// `--dashboard-namespaces` says otherwise (kube-prometheus-stack's usual namespace).
 pub const DEFAULT_DASHBOARD_NAMESPACE: &str = "monitoring";
+/// The blackbox exporter a probe goes through unless the DiceService names another.
+pub const DEFAULT_PROBER: &str = "blackbox-exporter.monitoring:9115";
+/// The blackbox module a probe uses unless the DiceService names another.
+pub const DEFAULT_PROBE_MODULE: &str = "http_2xx";
+/// Where kube-prometheus-stack runs Prometheus and the blackbox exporter by default.
+pub const DEFAULT_MONITORING_NAMESPACE: &str = "monitoring";
+/// Alert labels no DiceService may set by default: the labels Prometheus adds as external
+/// labels only when an alert lacks them, which a central Alertmanager routes on.
+pub const DEFAULT_RESERVED_ALERT_LABELS: &str = "cluster,prometheus,prometheus_replica";
 /// Where alert `runbook_url`s point unless `--runbook-base-url` or the spec says otherwise.
 pub const DEFAULT_RUNBOOK_BASE_URL: &str =
     "https://github.com/dice-operator/dice-operator/blob/main/docs/runbooks.md";

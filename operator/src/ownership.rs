@@ -74,6 +74,18 @@ pub fn claim(existing: &ObjectMeta, service: &Validated) -> Claim {
             (None, _) => {}
         }
     } else if rendered_for(existing, service) {
+        // Render output was applied by somebody else; an object the operator itself applied and
+        // that has no controller any more was orphaned (`kubectl delete --cascade=orphan`) by
+        // an earlier DiceService of this name: adopting it would hand that one's data volume
+        // to this one, and delete it with it. (Without a uid the DiceService exists only
+        // offline, as in `render` and builder tests, and owns nothing yet.)
+        if applied_by_operator(existing) && service.uid.is_some() {
+            return Claim::Foreign(format!(
+                "was created by an earlier DiceService {} and orphaned when it was deleted; \
+                 delete it, or label it away from app.kubernetes.io/instance={} to keep it",
+                service.name, service.name
+            ));
+        }
         return Claim::Rendered;
     }
     Claim::Foreign(
@@ -81,6 +93,14 @@ pub fn claim(existing: &ObjectMeta, service: &Validated) -> Claim {
          output of `dice-operator render` for it)"
             .to_owned(),
     )
+}
+
+/// Whether the operator's own server-side apply wrote to `existing`.
+fn applied_by_operator(existing: &ObjectMeta) -> bool {
+    existing.managed_fields.iter().flatten().any(|entry| {
+        entry.manager.as_deref() == Some(crate::FIELD_MANAGER)
+            && entry.operation.as_deref() == Some("Apply")
+    })
 }
 
 fn rendered_for(existing: &ObjectMeta, service: &Validated) -> bool {
@@ -284,6 +304,25 @@ mod tests {
         assert_eq!(
             claim(&meta("team-a", &rendered, &[]), &service),
             Claim::Rendered
+        );
+    }
+
+    #[test]
+    fn an_orphan_the_operator_applied_is_not_adopted_by_the_next_diceservice_of_its_name() {
+        let service = service();
+        let rendered = [(MANAGED_BY.0, MANAGED_BY.1), (INSTANCE, "dice")];
+        let mut orphan = meta("team-a", &rendered, &[]);
+        orphan.managed_fields = Some(vec![
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry {
+                manager: Some(crate::FIELD_MANAGER.into()),
+                operation: Some("Apply".into()),
+                ..Default::default()
+            },
+        ]);
+        let verdict = claim(&orphan, &service);
+        assert!(
+            matches!(&verdict, Claim::Foreign(why) if why.contains("orphaned")),
+            "{verdict:?}"
         );
     }
 

@@ -242,11 +242,13 @@ fn refuse_invalid(t: &ResourceType, name: &str, object: &Value) -> Result<(), Ap
     })
 }
 
-/// Why the API server would refuse `name` for this kind: Namespaces and Services need an
-/// RFC 1123 label (a Service's name becomes a DNS label), everything else a subdomain.
+/// Why the API server would refuse `name` for this kind: a Namespace needs an RFC 1123 label,
+/// a Service a DNS-1035 label (it becomes a DNS name starting with a letter), everything else
+/// a subdomain.
 fn name_problem(t: &ResourceType, name: &str) -> Option<String> {
     match (t.group.as_str(), t.kind.as_str()) {
-        ("", "Namespace" | "Service") => crd_admission::names::label_problem(name),
+        ("", "Namespace") => crd_admission::names::label_problem(name),
+        ("", "Service") => crd_admission::names::dns1035_label_problem(name),
         _ => crd_admission::names::subdomain_problem(name),
     }
 }

@@ -140,7 +140,7 @@ async fn names_are_validated_and_deployment_selectors_are_immutable() {
         "apiVersion: v1\nkind: Service\nmetadata:\n  name: a.b\nspec:\n  ports:\n  - port: 80\n",
     );
     let refused = run_expecting_failure(&config, &["apply", "-f", &dotted_service]).await;
-    assert!(refused.contains("RFC 1123 label"), "{refused}");
+    assert!(refused.contains("DNS-1035 label"), "{refused}");
 
     let deployment = |app: &str| {
         format!(

@@ -90,7 +90,13 @@ pub fn build(service: &Validated) -> Option<AlertmanagerConfig> {
                 group_wait: Some(alerting.group_wait.clone()),
                 group_interval: Some(alerting.group_interval.clone()),
                 repeat_interval: Some(alerting.repeat_interval.clone()),
-                matchers: vec![equal_to("service", &service.name)],
+                // `namespace` explicitly: the Prometheus Operator adds it only under its default
+                // `alertmanagerConfigMatcherStrategy`; with `None`, a `service` matcher alone
+                // would route other namespaces' alerts to this tenant's receivers.
+                matchers: vec![
+                    equal_to("namespace", &service.namespace),
+                    equal_to("service", &service.name),
+                ],
                 routes,
                 ..Route::default()
             },
@@ -210,6 +216,23 @@ fn selector(reference: &SecretKeyRef) -> SecretKeySelector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_route_matches_its_own_namespace_whatever_the_matcher_strategy() {
+        let validated = crate::children::validated_for_test(serde_json::json!({
+            "alerting": {"slack": {"channel": "#a", "apiURL": {"name": "s", "key": "k"}}}
+        }));
+        let config = build(&validated).expect("alerting is on");
+        assert!(
+            config
+                .spec
+                .route
+                .matchers
+                .contains(&equal_to("namespace", "team-a")),
+            "{:?}",
+            config.spec.route.matchers
+        );
+    }
 
     #[test]
     fn every_inhibition_rule_stays_inside_its_service() {

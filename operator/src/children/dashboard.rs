@@ -108,9 +108,11 @@ pub fn name(service: &Validated, target_namespace: &str) -> String {
     }
 }
 
-/// Data key, unique cluster-wide because the sidecar puts every dashboard in one directory.
+/// Data key, unique cluster-wide because the sidecar puts every dashboard in one directory:
+/// neither a namespace nor a DiceService name (a DNS-1035 label, see `validate`) has a dot,
+/// so `team.b-api` and `team-b.api` differ where `team-b-api` would not.
 pub fn file_name(service: &Validated) -> String {
-    format!("{}-{}.json", service.namespace, service.name)
+    format!("{}.{}.json", service.namespace, service.name)
 }
 
 /// Stable across reconciles and unique per DiceService: Grafana keys dashboards by uid.
@@ -187,5 +189,20 @@ mod tests {
         let json: Value = serde_json::from_str(&dashboard).expect("JSON");
         assert_eq!(json["title"], "Dice / shop / dice");
         assert_eq!(json["templating"]["list"][3]["current"]["value"], "shop");
+    }
+
+    #[test]
+    fn data_keys_of_different_tenants_never_collide() {
+        let key = |namespace: &str, name: &str| {
+            let mut service = crate::crd::DiceService::new(
+                name,
+                serde_json::from_value(serde_json::json!({})).expect("an empty spec is valid"),
+            );
+            service.metadata.namespace = Some(namespace.into());
+            file_name(&validate(&service, &Defaults::with_image("img")).expect("valid"))
+        };
+        // `<namespace>-<name>` made both `team-b-api.json`.
+        assert_ne!(key("team", "b-api"), key("team-b", "api"));
+        assert_eq!(key("team-b", "api"), "team-b.api.json");
     }
 }

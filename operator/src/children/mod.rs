@@ -162,12 +162,19 @@ pub fn object_meta(service: &Validated, name: &str) -> ObjectMeta {
 }
 
 /// [`object_meta`] plus the monitoring labels Prometheus selects ServiceMonitors, rules and
-/// probes by (e.g. kube-prometheus-stack's `release`).
+/// probes by (e.g. kube-prometheus-stack's `release`). The operator's own labels win: the
+/// watches find children by them, so an object relabelled away would never be deleted.
 pub fn monitoring_meta(service: &Validated, name: &str) -> ObjectMeta {
     let mut meta = object_meta(service, name);
-    meta.labels
-        .get_or_insert_with(BTreeMap::new)
-        .extend(service.monitoring.labels.clone());
+    let own = labels(service);
+    meta.labels.get_or_insert_with(BTreeMap::new).extend(
+        service
+            .monitoring
+            .labels
+            .iter()
+            .filter(|(key, _)| !own.contains_key(*key))
+            .map(|(key, value)| (key.clone(), value.clone())),
+    );
     meta
 }
 
@@ -183,9 +190,40 @@ pub fn owner_reference(service: &Validated) -> Option<OwnerReference> {
     })
 }
 
+/// A DiceService in `team-a` with `spec`, validated with the default settings.
+#[cfg(test)]
+pub(crate) fn validated_for_test(spec: serde_json::Value) -> Validated {
+    let spec: crate::crd::DiceServiceSpec = serde_json::from_value(spec).expect("spec");
+    let mut dice = crate::crd::DiceService::new("dice", spec);
+    dice.metadata.namespace = Some("team-a".into());
+    crate::validate::validate(&dice, &crate::validate::Defaults::with_image("img")).expect("valid")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn monitoring_labels_cannot_override_the_operators_own() {
+        let validated = validated_for_test(serde_json::json!({
+            "monitoring": {"labels": {"app.kubernetes.io/managed-by": "someone-else",
+                "app.kubernetes.io/instance": "other", "release": "kps"}}
+        }));
+        let labels = monitoring_meta(&validated, "dice")
+            .labels
+            .unwrap_or_default();
+        assert_eq!(
+            labels
+                .get("app.kubernetes.io/managed-by")
+                .map(String::as_str),
+            Some("dice-operator")
+        );
+        assert_eq!(
+            labels.get("app.kubernetes.io/instance").map(String::as_str),
+            Some("dice")
+        );
+        assert_eq!(labels.get("release").map(String::as_str), Some("kps"));
+    }
 
     #[test]
     fn version_label_comes_only_from_plain_tags() {

@@ -25,10 +25,12 @@ pub struct AlertingSpec {
     /// How long before notifying about changes to a group, resolutions included (default `5m`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = PROMETHEUS_DURATION_PATTERN), length(min = 1, max = 32))]
+    #[x_kube(validation = super::floors::GROUP_INTERVAL.rule())]
     pub group_interval: Option<String>,
     /// How long before repeating a notification that is still firing (default `4h`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = PROMETHEUS_DURATION_PATTERN), length(min = 1, max = 32))]
+    #[x_kube(validation = super::floors::REPEAT_INTERVAL.rule())]
     pub repeat_interval: Option<String>,
 }
 

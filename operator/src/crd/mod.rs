@@ -7,6 +7,7 @@
 mod alerting;
 mod bounds;
 mod cached;
+pub mod floors;
 mod history;
 mod monitoring;
 mod placement;
@@ -71,6 +72,9 @@ pub mod conditions {
     ),
     derive = "PartialEq",
     doc = "DiceService runs dice-server and declares how it is observed.",
+    // The Service takes the DiceService's name: a DNS-1035 label (no dots, a letter first).
+    validation = Rule::new("self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')")
+        .message("metadata.name must be a DNS-1035 label (lowercase letters, digits and '-', starting with a letter, no dots): the Service takes this name"),
     printcolumn(
         name = "Ready",
         type_ = "string",

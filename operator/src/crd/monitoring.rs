@@ -90,6 +90,7 @@ pub struct ServiceMonitorSpec {
     /// How often Prometheus scrapes, e.g. `30s`.
     #[serde(default = "default_scrape_interval")]
     #[schemars(regex(pattern = PROMETHEUS_DURATION_PATTERN), length(min = 1, max = 32))]
+    #[x_kube(validation = super::floors::SCRAPE_INTERVAL.rule())]
     pub interval: String,
     /// How long one scrape may take, e.g. `10s`; no longer than the interval.
     #[serde(default = "default_scrape_timeout")]
@@ -325,6 +326,7 @@ pub struct SloSpec {
     /// tiles time exactly, shorter costs more evaluations, `0s` means Prometheus' global interval.
     #[serde(default = "default_long_windows_interval")]
     #[schemars(regex(pattern = PROMETHEUS_DURATION_PATTERN), length(min = 1, max = 32))]
+    #[x_kube(validation = super::floors::RULE_GROUP_INTERVAL.rule())]
     pub long_windows_interval: String,
     /// How long a burn-rate condition must hold before alerting (e.g. `2m`); none by default.
     #[serde(rename = "for", default, skip_serializing_if = "Option::is_none")]
@@ -387,6 +389,7 @@ pub struct ProbeSpec {
     /// How often to probe, e.g. `30s`.
     #[serde(default = "default_scrape_interval")]
     #[schemars(regex(pattern = PROMETHEUS_DURATION_PATTERN), length(min = 1, max = 32))]
+    #[x_kube(validation = super::floors::PROBE_INTERVAL.rule())]
     pub interval: String,
     /// Path probed on the Service, e.g. `/health`.
     #[serde(default = "default_probe_path")]
@@ -455,10 +458,10 @@ fn default_long_windows_interval() -> String {
     "5m".into()
 }
 fn default_prober() -> String {
-    "blackbox-exporter.monitoring:9115".into()
+    crate::DEFAULT_PROBER.into()
 }
 fn default_probe_module() -> String {
-    "http_2xx".into()
+    crate::DEFAULT_PROBE_MODULE.into()
 }
 fn default_probe_path() -> String {
     "/health".into()

@@ -58,12 +58,15 @@ pub struct NetworkPolicySpec {
     pub enabled: bool,
 
     /// The Prometheus pods that scrape `/metrics`. Defaults to pods labelled
-    /// `app.kubernetes.io/name: prometheus` in any namespace (kube-prometheus-stack's).
+    /// `app.kubernetes.io/name: prometheus` (kube-prometheus-stack's) in the operator's
+    /// monitoring namespace (`--monitoring-namespace`, `monitoring` unless the admin says
+    /// otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scrapers: Option<NetworkPeer>,
 
     /// The blackbox exporter pods that probe `/health`. Defaults to pods labelled
-    /// `app.kubernetes.io/name: prometheus-blackbox-exporter` in any namespace.
+    /// `app.kubernetes.io/name: prometheus-blackbox-exporter` in the operator's monitoring
+    /// namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probers: Option<NetworkPeer>,
 }
@@ -85,10 +88,20 @@ pub struct NetworkPeer {
 }
 
 impl NetworkPeer {
-    /// Pods labelled `app.kubernetes.io/name: <name>`, in any namespace.
-    pub fn named(name: &str) -> Self {
+    /// Pods labelled `app.kubernetes.io/name: <name>` in `namespace` (by the
+    /// `kubernetes.io/metadata.name` label the API server sets, which nobody can forge), or in
+    /// any namespace with `None` — where anyone who may label a pod is let in.
+    pub fn named(name: &str, namespace: Option<&str>) -> Self {
         Self {
-            namespace_selector: LabelSelector::default(),
+            namespace_selector: LabelSelector {
+                match_labels: namespace.map(|namespace| {
+                    BTreeMap::from([(
+                        "kubernetes.io/metadata.name".to_owned(),
+                        namespace.to_owned(),
+                    )])
+                }),
+                ..LabelSelector::default()
+            },
             pod_selector: LabelSelector {
                 match_labels: Some(BTreeMap::from([(
                     "app.kubernetes.io/name".to_owned(),

@@ -69,8 +69,12 @@ pub fn rules(spec: &RulesSpec) -> Result<Option<Rules>> {
 }
 
 /// The API server checks the reserved names and values with the CRD's CEL rules; `render` and
-/// older CRDs get the same answer here, and the key syntax (too costly for CEL) only here.
-pub fn alert_labels(labels: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
+/// older CRDs get the same answer here, and the key syntax (too costly for CEL) and the admin's
+/// `routing` labels (a flag, which CEL cannot read) only here.
+pub fn alert_labels(
+    labels: &BTreeMap<String, String>,
+    routing: &[String],
+) -> Result<BTreeMap<String, String>> {
     for (key, value) in labels {
         let name_ok = key
             .chars()
@@ -89,6 +93,13 @@ pub fn alert_labels(labels: &BTreeMap<String, String>) -> Result<BTreeMap<String
                 "monitoring.alertLabels may not set {key:?}: the generated alerts carry it \
                  already (reserved: {})",
                 RESERVED_ALERT_LABELS.join(", ")
+            )));
+        }
+        if routing.iter().any(|reserved| reserved == key) {
+            return Err(Error::InvalidSpec(format!(
+                "monitoring.alertLabels may not set {key:?}: the operator's administrator \
+                 reserves it for routing alerts (reserved: {})",
+                routing.join(", ")
             )));
         }
         if value.contains("{{") || value.contains("}}") {
@@ -125,13 +136,13 @@ mod tests {
     #[test]
     fn routing_labels_pass_through() {
         let wanted = labels(&[("team", "payments"), ("tier", "1"), ("_pd", "P123")]);
-        assert_eq!(alert_labels(&wanted).unwrap(), wanted);
+        assert_eq!(alert_labels(&wanted, &[]).unwrap(), wanted);
     }
 
     #[test]
     fn labels_the_alerts_carry_are_refused_by_name() {
         for reserved in RESERVED_ALERT_LABELS {
-            let error = alert_labels(&labels(&[(reserved, "x")])).unwrap_err();
+            let error = alert_labels(&labels(&[(reserved, "x")]), &[]).unwrap_err();
             let message = error.to_string();
             assert!(message.contains(&format!("{reserved:?}")), "{message}");
             assert!(message.contains("carry it already"), "{message}");
@@ -139,15 +150,32 @@ mod tests {
     }
 
     #[test]
+    fn labels_the_administrator_routes_on_are_refused() {
+        let routing: Vec<String> = crate::DEFAULT_RESERVED_ALERT_LABELS
+            .split(',')
+            .map(str::to_owned)
+            .chain(["team".to_owned()])
+            .collect();
+        for key in ["cluster", "prometheus", "prometheus_replica", "team"] {
+            let error = alert_labels(&labels(&[(key, "x")]), &routing).unwrap_err();
+            assert!(
+                error.to_string().contains("reserves it for routing"),
+                "{error}"
+            );
+        }
+        assert!(alert_labels(&labels(&[("tier", "1")]), &routing).is_ok());
+    }
+
+    #[test]
     fn keys_prometheus_refuses_and_template_braces_are_refused() {
         for key in ["", "1team", "team-name", "__meta", "tëam"] {
-            let error = alert_labels(&labels(&[(key, "x")])).unwrap_err();
+            let error = alert_labels(&labels(&[(key, "x")]), &[]).unwrap_err();
             assert!(
                 error.to_string().contains("not a Prometheus label name"),
                 "{key}"
             );
         }
-        let error = alert_labels(&labels(&[("team", "{{ $labels.job }}")])).unwrap_err();
+        let error = alert_labels(&labels(&[("team", "{{ $labels.job }}")]), &[]).unwrap_err();
         assert!(
             error
                 .to_string()

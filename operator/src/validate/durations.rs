@@ -5,6 +5,7 @@
 
 use super::monitoring::prometheus_seconds;
 use crate::crd::DiceServiceSpec;
+use crate::crd::floors;
 use crate::{Error, Result};
 
 /// The longest duration Prometheus can hold, in seconds.
@@ -69,6 +70,17 @@ pub fn check(spec: &DiceServiceSpec) -> Result<()> {
         }
         if positive && seconds == Some(0.0) {
             return Err(Error::InvalidSpec(format!("{field} must be longer than 0")));
+        }
+        let floor = floors::ALL.iter().find(|f| f.field == field);
+        let zero = seconds == Some(0.0);
+        if let (Some(floor), Some(seconds)) = (floor, seconds)
+            && seconds < floor.seconds
+            && !(zero && floor.zero_allowed)
+        {
+            return Err(Error::InvalidSpec(format!(
+                "{}, not {text:?}",
+                floor.message()
+            )));
         }
     }
 
@@ -137,5 +149,47 @@ mod tests {
             error.contains("sampleInterval") && error.contains("dice-server"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn intervals_below_their_floor_are_refused_by_name() {
+        let slack = serde_json::json!({"channel": "#a", "apiURL": {"name": "s", "key": "k"}});
+        let cases = [
+            (
+                serde_json::json!({"monitoring": {"serviceMonitor": {"interval": "1ms", "scrapeTimeout": "1ms"}}}),
+                "monitoring.serviceMonitor.interval must be at least 5s",
+            ),
+            (
+                serde_json::json!({"monitoring": {"probe": {"enabled": true, "interval": "4s999ms"}}}),
+                "monitoring.probe.interval must be at least 5s",
+            ),
+            (
+                serde_json::json!({"monitoring": {"slo": {"longWindowsInterval": "10s",
+                "availability": {"objective": 99.9}}}}),
+                "monitoring.slo.longWindowsInterval must be at least 30s",
+            ),
+            (
+                serde_json::json!({"alerting": {"slack": slack, "groupInterval": "1s"}}),
+                "alerting.groupInterval must be at least 10s",
+            ),
+            (
+                serde_json::json!({"alerting": {"slack": slack, "repeatInterval": "4m59s"}}),
+                "alerting.repeatInterval must be at least 5m",
+            ),
+        ];
+        for (patch, expected) in cases {
+            let error = check(&spec(patch)).unwrap_err().to_string();
+            assert!(error.contains(expected), "{error}");
+        }
+        let global = spec(
+            serde_json::json!({"monitoring": {"slo": {"longWindowsInterval": "0s",
+            "availability": {"objective": 99.9}}}}),
+        );
+        assert!(check(&global).is_ok());
+        let long = spec(
+            serde_json::json!({"alerting": {"slack": slack, "repeatInterval": "1d",
+            "groupInterval": "1m"}}),
+        );
+        assert!(check(&long).is_ok());
     }
 }

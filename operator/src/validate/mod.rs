@@ -31,6 +31,32 @@ pub struct Defaults {
     /// Namespaces besides a DiceService's own that its dashboard may be written to
     /// (`--dashboard-namespaces`): a tenant may not write into another tenant's namespace.
     pub dashboard_namespaces: Vec<String>,
+    /// The blackbox probers and modules a DiceService may use.
+    pub probe_allow: ProbeAllow,
+    /// Where Prometheus and the blackbox exporter run (`--monitoring-namespace`): the default
+    /// NetworkPolicy peers are pinned to it; `None` admits their pods from any namespace.
+    pub monitoring_namespace: Option<String>,
+    /// Alert labels the admin routes on (`--reserved-alert-labels`): a DiceService setting one
+    /// could page another team or pose as another cluster.
+    pub reserved_alert_labels: Vec<String>,
+}
+
+/// Blackbox probers (`host:port`) and modules a DiceService may name (`--allowed-probers`,
+/// `--allowed-probe-modules`); `*` allows any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeAllow {
+    pub probers: Vec<String>,
+    pub modules: Vec<String>,
+}
+
+impl Default for ProbeAllow {
+    /// The CRD's defaults only.
+    fn default() -> Self {
+        Self {
+            probers: vec![crate::DEFAULT_PROBER.to_owned()],
+            modules: vec![crate::DEFAULT_PROBE_MODULE.to_owned()],
+        }
+    }
 }
 
 impl Defaults {
@@ -42,6 +68,12 @@ impl Defaults {
             runbook_base_url: crate::DEFAULT_RUNBOOK_BASE_URL.to_owned(),
             watch_namespace: None,
             dashboard_namespaces: vec![crate::DEFAULT_DASHBOARD_NAMESPACE.to_owned()],
+            probe_allow: ProbeAllow::default(),
+            monitoring_namespace: Some(crate::DEFAULT_MONITORING_NAMESPACE.to_owned()),
+            reserved_alert_labels: crate::DEFAULT_RESERVED_ALERT_LABELS
+                .split(',')
+                .map(str::to_owned)
+                .collect(),
         }
     }
 }
@@ -114,6 +146,14 @@ pub fn validate(service: &DiceService, defaults: &Defaults) -> Result<Validated>
             name.len()
         )));
     }
+    // A custom resource's name may hold dots or start with a digit; the Service's may not, and
+    // a dot would make the dashboard's data key ambiguous.
+    if crd_admission::names::dns1035_label_problem(&name).is_some() {
+        return Err(Error::InvalidSpec(format!(
+            "metadata.name {name:?} cannot name the Service it creates: use lowercase letters, \
+             digits and '-', starting with a letter (no dots)"
+        )));
+    }
     if name == "default" {
         // The ServiceAccount has the DiceService's name; `default` is the one every pod of the
         // namespace runs as unless it names another.
@@ -146,7 +186,7 @@ pub fn validate(service: &DiceService, defaults: &Defaults) -> Result<Validated>
         uid: meta.uid.clone(),
         generation: meta.generation,
         placement: placement::placement(spec)?,
-        network_access: placement::network_access(spec),
+        network_access: placement::network_access(spec, defaults.monitoring_namespace.as_deref()),
         history: history(spec.history.as_ref(), scaling.max_replicas())?,
         scaling,
         image: spec
@@ -301,6 +341,38 @@ mod tests {
                 .telemetry,
             None
         );
+    }
+
+    #[test]
+    fn probes_use_only_the_probers_and_modules_the_administrator_allows() {
+        let dice = service("monitoring: {probe: {enabled: true, module: http_basic_auth}}");
+        let error = validate(&dice, &Defaults::with_image("img"))
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            error.contains("--allowed-probe-modules: http_2xx"),
+            "{error}"
+        );
+        let elsewhere = service("monitoring: {probe: {enabled: true, prober: 'evil.team-b:9115'}}");
+        let error = validate(&elsewhere, &Defaults::with_image("img"))
+            .expect_err("refused")
+            .to_string();
+        assert!(error.contains("monitoring.probe.prober"), "{error}");
+        let mut open = Defaults::with_image("img");
+        open.probe_allow.modules = vec!["*".into()];
+        assert!(validate(&dice, &open).is_ok());
+    }
+
+    #[test]
+    fn names_a_service_cannot_take_are_refused_up_front() {
+        for name in ["api.v2", "1dice"] {
+            let mut dice = service("{}");
+            dice.metadata.name = Some(name.into());
+            let error = validate(&dice, &Defaults::with_image("img"))
+                .expect_err("rejected")
+                .to_string();
+            assert!(error.contains("no dots"), "{name}: {error}");
+        }
     }
 
     #[test]

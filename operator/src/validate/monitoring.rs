@@ -6,8 +6,8 @@ use super::alerts;
 pub use super::alerts::{Alert, RESERVED_ALERT_LABELS, Rules};
 pub use crate::crd::AlertName;
 use crate::crd::{
-    AlertingSpec, DashboardSpec, MonitoringSpec, SecretKeyRef, ServiceMonitorSpec, Severity,
-    SloSpec,
+    AlertingSpec, DashboardSpec, MonitoringSpec, ProbeSpec, SecretKeyRef, ServiceMonitorSpec,
+    Severity, SloSpec,
 };
 use crate::{Error, Result};
 use std::collections::BTreeMap;
@@ -126,18 +126,52 @@ pub fn validate(
             .runbook_base_url
             .clone()
             .unwrap_or_else(|| defaults.runbook_base_url.clone()),
-        alert_labels: alerts::alert_labels(&spec.alert_labels)?,
+        alert_labels: alerts::alert_labels(&spec.alert_labels, &defaults.reserved_alert_labels)?,
         service_monitor: scrape(&spec.service_monitor)?,
         rules: alerts::rules(&spec.rules)?,
         slo: spec.slo.as_ref().map(slo).transpose()?,
-        probe: spec.probe.enabled.then(|| ProbeTarget {
-            prober: spec.probe.prober.clone(),
-            module: spec.probe.module.clone(),
-            interval: spec.probe.interval.clone(),
-            path: spec.probe.path.clone(),
-        }),
+        probe: spec
+            .probe
+            .enabled
+            .then(|| probe(&spec.probe, defaults))
+            .transpose()?,
         dashboard: dashboard(&spec.dashboard, namespace, defaults)?,
         alerting: alerting.map(alerting_routes),
+    })
+}
+
+/// The probe, if its prober and module are ones the administrator allows: a blackbox module
+/// may carry credentials (basic auth, client certificates) that must not be aimed at any pod a
+/// tenant names.
+fn probe(spec: &ProbeSpec, defaults: &Defaults) -> Result<ProbeTarget> {
+    for (field, value, allowed, flag) in [
+        (
+            "prober",
+            &spec.prober,
+            &defaults.probe_allow.probers,
+            "--allowed-probers",
+        ),
+        (
+            "module",
+            &spec.module,
+            &defaults.probe_allow.modules,
+            "--allowed-probe-modules",
+        ),
+    ] {
+        let any = allowed.iter().any(|a| a == "*");
+        if !any && !allowed.contains(value) {
+            return Err(Error::InvalidSpec(format!(
+                "monitoring.probe.{field} {value:?} is not one the operator's administrator \
+                 allows ({flag}: {})",
+                allowed.join(", ")
+            )));
+        }
+    }
+    Ok(ProbeTarget {
+        prober: spec.prober.clone(),
+        module: spec.module.clone(),
+        interval: spec.interval.clone(),
+        path: spec.path.clone(),
     })
 }
 

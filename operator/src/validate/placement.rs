@@ -108,17 +108,21 @@ pub fn placement(spec: &DiceServiceSpec) -> Result<Placement> {
     })
 }
 
-pub fn network_access(spec: &DiceServiceSpec) -> Option<NetworkAccess> {
+/// The peers a NetworkPolicy admits; the defaults live in `monitoring_namespace` (`None`:
+/// any namespace).
+pub fn network_access(
+    spec: &DiceServiceSpec,
+    monitoring_namespace: Option<&str>,
+) -> Option<NetworkAccess> {
     let policy = spec.network_policy.as_ref().filter(|p| p.enabled)?;
     Some(NetworkAccess {
         scrapers: policy
             .scrapers
             .clone()
-            .unwrap_or_else(|| NetworkPeer::named("prometheus")),
-        probers: policy
-            .probers
-            .clone()
-            .unwrap_or_else(|| NetworkPeer::named("prometheus-blackbox-exporter")),
+            .unwrap_or_else(|| NetworkPeer::named("prometheus", monitoring_namespace)),
+        probers: policy.probers.clone().unwrap_or_else(|| {
+            NetworkPeer::named("prometheus-blackbox-exporter", monitoring_namespace)
+        }),
     })
 }
 
@@ -169,16 +173,40 @@ mod tests {
 
     #[test]
     fn a_network_policy_admits_kube_prometheus_stack_by_default() {
-        assert_eq!(network_access(&spec("{}")), None);
+        let monitoring = Some("monitoring");
+        assert_eq!(network_access(&spec("{}"), monitoring), None);
         assert_eq!(
-            network_access(&spec("networkPolicy: {enabled: false}")),
+            network_access(&spec("networkPolicy: {enabled: false}"), monitoring),
             None
         );
-        let access = network_access(&spec("networkPolicy: {enabled: true}")).unwrap();
-        assert_eq!(access.scrapers, NetworkPeer::named("prometheus"));
+        let access = network_access(&spec("networkPolicy: {enabled: true}"), monitoring).unwrap();
+        assert_eq!(
+            access.scrapers,
+            NetworkPeer::named("prometheus", monitoring)
+        );
         assert_eq!(
             access.probers,
-            NetworkPeer::named("prometheus-blackbox-exporter")
+            NetworkPeer::named("prometheus-blackbox-exporter", monitoring)
         );
+    }
+
+    #[test]
+    fn default_peers_are_pinned_to_the_monitoring_namespace_not_only_a_pod_label() {
+        let access =
+            network_access(&spec("networkPolicy: {enabled: true}"), Some("monitoring")).unwrap();
+        let namespaces = access
+            .scrapers
+            .namespace_selector
+            .match_labels
+            .unwrap_or_default();
+        assert_eq!(
+            namespaces
+                .get("kubernetes.io/metadata.name")
+                .map(String::as_str),
+            Some("monitoring"),
+            "a pod labelled prometheus in any other namespace must not be admitted"
+        );
+        let anywhere = network_access(&spec("networkPolicy: {enabled: true}"), None).unwrap();
+        assert_eq!(anywhere.scrapers.namespace_selector, Default::default());
     }
 }

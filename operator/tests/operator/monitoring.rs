@@ -155,7 +155,7 @@ async fn alerting_secrets_are_checked_and_a_remote_dashboard_is_cleaned_up() {
     .await;
     assert_eq!(dashboard.labels()["grafana_dashboard"], "1");
     assert_eq!(dashboard.annotations()["grafana_folder"], "Dice");
-    assert!(dashboard.data.unwrap().contains_key("default-dice.json"));
+    assert!(dashboard.data.unwrap().contains_key("default.dice.json"));
     let service = services.get("dice").await.unwrap();
     assert!(
         service

@@ -64,6 +64,28 @@ fn names_the_api_server_refuses_are_refused() {
 }
 
 #[test]
+fn dotted_names_and_intervals_below_their_floor_are_refused() {
+    assert_refused(
+        &dice("api.v2", "  replicas: 1\n"),
+        &["metadata.name must be a DNS-1035 label"],
+    );
+    assert_refused(
+        &dice(
+            "dice",
+            "  monitoring:\n    serviceMonitor:\n      interval: 1ms\n      scrapeTimeout: 1ms\n",
+        ),
+        &["monitoring.serviceMonitor.interval must be at least 5s"],
+    );
+    assert_refused(
+        &dice(
+            "dice",
+            "  alerting:\n    repeatInterval: 1m\n    slack:\n      channel: '#a'\n      apiURL: {name: s, key: k}\n",
+        ),
+        &["alerting.repeatInterval must be at least 5m"],
+    );
+}
+
+#[test]
 fn duplicate_keys_are_refused() {
     assert_refused(
         &dice("dice", "  replicas: 1\n  replicas: 2\n"),

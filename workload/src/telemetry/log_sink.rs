@@ -103,6 +103,7 @@ impl LogSink {
     }
 
     fn append(&self, line: &[u8]) {
+        let line = &*super::redact::userinfo(line);
         let mut pending = lock(&self.shared.pending);
         if pending.len() + line.len() > self.shared.capacity && !pending.is_empty() {
             drop(pending);

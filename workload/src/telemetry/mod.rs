@@ -7,6 +7,7 @@ mod log_sink;
 mod otel;
 mod otlp_convert;
 mod otlp_metrics;
+mod redact;
 mod request_trace;
 
 pub use json_log::{JsonLogFormat, SkipSpanFields};
