@@ -83,6 +83,27 @@ fn check(schema: &Value, value: &Value, path: &str, problems: &mut Vec<String>) 
     if let Value::String(text) = value {
         check_string(schema, text, path, problems);
     }
+    let entries = match value {
+        Value::Object(map) => Some((map.len(), "maxProperties", "minProperties", "properties")),
+        Value::Array(items) => Some((items.len(), "maxItems", "minItems", "items")),
+        _ => None,
+    };
+    if let Some((count, max_key, min_key, noun)) = entries {
+        let count = count as u64;
+        // Kubernetes reports too many entries of either kind as `field.TooMany`.
+        if schema[max_key].as_u64().is_some_and(|max| count > max) {
+            problems.push(format!(
+                "{path}: Too many: {count}: must have at most {} items",
+                schema[max_key]
+            ));
+        }
+        if schema[min_key].as_u64().is_some_and(|min| count < min) {
+            problems.push(format!(
+                "{path}: Invalid value: {count}: should have at least {} {noun}",
+                schema[min_key]
+            ));
+        }
+    }
     match value {
         Value::Object(map) => check_object(schema, map, path, problems),
         Value::Array(items) => {
@@ -185,6 +206,28 @@ mod tests {
             "labels": {"type": "object", "additionalProperties": {"type": "string"}},
         },
         "x-kubernetes-validations": [{"rule": "self.replicas <= 10", "message": "at most 10 replicas"}]}}})
+    }
+
+    #[test]
+    fn lists_and_maps_are_held_to_their_sizes() {
+        let schema = json!({"type": "object", "properties": {
+            "tags": {"type": "array", "maxItems": 2, "items": {"type": "string"}},
+            "labels": {"type": "object", "maxProperties": 1, "minProperties": 1,
+                "additionalProperties": {"type": "string"}},
+        }});
+        let object = json!({"tags": ["a", "b", "c"], "labels": {"a": "1", "b": "2"}});
+        assert_eq!(
+            validate(&schema, &object, None),
+            [
+                "labels: Too many: 2: must have at most 1 items",
+                "tags: Too many: 3: must have at most 2 items",
+            ]
+        );
+        let empty = json!({"labels": {}});
+        assert_eq!(
+            validate(&schema, &empty, None),
+            ["labels: Invalid value: 0: should have at least 1 properties"]
+        );
     }
 
     #[test]

@@ -127,6 +127,11 @@ pub struct DefaultsArgs {
     /// (Grafana's sidecar namespace); an empty value allows only its own.
     #[arg(long, env = "DICE_DASHBOARD_NAMESPACES", value_delimiter = ',', default_value = DEFAULT_DASHBOARD_NAMESPACE)]
     pub dashboard_namespaces: Vec<String>,
+    /// Hold scrape, probe, rule-group and Alertmanager intervals to floors fit for a shared
+    /// Prometheus (5s, 5s, 30s, groupInterval 10s, repeatInterval 5m); `false` allows down to
+    /// the 1s the CRD enforces, for a single-tenant stack on one machine.
+    #[arg(long, env = "DICE_ENFORCE_INTERVAL_FLOORS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub enforce_interval_floors: bool,
     /// Blackbox exporters (`host:port`) a DiceService's probe may go through, as `a,b`; `*`
     /// allows any.
     #[arg(long, env = "DICE_ALLOWED_PROBERS", value_delimiter = ',', default_value = DEFAULT_PROBER)]
@@ -160,6 +165,7 @@ impl DefaultsArgs {
                 .map(|n| n.trim().to_owned())
                 .filter(|n| !n.is_empty())
                 .collect(),
+            enforce_interval_floors: self.enforce_interval_floors,
             probe_allow: ProbeAllow {
                 probers: trimmed(&self.allowed_probers),
                 modules: trimmed(&self.allowed_probe_modules),

@@ -304,6 +304,8 @@ fn render(binaries: &OwnBinaries, manifest: &Path, work: &Path, capture: SocketA
         .arg(manifest)
         .arg("-o")
         .arg(work.join("rendered"))
+        // One machine, one tenant: seconds-long intervals are the point of the stack.
+        .arg("--enforce-interval-floors=false")
         .arg("--alertmanager-config")
         .arg("--slack-api-url")
         .arg(format!("http://{capture}/slack"))

@@ -339,13 +339,13 @@ fn listed() -> watcher::Config {
     watcher::Config::default().page_size(LIST_PAGE)
 }
 
-/// Drops what no reconcile reads from the cached DiceServices: managedFields, and the copy of
-/// the whole object `kubectl apply` keeps in an annotation.
+/// Drops what no reconcile reads from the cached DiceServices: managedFields, labels and
+/// annotations (among them the copy of the whole object `kubectl apply` keeps), whose size and
+/// number only their author chooses.
 fn trim(service: &mut CachedDiceService) {
     service.metadata.managed_fields = None;
-    if let Some(annotations) = service.metadata.annotations.as_mut() {
-        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
-    }
+    service.metadata.annotations = None;
+    service.metadata.labels = None;
 }
 
 /// How often the sizes of the in-memory maps are published.
@@ -387,5 +387,31 @@ impl ApiScope {
             ApiScope::All(client) => Api::all(client.clone()),
             ApiScope::Namespace(client, namespace) => Api::namespaced(client.clone(), namespace),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cached_diceservice_keeps_no_labels_annotations_or_managed_fields() {
+        let many: serde_json::Map<String, serde_json::Value> = (0..880)
+            .map(|i| (format!("note-{i}"), serde_json::json!("x".repeat(1000))))
+            .collect();
+        let mut cached: CachedDiceService = serde_json::from_value(serde_json::json!({
+            "apiVersion": "dice.dev/v1alpha1", "kind": "DiceService",
+            "metadata": {"name": "dice", "namespace": "a", "labels": {"team": "a"},
+                "annotations": many, "managedFields": [{"manager": "kubectl"}]},
+            "spec": {},
+        }))
+        .expect("decodes");
+        trim(&mut cached);
+        let meta = &cached.metadata;
+        assert_eq!(
+            (&meta.labels, &meta.annotations, &meta.managed_fields),
+            (&None, &None, &None)
+        );
+        assert_eq!(meta.name.as_deref(), Some("dice"));
     }
 }

@@ -1,9 +1,19 @@
 //! The shortest intervals a DiceService may ask of Prometheus and Alertmanager: one tenant's
-//! `1ms` scrape or rule group would keep a shared Prometheus core busy. One list, read by the
-//! schema's CEL rules (the API server refuses at admission) and by `validate` (for `render`,
-//! and for compound durations CEL cannot read, such as `4s999ms` with days).
+//! `1ms` scrape or rule group would keep a shared Prometheus core busy. Two levels, in one
+//! list: the schema's CEL rules refuse anything under [`ADMISSION_MINIMUM`] at admission
+//! (whatever the operator's flags), and `validate` holds each field to its own floor below
+//! unless the administrator turns the floors off (`--enforce-interval-floors=false`, for a
+//! single-tenant stack on one machine, as `make demo`'s).
 
 use kube::core::Rule;
+
+/// What every interval must reach at admission: one evaluation per second at most.
+pub const ADMISSION_MINIMUM: Floor = Floor {
+    field: "",
+    text: "1s",
+    seconds: 1.0,
+    zero_allowed: false,
+};
 
 /// A lower bound on one duration field.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -68,25 +78,27 @@ impl Floor {
         format!("{} must be at least {}{zero}", self.field, self.text)
     }
 
-    /// The CEL rule. CEL's `duration()` reads `h`, `m`, `s` and `ms` but not Prometheus' `d`,
-    /// `w` and `y`: a value with a non-zero component of a unit at least as long as a minute
-    /// (an hour for floors of minutes) is long enough without reading it.
+    /// The CEL rule holding this field to [`ADMISSION_MINIMUM`]. CEL's `duration()` reads `h`,
+    /// `m`, `s` and `ms` but not Prometheus' `d`, `w` and `y`: a value with a non-zero
+    /// component of a unit at least as long as a minute is long enough without reading it.
     pub fn rule(&self) -> Rule {
-        let long_units = if self.seconds < 60.0 {
-            "y|w|d|h|m"
-        } else {
-            "y|w|d|h"
-        };
+        let minimum = ADMISSION_MINIMUM;
         let zero = if self.zero_allowed {
             "self.matches('^0[a-z]*$') || "
         } else {
             ""
         };
+        let message = Floor {
+            field: self.field,
+            zero_allowed: self.zero_allowed,
+            ..minimum
+        }
+        .message();
         Rule::new(format!(
-            "{zero}self.matches('[1-9][0-9]*({long_units})([0-9]|$)') || duration(self) >= duration('{}')",
-            self.text
+            "{zero}self.matches('[1-9][0-9]*(y|w|d|h|m)([0-9]|$)') || duration(self) >= duration('{}')",
+            minimum.text
         ))
-        .message(self.message().as_str())
+        .message(message.as_str())
     }
 }
 
@@ -97,7 +109,7 @@ mod tests {
     #[test]
     fn floors_are_written_in_units_cel_reads() {
         for floor in ALL {
-            assert!(floor.seconds <= 300.0, "{floor:?}");
+            assert!(floor.seconds >= ADMISSION_MINIMUM.seconds, "{floor:?}");
             assert!(
                 floor.text.ends_with('s') || floor.text.ends_with('m'),
                 "{floor:?}"

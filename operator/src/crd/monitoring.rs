@@ -25,6 +25,8 @@ pub struct MonitoringSpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(transform = super::bounds::label_map, extend("maxProperties" = 16))]
     #[x_kube(validation = reserved_alert_labels_rule())]
+    #[x_kube(validation = Rule::new("self.all(k, size(k) <= 317)")
+        .message("alertLabels keys must be at most 317 characters"))]
     #[x_kube(validation = Rule::new("self.all(k, !self[k].contains('{{') && !self[k].contains('}}'))")
         .message("alertLabels values may not contain {{ or }}: Prometheus expands alert labels as templates"))]
     pub alert_labels: BTreeMap<String, String>,

@@ -11,7 +11,9 @@ use crate::{Error, Result};
 /// The longest duration Prometheus can hold, in seconds.
 const PROMETHEUS_MAX_SECONDS: f64 = i64::MAX as f64 / 1e9;
 
-pub fn check(spec: &DiceServiceSpec) -> Result<()> {
+/// `enforce_floors`: hold each interval to its floor in [`floors::ALL`]; without, only to
+/// [`floors::ADMISSION_MINIMUM`], as the CRD's CEL rules do.
+pub fn check(spec: &DiceServiceSpec, enforce_floors: bool) -> Result<()> {
     let monitoring = &spec.monitoring;
     let rules = &monitoring.rules;
     let alerts = rules.alerts().map(|(name, alert)| (name.field(), alert));
@@ -71,14 +73,29 @@ pub fn check(spec: &DiceServiceSpec) -> Result<()> {
         if positive && seconds == Some(0.0) {
             return Err(Error::InvalidSpec(format!("{field} must be longer than 0")));
         }
-        let floor = floors::ALL.iter().find(|f| f.field == field);
+        let floor = floors::ALL.iter().find(|f| f.field == field).map(|floor| {
+            if enforce_floors {
+                *floor
+            } else {
+                floors::Floor {
+                    field: floor.field,
+                    zero_allowed: floor.zero_allowed,
+                    ..floors::ADMISSION_MINIMUM
+                }
+            }
+        });
         let zero = seconds == Some(0.0);
         if let (Some(floor), Some(seconds)) = (floor, seconds)
             && seconds < floor.seconds
             && !(zero && floor.zero_allowed)
         {
+            let policy = if enforce_floors {
+                " (the operator's floor: --enforce-interval-floors)"
+            } else {
+                ""
+            };
             return Err(Error::InvalidSpec(format!(
-                "{}, not {text:?}",
+                "{}{policy}, not {text:?}",
                 floor.message()
             )));
         }
@@ -123,7 +140,7 @@ mod tests {
             "alerting": {"groupWait": "0", "slack": {"channel": "#a", "apiURL": {"name": "s", "key": "k"}}},
             "history": {"retention": "7d", "persistInterval": "30s"}}),
         );
-        assert!(check(&ok).is_ok());
+        assert!(check(&ok, true).is_ok());
     }
 
     #[test]
@@ -131,20 +148,20 @@ mod tests {
         let prometheus = spec(
             serde_json::json!({"monitoring": {"rules": {"serviceDown": {"for": "99999999999y"}}}}),
         );
-        let error = check(&prometheus).unwrap_err().to_string();
+        let error = check(&prometheus, true).unwrap_err().to_string();
         assert!(
             error.contains("monitoring.rules.serviceDown.for"),
             "{error}"
         );
         let huge = spec(serde_json::json!({"monitoring": {"slo": {
             "longWindowsInterval": "99999999999y", "availability": {"objective": 99.9}}}}));
-        let error = check(&huge).unwrap_err().to_string();
+        let error = check(&huge, true).unwrap_err().to_string();
         assert!(
             error.contains("monitoring.slo.longWindowsInterval"),
             "{error}"
         );
         let dice = spec(serde_json::json!({"sampleInterval": "99999999999999999999999h"}));
-        let error = check(&dice).unwrap_err().to_string();
+        let error = check(&dice, true).unwrap_err().to_string();
         assert!(
             error.contains("sampleInterval") && error.contains("dice-server"),
             "{error}"
@@ -178,18 +195,23 @@ mod tests {
             ),
         ];
         for (patch, expected) in cases {
-            let error = check(&spec(patch)).unwrap_err().to_string();
+            let spec = spec(patch);
+            let error = check(&spec, true).unwrap_err().to_string();
             assert!(error.contains(expected), "{error}");
+            // Floors off (one machine): 1s and up pass; 1ms still does not.
+            if let Err(relaxed) = check(&spec, false) {
+                assert!(relaxed.to_string().contains("at least 1s"), "{relaxed}");
+            }
         }
         let global = spec(
             serde_json::json!({"monitoring": {"slo": {"longWindowsInterval": "0s",
             "availability": {"objective": 99.9}}}}),
         );
-        assert!(check(&global).is_ok());
+        assert!(check(&global, true).is_ok());
         let long = spec(
             serde_json::json!({"alerting": {"slack": slack, "repeatInterval": "1d",
             "groupInterval": "1m"}}),
         );
-        assert!(check(&long).is_ok());
+        assert!(check(&long, true).is_ok());
     }
 }

@@ -31,6 +31,9 @@ pub struct Defaults {
     /// Namespaces besides a DiceService's own that its dashboard may be written to
     /// (`--dashboard-namespaces`): a tenant may not write into another tenant's namespace.
     pub dashboard_namespaces: Vec<String>,
+    /// Hold intervals to the floors of `crd::floors` (`--enforce-interval-floors`); off, only
+    /// to the 1 s the CRD enforces.
+    pub enforce_interval_floors: bool,
     /// The blackbox probers and modules a DiceService may use.
     pub probe_allow: ProbeAllow,
     /// Where Prometheus and the blackbox exporter run (`--monitoring-namespace`): the default
@@ -68,6 +71,7 @@ impl Defaults {
             runbook_base_url: crate::DEFAULT_RUNBOOK_BASE_URL.to_owned(),
             watch_namespace: None,
             dashboard_namespaces: vec![crate::DEFAULT_DASHBOARD_NAMESPACE.to_owned()],
+            enforce_interval_floors: true,
             probe_allow: ProbeAllow::default(),
             monitoring_namespace: Some(crate::DEFAULT_MONITORING_NAMESPACE.to_owned()),
             reserved_alert_labels: crate::DEFAULT_RESERVED_ALERT_LABELS
@@ -165,7 +169,7 @@ pub fn validate(service: &DiceService, defaults: &Defaults) -> Result<Validated>
     }
     let namespace = meta.namespace.clone().unwrap_or_else(|| "default".into());
     let spec = &service.spec;
-    durations::check(spec)?;
+    durations::check(spec, defaults.enforce_interval_floors)?;
     let telemetry = match &spec.telemetry {
         Some(t) => t.otlp_endpoint.clone().map(|endpoint| Telemetry {
             endpoint,

@@ -90,17 +90,32 @@ fn unknown_fields(
 /// and map values, listed here so that a new unbounded field fails this test.
 #[test]
 fn every_string_in_the_crd_is_bounded() {
+    /// Strings without a length, lists without `maxItems`, maps without `maxProperties` or a
+    /// rule on their keys' length.
     fn unbounded(schema: &serde_json::Value, path: &str, found: &mut Vec<String>) {
         match schema["type"].as_str() {
             Some("string") if schema.get("maxLength").is_none() && schema.get("enum").is_none() => {
                 found.push(path.to_owned())
             }
-            Some("array") => unbounded(&schema["items"], &format!("{path}[]"), found),
+            Some("array") => {
+                if schema.get("maxItems").is_none() {
+                    found.push(format!("{path} (maxItems)"));
+                }
+                unbounded(&schema["items"], &format!("{path}[]"), found)
+            }
             Some("object") => {
                 for (name, property) in schema["properties"].as_object().into_iter().flatten() {
                     unbounded(property, &format!("{path}.{name}"), found);
                 }
                 if let Some(values) = schema.get("additionalProperties").filter(|v| v.is_object()) {
+                    let key_rule = schema["x-kubernetes-validations"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|r| r["rule"].as_str().is_some_and(|r| r.contains("size(k)")));
+                    if schema.get("maxProperties").is_none() || !key_rule {
+                        found.push(format!("{path} (maxProperties, key length)"));
+                    }
                     unbounded(values, &format!("{path}{{}}"), found);
                 }
             }

@@ -74,7 +74,14 @@ fn dotted_names_and_intervals_below_their_floor_are_refused() {
             "dice",
             "  monitoring:\n    serviceMonitor:\n      interval: 1ms\n      scrapeTimeout: 1ms\n",
         ),
-        &["monitoring.serviceMonitor.interval must be at least 5s"],
+        &["monitoring.serviceMonitor.interval must be at least 1s"],
+    );
+    assert_refused(
+        &dice(
+            "dice",
+            "  monitoring:\n    serviceMonitor:\n      interval: 2s\n      scrapeTimeout: 1s\n",
+        ),
+        &["monitoring.serviceMonitor.interval must be at least 5s (the operator's floor"],
     );
     assert_refused(
         &dice(
@@ -82,6 +89,20 @@ fn dotted_names_and_intervals_below_their_floor_are_refused() {
             "  alerting:\n    repeatInterval: 1m\n    slack:\n      channel: '#a'\n      apiURL: {name: s, key: k}\n",
         ),
         &["alerting.repeatInterval must be at least 5m"],
+    );
+}
+
+#[test]
+fn maps_and_lists_are_bounded_in_entries_and_key_length() {
+    let many: String = (0..65).map(|i| format!("    a{i}: x\n")).collect();
+    assert_refused(
+        &dice("dice", &format!("  podAnnotations:\n{many}")),
+        &["spec.podAnnotations"],
+    );
+    let long_key = "k".repeat(400);
+    assert_refused(
+        &dice("dice", &format!("  nodeSelector:\n    {long_key}: x\n")),
+        &["keys must be at most 317 characters"],
     );
 }
 
