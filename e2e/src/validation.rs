@@ -133,9 +133,9 @@ fn service_ports(spec: &Value, problems: &mut Vec<String>) {
             None if ports.len() > 1 => problems.push(format!("{path}.name: Required value")),
             None => {}
             Some(name) => {
+                // The problem already reads `Invalid value: "<name>": …`.
                 if let Some(problem) = crd_admission::names::label_problem(name) {
-                    let problem = problem.trim_start_matches(&format!("Invalid value: {name:?}: "));
-                    problems.push(format!("{path}.name: Invalid value: {name:?}: {problem}"));
+                    problems.push(format!("{path}.name: {problem}"));
                 }
                 if names.contains(&name) {
                     problems.push(format!("{path}.name: Duplicate value: {name:?}"));

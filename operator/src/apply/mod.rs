@@ -210,9 +210,22 @@ pub fn dashboards_of(
         .collect()
 }
 
-/// Why the API server refused an apply that retrying cannot fix, for the status: 4xx answers
-/// other than conflicts and throttling, and the 500 a server answers when the object names a
-/// field its schema lacks (an older CRD: kubernetes/kubernetes#139253). `None`: retry.
+/// Splits off a refusal retrying cannot fix (`Ok(Err(why))`, for the status) from the errors a
+/// retry may cure (`Err`).
+fn refused<T>(result: Result<T, kube::Error>) -> Result<Result<T, String>, kube::Error> {
+    match result {
+        Ok(value) => Ok(Ok(value)),
+        Err(kube::Error::Api(status)) => match refusal(&status) {
+            Some(why) => Ok(Err(why)),
+            None => Err(kube::Error::Api(status)),
+        },
+        Err(error) => Err(error),
+    }
+}
+
+/// Why the API server refused an apply that retrying cannot fix: 4xx answers other than
+/// conflicts and throttling, and the 500 a server answers when the object names a field its
+/// schema lacks (an older CRD: kubernetes/kubernetes#139253). `None`: retry.
 fn refusal(status: &kube::core::Status) -> Option<String> {
     // The server's message lists every cause; a status condition need not hold hundreds.
     const MESSAGE_LIMIT: usize = 1024;

@@ -1,7 +1,7 @@
 //! One reconcile's applies and deletes, child by child: skipped when the watches show the
 //! child up to date, counted when sent, reported for the optional kinds.
 
-use super::{apply, dashboards_of, delete, refusal};
+use super::{apply, dashboards_of, delete, refused};
 use crate::REPLICAS_HANDOVER_MANAGER;
 use crate::children::{REPLICAS_FROM_ANNOTATION, REPLICAS_FROM_AUTOSCALER};
 use crate::crd::{ChildState, ChildStatus};
@@ -183,13 +183,9 @@ impl Run<'_> {
             self.report(kind.kind(), name, ChildState::Skipped, Some(message));
             return Ok(());
         }
-        match self.apply(observed, desired).await {
+        match refused(self.apply(observed, desired).await)? {
             Ok(_) => self.report(kind.kind(), name, ChildState::Applied, None),
-            Err(kube::Error::Api(status)) if refusal(&status).is_some() => {
-                let message = refusal(&status);
-                self.report(kind.kind(), name, ChildState::Failed, message);
-            }
-            Err(error) => return Err(error),
+            Err(why) => self.report(kind.kind(), name, ChildState::Failed, Some(why)),
         }
         Ok(())
     }
@@ -220,13 +216,9 @@ impl Run<'_> {
             desired.namespace().unwrap_or_default(),
             desired.name_any()
         );
-        match self.apply(observed, desired).await {
+        match refused(self.apply(observed, desired).await)? {
             Ok(_) => self.report("ConfigMap", name, ChildState::Applied, None),
-            Err(kube::Error::Api(status)) if refusal(&status).is_some() => {
-                let message = refusal(&status);
-                self.report("ConfigMap", name, ChildState::Failed, message);
-            }
-            Err(error) => return Err(error),
+            Err(why) => self.report("ConfigMap", name, ChildState::Failed, Some(why)),
         }
         Ok(())
     }
@@ -239,20 +231,18 @@ impl Run<'_> {
         child: &K,
         result: Result<T, kube::Error>,
     ) -> Result<Option<T>, kube::Error> {
-        match result {
+        match refused(result)? {
             Ok(value) => Ok(Some(value)),
-            Err(kube::Error::Api(status)) if refusal(&status).is_some() => {
+            Err(why) => {
                 let meta = child.meta();
                 self.refused.push(format!(
-                    "{} {}/{}: {}",
+                    "{} {}/{}: {why}",
                     K::kind(&()),
                     meta.namespace.as_deref().unwrap_or_default(),
                     meta.name.as_deref().unwrap_or_default(),
-                    refusal(&status).unwrap_or_default()
                 ));
                 Ok(None)
             }
-            Err(error) => Err(error),
         }
     }
 

@@ -8,12 +8,7 @@
 use kube::core::Rule;
 
 /// What every interval must reach at admission: one evaluation per second at most.
-pub const ADMISSION_MINIMUM: Floor = Floor {
-    field: "",
-    text: "1s",
-    seconds: 1.0,
-    zero_allowed: false,
-};
+pub const ADMISSION_MINIMUM: Floor = Floor::new("", "1s", 1.0);
 
 /// A lower bound on one duration field.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -27,36 +22,14 @@ pub struct Floor {
     pub zero_allowed: bool,
 }
 
-pub const SCRAPE_INTERVAL: Floor = Floor {
-    field: "monitoring.serviceMonitor.interval",
-    text: "5s",
-    seconds: 5.0,
-    zero_allowed: false,
-};
-pub const PROBE_INTERVAL: Floor = Floor {
-    field: "monitoring.probe.interval",
-    text: "5s",
-    seconds: 5.0,
-    zero_allowed: false,
-};
+pub const SCRAPE_INTERVAL: Floor = Floor::new("monitoring.serviceMonitor.interval", "5s", 5.0);
+pub const PROBE_INTERVAL: Floor = Floor::new("monitoring.probe.interval", "5s", 5.0);
 pub const RULE_GROUP_INTERVAL: Floor = Floor {
-    field: "monitoring.slo.longWindowsInterval",
-    text: "30s",
-    seconds: 30.0,
     zero_allowed: true,
+    ..Floor::new("monitoring.slo.longWindowsInterval", "30s", 30.0)
 };
-pub const GROUP_INTERVAL: Floor = Floor {
-    field: "alerting.groupInterval",
-    text: "10s",
-    seconds: 10.0,
-    zero_allowed: false,
-};
-pub const REPEAT_INTERVAL: Floor = Floor {
-    field: "alerting.repeatInterval",
-    text: "5m",
-    seconds: 300.0,
-    zero_allowed: false,
-};
+pub const GROUP_INTERVAL: Floor = Floor::new("alerting.groupInterval", "10s", 10.0);
+pub const REPEAT_INTERVAL: Floor = Floor::new("alerting.repeatInterval", "5m", 300.0);
 
 /// Every floor, for `validate` and the docs.
 pub const ALL: [Floor; 5] = [
@@ -68,6 +41,24 @@ pub const ALL: [Floor; 5] = [
 ];
 
 impl Floor {
+    const fn new(field: &'static str, text: &'static str, seconds: f64) -> Self {
+        Self {
+            field,
+            text,
+            seconds,
+            zero_allowed: false,
+        }
+    }
+
+    /// This field held only to [`ADMISSION_MINIMUM`], as the CRD holds it.
+    pub fn at_admission(&self) -> Floor {
+        Floor {
+            field: self.field,
+            zero_allowed: self.zero_allowed,
+            ..ADMISSION_MINIMUM
+        }
+    }
+
     /// The message for a value below the floor.
     pub fn message(&self) -> String {
         let zero = if self.zero_allowed {
@@ -88,12 +79,7 @@ impl Floor {
         } else {
             ""
         };
-        let message = Floor {
-            field: self.field,
-            zero_allowed: self.zero_allowed,
-            ..minimum
-        }
-        .message();
+        let message = self.at_admission().message();
         Rule::new(format!(
             "{zero}self.matches('[1-9][0-9]*(y|w|d|h|m)([0-9]|$)') || duration(self) >= duration('{}')",
             minimum.text

@@ -13,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
 };
 use kube::Resource;
 use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -94,10 +94,10 @@ struct Lean {
     resource_version: Option<String>,
     generation: Option<i64>,
     deletion_timestamp: Option<Time>,
-    #[serde(default, deserialize_with = "kept_labels")]
-    labels: Option<BTreeMap<String, String>>,
-    #[serde(default, deserialize_with = "kept_annotations")]
-    annotations: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    labels: Option<KeptLabels>,
+    #[serde(default)]
+    annotations: Option<KeptAnnotations>,
     #[serde(default, deserialize_with = "controller_only")]
     owner_references: Option<Vec<OwnerReference>>,
     #[serde(default, deserialize_with = "own_entry_only")]
@@ -113,8 +113,8 @@ impl From<Lean> for ObjectMeta {
             resource_version: lean.resource_version,
             generation: lean.generation,
             deletion_timestamp: lean.deletion_timestamp,
-            labels: lean.labels,
-            annotations: lean.annotations,
+            labels: lean.labels.map(|kept| kept.0),
+            annotations: lean.annotations.map(|kept| kept.0),
             owner_references: lean.owner_references,
             managed_fields: lean.managed_fields,
             ..ObjectMeta::default()
@@ -122,40 +122,34 @@ impl From<Lean> for ObjectMeta {
     }
 }
 
-fn kept_labels<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<BTreeMap<String, String>>, D::Error> {
-    deserializer.deserialize_option(KeptEntries(&|key| KEPT_LABELS.contains(&key)))
+/// The labels [`super::Seen`] reads.
+struct KeptLabels(BTreeMap<String, String>);
+
+impl<'de> Deserialize<'de> for KeptLabels {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wanted = |key: &str| KEPT_LABELS.contains(&key);
+        deserializer.deserialize_map(KeptEntries(&wanted)).map(Self)
+    }
 }
 
-fn kept_annotations<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<BTreeMap<String, String>>, D::Error> {
-    deserializer.deserialize_option(KeptEntries(&|key| {
-        key == APPLIED_HASH_ANNOTATION || KEPT_ANNOTATIONS.contains(&key)
-    }))
+/// The annotations [`super::Seen`] and the reconcile triggers read.
+struct KeptAnnotations(BTreeMap<String, String>);
+
+impl<'de> Deserialize<'de> for KeptAnnotations {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wanted = |key: &str| key == APPLIED_HASH_ANNOTATION || KEPT_ANNOTATIONS.contains(&key);
+        deserializer.deserialize_map(KeptEntries(&wanted)).map(Self)
+    }
 }
 
 /// A string map of which only the entries whose key `wanted` admits are kept.
 struct KeptEntries<'a>(&'a dyn Fn(&str) -> bool);
 
 impl<'de> Visitor<'de> for KeptEntries<'_> {
-    type Value = Option<BTreeMap<String, String>>;
+    type Value = BTreeMap<String, String>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a map of strings")
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(self)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
@@ -167,7 +161,7 @@ impl<'de> Visitor<'de> for KeptEntries<'_> {
                 map.next_value::<IgnoredAny>()?;
             }
         }
-        Ok(Some(kept))
+        Ok(kept)
     }
 }
 
@@ -183,43 +177,12 @@ fn controller_only<'de, D: Deserializer<'de>>(
     }))
 }
 
+/// `managedFields`, keeping the operator's own Apply entry only (the others decode to `None`).
 fn own_entry_only<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Vec<ManagedFieldsEntry>>, D::Error> {
-    deserializer.deserialize_option(OwnEntries)
-}
-
-/// `managedFields`, keeping the field set of the operator's own Apply entry only.
-struct OwnEntries;
-
-impl<'de> Visitor<'de> for OwnEntries {
-    type Value = Option<Vec<ManagedFieldsEntry>>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a list of managed fields entries")
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut entries: A) -> Result<Self::Value, A::Error> {
-        let mut own = Vec::new();
-        while let Some(entry) = entries.next_element::<Entry>()? {
-            if let Some(entry) = entry.0 {
-                own.push(entry);
-            }
-        }
-        Ok(Some(own))
-    }
+    let entries: Option<Vec<Entry>> = Option::deserialize(deserializer)?;
+    Ok(entries.map(|all| all.into_iter().filter_map(|entry| entry.0).collect()))
 }
 
 /// One entry, kept only when it is the operator's Apply through the main resource. The API

@@ -77,11 +77,7 @@ pub fn check(spec: &DiceServiceSpec, enforce_floors: bool) -> Result<()> {
             if enforce_floors {
                 *floor
             } else {
-                floors::Floor {
-                    field: floor.field,
-                    zero_allowed: floor.zero_allowed,
-                    ..floors::ADMISSION_MINIMUM
-                }
+                floor.at_admission()
             }
         });
         let zero = seconds == Some(0.0);
