@@ -4,7 +4,7 @@
 # bench/RESULTS.md (each section sits between `<!-- section: NAME -->` markers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-sections="http inprocess system overload history convergence slo images"
+sections="http inprocess system overload hostile history convergence slo images"
 only=" ${BENCH_ONLY:-$sections} "
 selected() { [[ "$only" == *" $1 "* ]]; }
 machine() {
@@ -22,7 +22,7 @@ done
 # build's figures next to the current ones (HTTP rows interleaved in the same rounds);
 # BENCH_BEFORE_NAME says what that build is (a commit, say).
 before_server=${BENCH_BEFORE:+$BENCH_BEFORE/dice-server}
-if selected http || selected inprocess || selected system || selected history || selected overload; then
+if selected http || selected inprocess || selected system || selected history || selected overload || selected hostile; then
   cargo build --release -p dice-workload -p dice-bench
 fi
 if selected http; then
@@ -76,6 +76,22 @@ if selected overload; then
   echo "the excess is answered \`503 overloaded\` in milliseconds, and memory stays where it was at 1×."
   echo "Without the limit every request runs, so memory grows with the offered load."
 } > bench/out/overload.md
+fi
+if selected hostile; then
+{
+  echo "## Hostile connections (\`hostile-connections-bench\`, \`BENCH_ONLY=hostile make bench\`)"
+  echo
+  echo "Clients that never finish a request, against a release dice-server with default settings:"
+  echo "300 connections sending header lines without end (up to 400 KiB each, as fast as the server"
+  echo "reads), and 2,000 connections sending 16 of the 24 bytes of the HTTP/2 preface. Each is"
+  echo "held 8 s (under the 10 s header deadline); a well-behaved \`/health\` request is made half-way."
+  echo "\"answered\" counts attacking connections that got a status line (431, or 503 past the"
+  echo "connection cap), \"closed\" those closed without one, \"held\" those still open at the end."
+  echo "Machine: $(machine)."
+  echo
+  ./target/release/hostile-connections-bench ${before_server:+"${BENCH_BEFORE_NAME:-before}=$before_server"} \
+    "dice-server=target/release/dice-server"
+} > bench/out/hostile.md
 fi
 if selected convergence; then
 cargo build --release -p dice-operator -p dice-e2e

@@ -98,6 +98,15 @@ pub struct Config {
     #[arg(long, env = "DICE_WEBSOCKET_PING_INTERVAL", default_value = "30s", value_parser = parse_positive)]
     pub websocket_ping_interval: Duration,
 
+    /// HTTP connections open at once (a WebSocket leaves the count once upgraded). At the cap
+    /// the oldest connection with no request running is closed to make room; when every one is
+    /// running a request, the newcomer is answered 503 `too_many_connections`. Each connection
+    /// may buffer about twice --max-header-bytes of an unfinished request, so this bounds that
+    /// memory. Default: twice --max-concurrent-requests (idle keep-alive connections hold no
+    /// request), at least 256, so a burst past the request limit is shed by the router first.
+    #[arg(long, env = "DICE_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
+
     /// A client must send a request's complete headers within this long after connecting (or
     /// after its previous response), else the connection is closed: slow or idle clients
     /// cannot hold connections open.
@@ -121,6 +130,15 @@ pub enum LogFormat {
 }
 
 impl Config {
+    /// --max-connections, or its default derived from the request and WebSocket limits.
+    pub fn max_connections(&self) -> usize {
+        const FLOOR: usize = 256;
+        self.max_connections.map_or(
+            (2 * self.max_concurrent_requests as usize).max(FLOOR),
+            |cap| cap as usize,
+        )
+    }
+
     /// What the background sampler reads, and how often.
     pub fn sampler(&self) -> SamplerConfig {
         let disk_paths = if self.disk_paths.is_empty() {
@@ -207,7 +225,11 @@ mod tests {
         assert_eq!(config.log_format, LogFormat::Json);
         assert_eq!(config.max_concurrent_requests, 512);
         assert_eq!(config.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(config.max_connections(), 2 * 512);
         assert_eq!(config.check(), Ok(()));
+        assert_eq!(parse(&["--max-connections", "10"])?.max_connections(), 10);
+        let few_requests = parse(&["--max-concurrent-requests", "4"])?;
+        assert_eq!(few_requests.max_connections(), 256);
         Ok(())
     }
 
@@ -240,6 +262,7 @@ mod tests {
     #[test]
     fn a_zero_concurrency_limit_or_header_timeout_is_rejected() {
         assert!(parse(&["--max-concurrent-requests", "0"]).is_err());
+        assert!(parse(&["--max-connections", "0"]).is_err());
         assert!(parse(&["--header-read-timeout", "0"]).is_err());
     }
 

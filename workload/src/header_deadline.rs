@@ -41,6 +41,17 @@ impl Activity {
         }
     }
 
+    /// Whether no request is running: the connection is idle or still reading headers.
+    pub fn between_requests(&self) -> bool {
+        let now = self.snapshot();
+        now.requests == now.finished
+    }
+
+    /// Whether a request was ever started on the connection.
+    pub fn served_any(&self) -> bool {
+        self.requests.load(Ordering::Relaxed) > 0
+    }
+
     /// Resolves once a whole `period` passed with no request started, none running and nothing
     /// written: the client has been silent, or sending headers too slowly, for that long.
     pub async fn idle_for(&self, period: Duration) {

@@ -1,9 +1,11 @@
 //! dice-server: an instrumented dice-rolling HTTP service (the workload dice-operator deploys).
 
 pub mod config;
+pub mod connection_cap;
 pub mod dice;
 pub mod endpoints;
 pub mod error;
+pub mod first_bytes;
 pub mod header_deadline;
 pub mod history;
 pub mod load_shedding;

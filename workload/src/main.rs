@@ -70,6 +70,8 @@ async fn run(config: Config) -> Result<(), String> {
     };
     let connections = ConnectionPolicy {
         header_read_timeout: config.header_read_timeout,
+        max_header_bytes: config.max_header_bytes,
+        max_connections: config.max_connections(),
     };
     let drained = serve(
         listener,

@@ -1,5 +1,6 @@
 //! The one metrics registry of dice-server and its encodings (OpenMetrics, Prometheus text).
 
+pub mod connections;
 mod dice;
 pub mod families;
 pub mod history;
@@ -9,6 +10,7 @@ mod runtime;
 mod system;
 pub mod text_format;
 
+pub use connections::ConnectionMetrics;
 pub use dice::DiceMetrics;
 pub use history::HistoryMetrics;
 pub use http::{HttpMetrics, RequestLabels, RequestObservation, RouteLabels, TraceExemplar};
@@ -24,6 +26,7 @@ use std::sync::Arc;
 pub struct Metrics {
     registry: Registry,
     pub http: HttpMetrics,
+    pub connections: ConnectionMetrics,
     pub dice: DiceMetrics,
     pub history: HistoryMetrics,
 }
@@ -36,6 +39,7 @@ impl Metrics {
         let routes: Vec<&'static str> =
             crate::endpoints::ENDPOINTS.iter().map(|e| e.path).collect();
         let http = HttpMetrics::register(&mut registry, &routes);
+        let connections = ConnectionMetrics::register(&mut registry);
         let dice = DiceMetrics::register(&mut registry);
         let history = HistoryMetrics::register(&mut registry);
         registry.register_collector(Box::new(SystemCollector(samples)));
@@ -44,6 +48,7 @@ impl Metrics {
         Self {
             registry,
             http,
+            connections,
             dice,
             history,
         }

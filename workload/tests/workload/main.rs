@@ -3,6 +3,7 @@
 
 mod browser;
 mod common;
+mod connection_limits;
 mod fuzz_requests;
 mod history_db;
 mod history_postgres;

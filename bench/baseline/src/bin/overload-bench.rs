@@ -7,9 +7,8 @@
 //!
 //! `overload-bench <dice-server binary> [seconds per run]`
 
+use dice_bench::Server;
 use hdrhistogram::Histogram;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,57 +16,6 @@ const LIMIT: u32 = 64;
 const MAX_DELAY_MS: u64 = 1000;
 /// No limit worth the name: every request runs.
 const UNLIMITED: u32 = 1_000_000;
-
-struct Server {
-    child: Child,
-    address: String,
-}
-
-impl Server {
-    fn start(binary: &str, limit: u32) -> Result<Self, Box<dyn std::error::Error>> {
-        let mut child = Command::new(binary)
-            .args(["--listen", "127.0.0.1:0", "--history-db", "none"])
-            .env("DICE_MAX_CONCURRENT_REQUESTS", limit.to_string())
-            .env("DICE_MAX_DELAY", format!("{MAX_DELAY_MS}ms"))
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let address = loop {
-            let line = lines
-                .next()
-                .ok_or("dice-server exited before listening")??;
-            let parsed: serde_json::Value = serde_json::from_str(&line)?;
-            if parsed["message"] == "listening" {
-                break parsed["address"].as_str().ok_or("no address")?.to_owned();
-            }
-        };
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        Ok(Self { child, address })
-    }
-
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()));
-        status
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("VmRSS:"))
-                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-            })
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Requests per second the limited server can complete: the limit over the mean roll time.
 fn capacity() -> f64 {
@@ -90,7 +38,13 @@ async fn run(
     rate: f64,
     seconds: u64,
 ) -> Result<String, Box<dyn std::error::Error>> {
-    let server = Server::start(binary, limit)?;
+    let server = Server::start(
+        binary,
+        &[
+            ("DICE_MAX_CONCURRENT_REQUESTS", limit.to_string()),
+            ("DICE_MAX_DELAY", format!("{MAX_DELAY_MS}ms")),
+        ],
+    )?;
     let url = format!("http://{}/roll?die=fair", server.address);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(4096)

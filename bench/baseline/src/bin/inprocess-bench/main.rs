@@ -234,6 +234,8 @@ async fn start_dice() -> std::io::Result<SocketAddr> {
     let address = listener.local_addr()?;
     let connections = ConnectionPolicy {
         header_read_timeout: Duration::from_secs(10),
+        max_header_bytes: 16 * 1024,
+        max_connections: 1024,
     };
     let shutdown = ShutdownPolicy {
         delay: Duration::ZERO,
