@@ -3,10 +3,10 @@
 
 use crate::leader::LeaseSettings;
 use crate::render::{self, RenderError};
-use crate::validate::{Defaults, ProbeAllow};
+use crate::validate::{Defaults, PodPolicy, ProbeAllow};
 use crate::{
-    DEFAULT_DASHBOARD_NAMESPACE, DEFAULT_MONITORING_NAMESPACE, DEFAULT_PROBE_MODULE,
-    DEFAULT_PROBER, DEFAULT_RESERVED_ALERT_LABELS, DEFAULT_RUNBOOK_BASE_URL,
+    DEFAULT_DASHBOARD_NAMESPACE, DEFAULT_MONITORING_NAMESPACE, DEFAULT_POD_ANNOTATION_PREFIXES,
+    DEFAULT_PROBE_MODULE, DEFAULT_PROBER, DEFAULT_RESERVED_ALERT_LABELS, DEFAULT_RUNBOOK_BASE_URL,
     DEFAULT_WORKLOAD_IMAGE,
 };
 use clap::{Parser, Subcommand};
@@ -150,6 +150,22 @@ pub struct DefaultsArgs {
     /// keys your Alertmanager routes on (`team`, `receiver`, …).
     #[arg(long, env = "DICE_RESERVED_ALERT_LABELS", value_delimiter = ',', default_value = DEFAULT_RESERVED_ALERT_LABELS)]
     pub reserved_alert_labels: Vec<String>,
+    /// Prefixes of the pod annotation keys a DiceService may set in `podAnnotations`, as `a,b`
+    /// (`prometheus.io/`); `*` allows any key, an empty value refuses the field. Annotations
+    /// reach other components: Istio's `sidecar.istio.io/*`, the cluster autoscaler's
+    /// `safe-to-evict`. What a restricted Pod Security namespace refuses is refused regardless.
+    #[arg(long, env = "DICE_ALLOWED_POD_ANNOTATION_PREFIXES", value_delimiter = ',', default_value = DEFAULT_POD_ANNOTATION_PREFIXES)]
+    pub allowed_pod_annotation_prefixes: Vec<String>,
+    /// PriorityClasses a DiceService may name in `priorityClassName`, as `a,b`; `*` allows any
+    /// (`system-node-critical` included: it preempts other tenants' pods); empty, the default,
+    /// refuses the field.
+    #[arg(
+        long,
+        env = "DICE_ALLOWED_PRIORITY_CLASSES",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub allowed_priority_classes: Vec<String>,
 }
 
 impl DefaultsArgs {
@@ -178,6 +194,10 @@ impl DefaultsArgs {
                 .map(|l| l.trim().to_owned())
                 .filter(|l| !l.is_empty())
                 .collect(),
+            pod_policy: PodPolicy {
+                annotation_prefixes: trimmed(&self.allowed_pod_annotation_prefixes),
+                priority_classes: trimmed(&self.allowed_priority_classes),
+            },
         }
     }
 }

@@ -45,6 +45,9 @@ pub const DEFAULT_MONITORING_NAMESPACE: &str = "monitoring";
 /// Alert labels no DiceService may set by default: the labels Prometheus adds as external
 /// labels only when an alert lacks them, which a central Alertmanager routes on.
 pub const DEFAULT_RESERVED_ALERT_LABELS: &str = "cluster,prometheus,prometheus_replica";
+/// Pod annotation key prefixes a DiceService may set unless `--allowed-pod-annotation-prefixes`
+/// says otherwise: scrape hints, which change nothing outside the pod's own scraping.
+pub const DEFAULT_POD_ANNOTATION_PREFIXES: &str = "prometheus.io/";
 /// Where alert `runbook_url`s point unless `--runbook-base-url` or the spec says otherwise.
 pub const DEFAULT_RUNBOOK_BASE_URL: &str =
     "https://github.com/dice-operator/dice-operator/blob/main/docs/runbooks.md";

@@ -1,5 +1,6 @@
 //! Status as a pure function of what was observed; the reconciler writes it only when it changed.
 
+use crate::children::disruption_budget::{DRAIN_GRACE, Relaxation};
 use crate::crd::conditions::{DEGRADED, MONITORING_READY, PROGRESSING, READY};
 use crate::crd::{ChildState, ChildStatus, DiceService, DiceServiceStatus};
 use crate::validate::{Scaling, Validated};
@@ -39,7 +40,18 @@ pub fn observed(
     let current = observed.replicas.unwrap_or(0);
     let caught_up = observed.observed_generation >= deployment.metadata.generation;
     let rolled_out = caught_up && updated >= desired && ready >= desired && current <= desired;
-    let progress = format!("{ready}/{desired} replicas ready");
+    let mut progress = format!("{ready}/{desired} replicas ready");
+    if let (Relaxation::Relaxed { missing }, true) = (
+        Relaxation::of(deployment, now),
+        validated.scaling.max_replicas() > 1,
+    ) {
+        progress.push_str(&format!(
+            "; {missing} unavailable for over {} min, so the PodDisruptionBudget allows {} \
+             disruptions and node drains are not blocked",
+            DRAIN_GRACE.as_secs() / 60,
+            missing + 1
+        ));
+    }
     let conditions = Conditions::new(service, now);
     DiceServiceStatus {
         observed_generation: service.metadata.generation,

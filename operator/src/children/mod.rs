@@ -5,7 +5,7 @@ mod autoscaler;
 pub mod dashboard;
 pub mod data_volume;
 mod deployment;
-mod disruption_budget;
+pub mod disruption_budget;
 mod kinds;
 mod network_policy;
 pub mod probe;
@@ -31,6 +31,7 @@ use std::collections::BTreeMap;
 pub use deployment::{
     CONFIG_HASH_ANNOTATION, HTTP_PORT, REPLICAS_FROM_ANNOTATION, REPLICAS_FROM_AUTOSCALER,
 };
+pub use disruption_budget::Relaxation;
 pub use kinds::ChildKind;
 pub use service::{SERVICE_PORT, url};
 
@@ -61,7 +62,13 @@ pub struct Children {
     pub network_policy: Option<NetworkPolicy>,
 }
 
+/// Every child of `service`, as `render` writes them: nothing observed in a cluster.
 pub fn build(service: &Validated) -> Children {
+    build_observed(service, Relaxation::None)
+}
+
+/// Every child of `service`, the disruption budget relaxed as its Deployment requires.
+pub fn build_observed(service: &Validated, relaxation: Relaxation) -> Children {
     Children {
         service_account: with_applied_hash(service_account::build(service)),
         deployment: with_applied_hash(deployment::build(service)),
@@ -73,7 +80,7 @@ pub fn build(service: &Validated) -> Children {
         dashboard: dashboard::build(service).map(with_applied_hash),
         data_volume: data_volume::build(service).map(with_applied_hash),
         autoscaler: autoscaler::build(service).map(with_applied_hash),
-        disruption_budget: disruption_budget::build(service).map(with_applied_hash),
+        disruption_budget: disruption_budget::build(service, relaxation).map(with_applied_hash),
         network_policy: network_policy::build(service).map(with_applied_hash),
     }
 }

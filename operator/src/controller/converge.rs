@@ -3,6 +3,7 @@
 
 use super::{Context, RECHECK, RESYNC, ReconcileError};
 use crate::apply::{self, Outcome};
+use crate::children::Relaxation;
 use crate::crd::{ChildStatus, DiceService, DiceServiceStatus};
 use crate::status::{self, MonitoringOutcome};
 use crate::validate::Validated;
@@ -20,7 +21,13 @@ pub(super) async fn converge(
     now: &Time,
 ) -> Result<(DiceServiceStatus, Action, String), ReconcileError> {
     ctx.observed.wait_for_first_list(&ctx.served).await;
-    let children = children::build(validated);
+    let relaxation = ctx
+        .observed
+        .deployments
+        .get(&validated.namespace, &validated.name)
+        .map(|seen| Relaxation::of(&seen.deployment(&validated.namespace, &validated.name), now))
+        .unwrap_or_default();
+    let children = children::build_observed(validated, relaxation);
     // Before a dashboard lands in another namespace, so deleting the DiceService cannot leak it.
     let remote_dashboard = validated
         .monitoring
@@ -84,12 +91,17 @@ async fn observe(
     } else {
         Vec::new()
     };
-    // A Secret created later does not trigger a reconcile; look again soon.
-    let action = if secret_problems.is_empty() {
-        Action::requeue(RESYNC)
+    // A Secret created later does not trigger a reconcile; look again soon. Neither does the
+    // end of the disruption budget's grace.
+    let mut after = if secret_problems.is_empty() {
+        RESYNC
     } else {
-        Action::requeue(RECHECK)
+        RECHECK
     };
+    if let Relaxation::Pending(left) = Relaxation::of(deployment, now) {
+        after = after.min(left);
+    }
+    let action = Action::requeue(after);
     let outcome = MonitoringOutcome {
         children: monitoring,
         secret_problems,

@@ -159,12 +159,15 @@ pub struct DiceServiceSpec {
     #[schemars(transform = bounds::object_references)]
     pub image_pull_secrets: Option<Vec<LocalObjectReference>>,
 
-    /// PriorityClass of the pods.
+    /// PriorityClass of the pods: one the operator's administrator allows
+    /// (`--allowed-priority-classes`; none by default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253))]
     pub priority_class_name: Option<String>,
 
-    /// Extra annotations on the pods. `dice.dev/config-hash` is the operator's.
+    /// Extra annotations on the pods, with keys under the prefixes the operator's administrator
+    /// allows (`--allowed-pod-annotation-prefixes`; `prometheus.io/` by default).
+    /// `dice.dev/config-hash` is the operator's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(transform = bounds::annotation_map)]
     pub pod_annotations: Option<BTreeMap<String, String>>,

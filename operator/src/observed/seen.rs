@@ -15,7 +15,9 @@
 use super::marks::{ControllerRef, Marks, kept, mark, unkept};
 use crate::FIELD_MANAGER;
 use crate::children::{APPLIED_HASH_ANNOTATION, REPLICAS_FROM_ANNOTATION, dashboard};
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStatus};
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentCondition, DeploymentSpec, DeploymentStatus,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
 use serde_json::Value;
 use std::sync::OnceLock;
@@ -76,6 +78,21 @@ fn applied_hash(meta: &ObjectMeta) -> Option<u64> {
     u64::from_str_radix(value, 16).ok()
 }
 
+/// The `Available=False` condition alone, reduced to its status and transition time.
+fn unavailable_since(status: &DeploymentStatus) -> Option<Vec<DeploymentCondition>> {
+    let condition = status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "Available" && c.status == "False")?;
+    Some(vec![DeploymentCondition {
+        type_: condition.type_.clone(),
+        status: condition.status.clone(),
+        last_transition_time: condition.last_transition_time.clone(),
+        ..DeploymentCondition::default()
+    }])
+}
+
 impl Seen {
     /// The record of a child from its metadata (managedFields included).
     pub fn from_meta(meta: &ObjectMeta) -> Self {
@@ -120,9 +137,10 @@ impl Seen {
             workload: Some(Box::new(Workload {
                 generation: deployment.metadata.generation,
                 replicas: deployment.spec.as_ref().and_then(|s| s.replicas),
-                // The status reads the counters; conditions are most of the size.
+                // The status reads the counters and when pods went missing (the disruption
+                // budget's grace); the rest of the conditions is most of the size.
                 status: deployment.status.as_ref().map(|status| DeploymentStatus {
-                    conditions: None,
+                    conditions: unavailable_since(status),
                     ..status.clone()
                 }),
             })),

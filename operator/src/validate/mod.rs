@@ -4,9 +4,11 @@ mod alerts;
 mod durations;
 pub mod monitoring;
 pub mod placement;
+mod pod_policy;
 
 pub use monitoring::Monitoring;
 pub use placement::{NetworkAccess, Placement, Scaling};
+pub use pod_policy::PodPolicy;
 
 use crate::crd::{DiceService, ImagePullPolicy, OtlpProtocol};
 use crate::{Error, Result};
@@ -42,6 +44,8 @@ pub struct Defaults {
     /// Alert labels the admin routes on (`--reserved-alert-labels`): a DiceService setting one
     /// could page another team or pose as another cluster.
     pub reserved_alert_labels: Vec<String>,
+    /// The pod annotations and PriorityClasses a DiceService may use.
+    pub pod_policy: PodPolicy,
 }
 
 /// Blackbox probers (`host:port`) and modules a DiceService may name (`--allowed-probers`,
@@ -78,6 +82,7 @@ impl Defaults {
                 .split(',')
                 .map(str::to_owned)
                 .collect(),
+            pod_policy: PodPolicy::default(),
         }
     }
 }
@@ -186,6 +191,7 @@ pub fn validate(service: &DiceService, defaults: &Defaults) -> Result<Validated>
         defaults,
     )?;
     let scaling = placement::scaling(spec)?;
+    pod_policy::check(spec, &defaults.pod_policy)?;
     Ok(Validated {
         uid: meta.uid.clone(),
         generation: meta.generation,

@@ -1,6 +1,7 @@
 //! dice-operator's integration tests: one binary, a module per area; shared helpers in `support`, the kubectl scenario in `scenario`.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod admission_policy_docs;
 mod alert_docs;
 mod alert_rules;
 mod amtool;
@@ -14,6 +15,7 @@ mod contract;
 mod controller;
 mod doc_links;
 mod docs;
+mod drain_budget;
 mod faults;
 mod generated;
 mod golden;

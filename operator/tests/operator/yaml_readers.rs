@@ -310,9 +310,11 @@ fn every_string_field_renders_to_yaml_every_reader_reads_alike() {
     });
     let base = full_example();
     let mut defaults = Defaults::with_image("dice-server:test");
-    // Every string must reach the output: the admin's probe allow-lists would refuse most.
+    // Every string must reach the output: the admin's allow-lists would refuse most.
     defaults.probe_allow.probers = vec!["*".into()];
     defaults.probe_allow.modules = vec!["*".into()];
+    defaults.pod_policy.annotation_prefixes = vec!["*".into()];
+    defaults.pod_policy.priority_classes = vec!["*".into()];
     let secrets = alertmanager::SecretValues {
         slack_api_url: Some("http://127.0.0.1:9/slack".into()),
         pagerduty_routing_key: Some("0123456789abcdef0123456789abcdef".into()),
