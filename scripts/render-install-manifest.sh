@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Prints manifests/install.yaml: the dice-system Namespace and the chart with default values and
 # its CRD, rendered by helm (.tools/bin/helm, or helm on PATH). `make generate` writes it; a test
-# fails when the committed file differs.
+# fails when the committed file differs. Arguments go to `helm template`, so a kubectl install can
+# take the chart's switches too, e.g. the least-privilege shape for two namespaces:
+#   scripts/render-install-manifest.sh --set 'watchNamespaces={team-a,team-b}' \
+#     --set dashboardNamespaces=null > install.yaml
 set -euo pipefail
 cd "$(dirname "$0")/.."
 helm=.tools/bin/helm
@@ -17,4 +20,4 @@ metadata:
   labels:
     pod-security.kubernetes.io/enforce: restricted
 HEADER
-"$helm" template dice-operator charts/dice-operator --namespace dice-system --include-crds
+"$helm" template dice-operator charts/dice-operator --namespace dice-system --include-crds "$@"

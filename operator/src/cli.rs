@@ -169,12 +169,12 @@ pub struct DefaultsArgs {
 }
 
 impl DefaultsArgs {
-    pub fn defaults(&self, watch_namespace: Option<String>) -> Defaults {
+    pub fn defaults(&self, watch_namespaces: Vec<String>) -> Defaults {
         Defaults {
             workload_image: self.workload_image.clone(),
             monitoring_labels: self.default_monitoring_labels.iter().cloned().collect(),
             runbook_base_url: self.runbook_base_url.clone(),
-            watch_namespace,
+            watch_namespaces,
             dashboard_namespaces: self
                 .dashboard_namespaces
                 .iter()
@@ -225,9 +225,15 @@ fn parse_label(text: &str) -> Result<(String, String), String> {
 pub struct RunArgs {
     #[command(flatten)]
     pub defaults: DefaultsArgs,
-    /// Watch only this namespace (default: all namespaces).
-    #[arg(long, env = "DICE_OPERATOR_NAMESPACE")]
-    pub namespace: Option<String>,
+    /// Watch only these namespaces, as `a,b` (default: all namespaces). Each gets watches of
+    /// its own, so the operator needs rights only there: a Role in each, nothing cluster-wide
+    /// but reading the CRDs.
+    #[arg(
+        long = "namespace",
+        env = "DICE_OPERATOR_NAMESPACE",
+        value_delimiter = ','
+    )]
+    pub namespaces: Vec<String>,
     /// Address of the admin server (`/metrics`, `/livez`, `/readyz`).
     #[arg(
         long,
@@ -273,6 +279,16 @@ pub struct ElectionArgs {
     /// How often the leader renews and a candidate tries (< renew deadline).
     #[arg(long, env = "DICE_RETRY_PERIOD", default_value = "2s", value_parser = humantime::parse_duration)]
     pub retry_period: std::time::Duration,
+}
+
+impl RunArgs {
+    /// `--namespace`, trimmed, without empty entries or repeats; empty means all namespaces.
+    pub fn watched_namespaces(&self) -> Vec<String> {
+        let mut namespaces = trimmed(&self.namespaces);
+        namespaces.sort();
+        namespaces.dedup();
+        namespaces
+    }
 }
 
 impl ElectionArgs {

@@ -28,7 +28,7 @@ fn main() -> ExitCode {
                     alertmanager_config: alertmanager.alertmanager_config,
                     secrets,
                 };
-                render::run(&file, &options, &defaults.defaults(None))
+                render::run(&file, &options, &defaults.defaults(Vec::new()))
             })
             .map_err(CliError::from),
     };
@@ -71,16 +71,26 @@ fn run(args: RunArgs) -> Result<(), CliError> {
             ready: ready.clone(),
         });
         tokio::spawn(async move { axum::serve(listener, admin).await });
-        let defaults = args.defaults.defaults(args.namespace.clone());
+        let namespaces = args.watched_namespaces();
+        let defaults = args.defaults.defaults(namespaces.clone());
         // In a pod, HOSTNAME is the pod name: it names this replica in the Events it writes.
         let instance = std::env::var("HOSTNAME").ok();
-        let ctx = dice_operator::controller::Context::new(
-            client.clone(),
-            defaults,
-            metrics.clone(),
-            instance,
-        );
-        tracing::info!(admin = %admin_address, namespace = args.namespace.as_deref().unwrap_or("(all)"), concurrency = args.concurrency, "dice-operator started");
+        let context_client = client.clone();
+        let context_metrics = metrics.clone();
+        let new_context = move || {
+            dice_operator::controller::Context::new(
+                context_client.clone(),
+                defaults.clone(),
+                context_metrics.clone(),
+                instance.clone(),
+            )
+        };
+        let watching = if namespaces.is_empty() {
+            "(all)".to_owned()
+        } else {
+            namespaces.join(",")
+        };
+        tracing::info!(admin = %admin_address, namespaces = %watching, concurrency = args.concurrency, "dice-operator started");
         ready.store(true, std::sync::atomic::Ordering::Release);
         let stop = ready.clone();
         let shutdown = async move {
@@ -89,22 +99,28 @@ fn run(args: RunArgs) -> Result<(), CliError> {
             tracing::info!("shutting down");
         };
         let settings = dice_operator::controller::Settings {
-            namespace: args.namespace.clone(),
+            namespace: None,
             concurrency: args.concurrency,
             check_secrets: args.check_secrets,
         };
         if !args.election.leader_election {
             metrics.leader.set(1);
-            dice_operator::controller::run(ctx, &settings, shutdown).await;
+            dice_operator::controller::run_scoped(new_context, &namespaces, &settings, shutdown)
+                .await;
             return Ok(());
         }
-        let lease = args.election.lease(&client, args.namespace.as_deref())?;
+        // One watched namespace holds the Lease; with several, the operator's own namespace.
+        let lease_namespace = match namespaces.as_slice() {
+            [only] => Some(only.as_str()),
+            _ => None,
+        };
+        let lease = args.election.lease(&client, lease_namespace)?;
         let elector = std::sync::Arc::new(Elector::new(client, lease));
         let leading = move |leading: bool| {
             metrics.leader.set(i64::from(leading));
         };
         let ended = leader::run_elected(elector, shutdown, leading, |stop| async move {
-            dice_operator::controller::run(ctx, &settings, stop).await;
+            dice_operator::controller::run_scoped(new_context, &namespaces, &settings, stop).await;
         })
         .await;
         match ended {

@@ -45,3 +45,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 {{- join "," $pairs -}}
 {{- end -}}
+
+{{/* The watched namespaces, `watchNamespaces` plus the older single `watchNamespace`, as `a,b`;
+empty for all namespaces. */}}
+{{- define "dice-operator.watchNamespaces" -}}
+{{- $namespaces := .Values.watchNamespaces | default list -}}
+{{- if .Values.watchNamespace -}}
+{{- $namespaces = append $namespaces .Values.watchNamespace -}}
+{{- end -}}
+{{- join "," ($namespaces | uniq | sortAlpha) -}}
+{{- end -}}

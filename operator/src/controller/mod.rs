@@ -2,10 +2,11 @@
 //! validate → build → apply → status, writing status only when it changed.
 
 mod converge;
+mod held;
 
 use crate::crd::{CachedDiceService, DiceService, object_key};
 use crate::events::Events;
-use crate::metrics::{ErrorLabels, MapLabels, OperatorMetrics, ReconcileMeasurement};
+use crate::metrics::{ErrorLabels, OperatorMetrics, ReconcileMeasurement};
 use crate::observed::ObservedChildren;
 use crate::retry::Backoffs;
 use crate::secrets::SecretKeys;
@@ -223,6 +224,30 @@ impl Default for Settings {
     }
 }
 
+/// Runs one controller per watched namespace, each with its own watches and state (so the
+/// operator needs rights only in those namespaces), or one for all namespaces when the list is
+/// empty, until `shutdown` resolves.
+pub async fn run_scoped(
+    new_context: impl Fn() -> Context,
+    namespaces: &[String],
+    settings: &Settings,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    if namespaces.is_empty() {
+        return run(new_context(), settings, shutdown).await;
+    }
+    let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
+    let runs = namespaces.iter().map(|namespace| {
+        let settings = Settings {
+            namespace: Some(namespace.clone()),
+            ..settings.clone()
+        };
+        let (ctx, stop) = (new_context(), shutdown.clone());
+        async move { run(ctx, &settings, stop).await }
+    });
+    futures::future::join_all(runs).await;
+}
+
 /// Runs the controller until `shutdown` resolves.
 pub async fn run(
     ctx: Context,
@@ -314,7 +339,7 @@ pub async fn run(
         .reconcile_all_on(watches::served_changes(&served))
         .graceful_shutdown_on(shutdown);
     let store = controller.store();
-    let held = tokio::spawn(report_held(ctx.clone(), store.clone()));
+    let held = tokio::spawn(held::report(ctx.clone(), store.clone()));
     let pruning = ctx.clone();
     controller
         .run(reconcile_cached, error_policy, ctx)
@@ -346,29 +371,6 @@ fn trim(service: &mut CachedDiceService) {
     service.metadata.managed_fields = None;
     service.metadata.annotations = None;
     service.metadata.labels = None;
-}
-
-/// How often the sizes of the in-memory maps are published.
-const HELD_INTERVAL: Duration = Duration::from_secs(2);
-
-/// Publishes the managed DiceServices and the size of every in-memory map, so a leak shows as a
-/// number that does not return to its baseline (`dice_operator_held_entries`).
-async fn report_held(ctx: Arc<Context>, store: reflector::Store<CachedDiceService>) {
-    let metrics = &ctx.metrics;
-    loop {
-        let managed = i64::try_from(store.len()).unwrap_or(i64::MAX);
-        metrics.managed.set(managed);
-        let held = |map| metrics.held.get_or_create(&MapLabels { map });
-        held("diceservices").set(managed);
-        for (map, size) in ctx.observed.sizes() {
-            held(map).set(i64::try_from(size).unwrap_or(i64::MAX));
-        }
-        held("failures").set(i64::try_from(ctx.failures.len()).unwrap_or(i64::MAX));
-        held("secret_keys").set(i64::try_from(ctx.secret_keys.len()).unwrap_or(i64::MAX));
-        held("status_writes").set(i64::try_from(ctx.status_writes.len()).unwrap_or(i64::MAX));
-        held("spec_changes").set(i64::try_from(ctx.spec_changes.len()).unwrap_or(i64::MAX));
-        tokio::time::sleep(HELD_INTERVAL).await;
-    }
 }
 
 /// All namespaces, or the one the operator is limited to.

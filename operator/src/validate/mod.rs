@@ -28,8 +28,8 @@ pub struct Defaults {
     pub monitoring_labels: BTreeMap<String, String>,
     /// Base URL of alert runbooks (`--runbook-base-url`).
     pub runbook_base_url: String,
-    /// The one namespace the operator watches, if any (`--namespace`).
-    pub watch_namespace: Option<String>,
+    /// The namespaces the operator watches (`--namespace`); empty: all.
+    pub watch_namespaces: Vec<String>,
     /// Namespaces besides a DiceService's own that its dashboard may be written to
     /// (`--dashboard-namespaces`): a tenant may not write into another tenant's namespace.
     pub dashboard_namespaces: Vec<String>,
@@ -73,7 +73,7 @@ impl Defaults {
             workload_image: workload_image.to_owned(),
             monitoring_labels: BTreeMap::new(),
             runbook_base_url: crate::DEFAULT_RUNBOOK_BASE_URL.to_owned(),
-            watch_namespace: None,
+            watch_namespaces: Vec::new(),
             dashboard_namespaces: vec![crate::DEFAULT_DASHBOARD_NAMESPACE.to_owned()],
             enforce_interval_floors: true,
             probe_allow: ProbeAllow::default(),
@@ -293,6 +293,19 @@ mod tests {
         assert!(!validated.gpu);
         assert_eq!(validated.resources, default_resources());
         assert_eq!(validated.namespace, "games");
+    }
+
+    #[test]
+    fn watching_some_namespaces_keeps_dashboards_in_their_own() {
+        let mut watching = Defaults::with_image("img");
+        watching.watch_namespaces = vec!["games".into(), "monitoring".into()];
+        let elsewhere = service("monitoring: {dashboard: {namespace: monitoring}}");
+        let error = validate(&elsewhere, &watching)
+            .expect_err("refused")
+            .to_string();
+        assert!(error.contains("in its DiceService's namespace"), "{error}");
+        assert!(validate(&elsewhere, &Defaults::with_image("img")).is_ok());
+        assert!(validate(&service("monitoring: {dashboard: {}}"), &watching).is_ok());
     }
 
     #[test]

@@ -220,7 +220,7 @@ fn slo(spec: &SloSpec) -> Result<Slo> {
     })
 }
 
-/// Where the dashboard goes: the DiceService's namespace, or one the operator allows and watches.
+/// Where the dashboard goes: the DiceService's namespace, or one the operator allows (and watches).
 fn dashboard(
     spec: &DashboardSpec,
     namespace: &str,
@@ -246,12 +246,13 @@ fn dashboard(
              namespaces ({allowed}; --dashboard-namespaces)"
         )));
     }
-    if let Some(watched) = &defaults.watch_namespace
-        && target != *watched
-    {
+    // Each watched namespace has watches of its own: a dashboard elsewhere would be seen by
+    // none of this DiceService's.
+    if !defaults.watch_namespaces.is_empty() && target != namespace {
         return Err(Error::InvalidSpec(format!(
-            "monitoring.dashboard.namespace {target:?} is outside the one namespace this \
-             operator watches ({watched:?}); remove it or run the operator for all namespaces"
+            "monitoring.dashboard.namespace {target:?}: an operator watching only some \
+             namespaces ({}) keeps each dashboard in its DiceService's namespace; remove it",
+            defaults.watch_namespaces.join(", ")
         )));
     }
     Ok(Some(Dashboard {

@@ -12,11 +12,11 @@ use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const RELEASE_NAMESPACE: &str = "dice-system";
+pub(crate) const RELEASE_NAMESPACE: &str = "dice-system";
 
 /// `kubectl apply --server-side -f -` of `yaml` as the admin, each object in its own
 /// namespace (as `kubectl apply -f` of an install manifest is run); returns what kubectl said.
-async fn apply_all(kubeconfig: &std::path::Path, yaml: String) -> String {
+pub(crate) async fn apply_all(kubeconfig: &std::path::Path, yaml: String) -> String {
     let output = kubectl_with_input(kubeconfig, &["apply", "--server-side", "-f", "-"], yaml)
         .await
         .unwrap();
@@ -31,7 +31,7 @@ async fn apply_all(kubeconfig: &std::path::Path, yaml: String) -> String {
 
 /// The operator container's environment as the Deployment sets it, with the downward API
 /// fields filled in as the kubelet would and the admin port on a free loopback port.
-fn operator_environment(deployment: &Value) -> Vec<(String, String)> {
+pub(crate) fn operator_environment(deployment: &Value) -> Vec<(String, String)> {
     let container = &deployment["spec"]["template"]["spec"]["containers"][0];
     container["env"]
         .as_array()
@@ -55,10 +55,10 @@ fn operator_environment(deployment: &Value) -> Vec<(String, String)> {
 }
 
 /// The operator process, killed when dropped (a failed assertion must not leave it running).
-struct Running(std::process::Child, std::path::PathBuf);
+pub(crate) struct Running(pub std::process::Child, pub std::path::PathBuf);
 
 impl Running {
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -75,7 +75,7 @@ impl Drop for Running {
 }
 
 /// The admin's view of one namespace of the fake API server.
-fn admin(served: &Served, namespace: &str) -> Cluster {
+pub(crate) fn admin(served: &Served, namespace: &str) -> Cluster {
     Cluster {
         kubeconfig: served.kubeconfig.clone(),
         namespace: namespace.into(),
@@ -88,7 +88,7 @@ fn admin(served: &Served, namespace: &str) -> Cluster {
 
 /// A fake API server with the CRDs installed, and whether the Prometheus Operator's are among
 /// them; `None` (and a `SKIP:` line) without kubectl.
-async fn fake_api_server_with_crds() -> Option<(FakeApiServer, Served, bool)> {
+pub(crate) async fn fake_api_server_with_crds() -> Option<(FakeApiServer, Served, bool)> {
     if !kubectl_installed() {
         println!("SKIP: kubectl is not installed");
         return None;

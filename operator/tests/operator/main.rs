@@ -20,6 +20,7 @@ mod faults;
 mod generated;
 mod golden;
 mod images;
+mod install_namespaced;
 mod install_path;
 mod kube_validate;
 mod leader;
