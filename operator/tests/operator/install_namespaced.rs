@@ -6,9 +6,8 @@
 
 use crate::chart::{documents, helm, template};
 use crate::install_path::{
-    RELEASE_NAMESPACE, Running, admin, apply_all, fake_api_server_with_crds, operator_environment,
+    RELEASE_NAMESPACE, admin, apply_all, fake_api_server_with_crds, start_installed,
 };
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -36,23 +35,7 @@ async fn with_watched_namespaces_the_operator_runs_on_roles_alone() {
     .unwrap();
     let objects = documents(&rendered);
     apply_all(&served.kubeconfig, rendered).await;
-    let deployment = objects.iter().find(|o| o["kind"] == "Deployment").unwrap();
-    let account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
-        .as_str()
-        .unwrap();
-    let as_operator = served.kubeconfig_for(RELEASE_NAMESPACE, account).unwrap();
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let mut operator = Running(
-        Command::new(env!("CARGO_BIN_EXE_dice-operator"))
-            .arg("run")
-            .envs(operator_environment(deployment))
-            .env("KUBECONFIG", &as_operator)
-            .stdout(log.reopen().unwrap())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
-        log.path().to_path_buf(),
-    );
+    let (mut operator, account, log) = start_installed(&objects, &served);
     let kubelet = tokio::spawn(dice_e2e::kubelet::simulate(server.client()));
 
     let shop = admin("shop");

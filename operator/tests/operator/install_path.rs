@@ -31,7 +31,7 @@ pub(crate) async fn apply_all(kubeconfig: &std::path::Path, yaml: String) -> Str
 
 /// The operator container's environment as the Deployment sets it, with the downward API
 /// fields filled in as the kubelet would and the admin port on a free loopback port.
-pub(crate) fn operator_environment(deployment: &Value) -> Vec<(String, String)> {
+fn operator_environment(deployment: &Value) -> Vec<(String, String)> {
     let container = &deployment["spec"]["template"]["spec"]["containers"][0];
     container["env"]
         .as_array()
@@ -54,8 +54,38 @@ pub(crate) fn operator_environment(deployment: &Value) -> Vec<(String, String)> 
         .collect()
 }
 
+/// Runs the operator as the installed Deployment among `objects` runs it: its environment, and
+/// requests as its ServiceAccount. Returns the process, the account's name and the log file.
+pub(crate) fn start_installed(
+    objects: &[Value],
+    served: &Served,
+) -> (Running, String, tempfile::NamedTempFile) {
+    let deployment = objects
+        .iter()
+        .find(|o| o["kind"] == "Deployment")
+        .expect("the operator's Deployment");
+    let account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let as_operator = served.kubeconfig_for(RELEASE_NAMESPACE, &account).unwrap();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let operator = Running(
+        Command::new(env!("CARGO_BIN_EXE_dice-operator"))
+            .arg("run")
+            .envs(operator_environment(deployment))
+            .env("KUBECONFIG", &as_operator)
+            .stdout(log.reopen().unwrap())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+        log.path().to_path_buf(),
+    );
+    (operator, account, log)
+}
+
 /// The operator process, killed when dropped (a failed assertion must not leave it running).
-pub(crate) struct Running(pub std::process::Child, pub std::path::PathBuf);
+pub(crate) struct Running(std::process::Child, std::path::PathBuf);
 
 impl Running {
     pub(crate) fn stop(&mut self) {
@@ -123,26 +153,7 @@ async fn the_install_manifest_applies_and_the_operator_runs_with_exactly_its_rba
         "every object of the install manifest applies:\n{applied}"
     );
 
-    let deployment = objects
-        .iter()
-        .find(|o| o["kind"] == "Deployment")
-        .expect("the operator's Deployment");
-    let account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
-        .as_str()
-        .unwrap();
-    let as_operator = served.kubeconfig_for(RELEASE_NAMESPACE, account).unwrap();
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let mut operator = Running(
-        Command::new(env!("CARGO_BIN_EXE_dice-operator"))
-            .arg("run")
-            .envs(operator_environment(deployment))
-            .env("KUBECONFIG", &as_operator)
-            .stdout(log.reopen().unwrap())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
-        log.path().to_path_buf(),
-    );
+    let (mut operator, account, log) = start_installed(&objects, &served);
     let kubelet = tokio::spawn(dice_e2e::kubelet::simulate(server.client()));
 
     let shop = admin("shop");
