@@ -3,12 +3,11 @@
 
 use super::catalog::{GeneratedAlert, Role};
 use super::recording::{ERROR_RATIO, LATENCY_P95};
-use super::{Selector, escape, number};
+use super::{Selector, annotations, escape, number, static_labels};
 use crate::children::probe;
 use crate::prometheus_operator::Rule;
 use crate::validate::Validated;
 use crate::validate::monitoring::{Alert, AlertName, Rules, prometheus_seconds};
-use std::collections::BTreeMap;
 
 const MIB: f64 = 1024.0 * 1024.0;
 /// HighMemoryUsage's second form, for pods without a memory limit, says so in a label: it reads
@@ -38,40 +37,6 @@ fn applies(service: &Validated, alert: AlertName) -> bool {
         | AlertName::HighMemoryUsage
         | AlertName::PodRestarting => true,
     }
-}
-
-/// Labels every alert of this DiceService carries: the author's `alertLabels`, then ours.
-/// `namespace` is static because aggregations drop it and the AlertmanagerConfig's routes only
-/// see alerts labelled with its namespace.
-pub fn static_labels(service: &Validated, severity: &str) -> BTreeMap<String, String> {
-    let mut labels = service.monitoring.alert_labels.clone();
-    labels.extend([
-        ("severity".to_owned(), severity.to_owned()),
-        ("namespace".to_owned(), service.namespace.clone()),
-        ("service".to_owned(), service.name.clone()),
-    ]);
-    labels
-}
-
-pub fn annotations(
-    service: &Validated,
-    base_url: &str,
-    alert: &str,
-    summary: String,
-    description: String,
-) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        ("summary".to_owned(), summary),
-        ("description".to_owned(), description),
-        (
-            "runbook_url".to_owned(),
-            format!("{base_url}#{}", alert.to_lowercase()),
-        ),
-        (
-            "dashboard".to_owned(),
-            format!("Grafana: Dice / {} / {}", service.namespace, service.name),
-        ),
-    ])
 }
 
 /// One rule of an alert: its expression and texts, and a label telling it from the alert's other

@@ -9,6 +9,7 @@ pub mod slo;
 use super::monitoring_meta;
 use crate::prometheus_operator::{PrometheusRule, PrometheusRuleSpec, RuleGroup};
 use crate::validate::Validated;
+use std::collections::BTreeMap;
 
 /// The routes that make up the dice API; scrapes and probes are not user traffic.
 pub const API_HANDLERS: &str = "/roll|/rolldice";
@@ -115,6 +116,40 @@ pub fn build(service: &Validated) -> Option<PrometheusRule> {
         metadata: monitoring_meta(service, &service.name),
         spec: PrometheusRuleSpec { groups },
     })
+}
+
+/// Labels every alert of this DiceService carries: the author's `alertLabels`, then ours.
+/// `namespace` is static because aggregations drop it and the AlertmanagerConfig's routes only
+/// see alerts labelled with its namespace.
+pub fn static_labels(service: &Validated, severity: &str) -> BTreeMap<String, String> {
+    let mut labels = service.monitoring.alert_labels.clone();
+    labels.extend([
+        ("severity".to_owned(), severity.to_owned()),
+        ("namespace".to_owned(), service.namespace.clone()),
+        ("service".to_owned(), service.name.clone()),
+    ]);
+    labels
+}
+
+pub fn annotations(
+    service: &Validated,
+    base_url: &str,
+    alert: &str,
+    summary: String,
+    description: String,
+) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("summary".to_owned(), summary),
+        ("description".to_owned(), description),
+        (
+            "runbook_url".to_owned(),
+            format!("{base_url}#{}", alert.to_lowercase()),
+        ),
+        (
+            "dashboard".to_owned(),
+            format!("Grafana: Dice / {} / {}", service.namespace, service.name),
+        ),
+    ])
 }
 
 #[cfg(test)]

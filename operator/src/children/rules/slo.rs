@@ -12,8 +12,7 @@
 //! time without overlap). Good and all events are summed separately, so the ratio weighs each moment by
 //! its traffic: a quiet night counts for what it served, not like a busy hour.
 
-use super::alerts::{annotations, static_labels};
-use super::{Selector, le_matcher, number};
+use super::{Selector, annotations, le_matcher, number, static_labels};
 use crate::prometheus_operator::{Rule, RuleGroup};
 use crate::validate::Validated;
 use crate::validate::monitoring::{BurnSeverities, Slo};
