@@ -5,7 +5,7 @@
 //! none. Best effort: an Event that cannot be written is logged, never a reason to fail the
 //! reconcile.
 
-use crate::crd::conditions::{DEGRADED, MONITORING_READY, READY};
+use crate::crd::conditions::{DEGRADED, MONITORING_READY, READY, Reason};
 use crate::crd::{DiceService, DiceServiceStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -16,10 +16,10 @@ pub const REPORTING_CONTROLLER: &str = "dice-operator";
 /// The Events API limit on a note.
 const NOTE_LIMIT: usize = 1024;
 /// MonitoringReady reasons that deserve a Warning of their own when they appear.
-const MONITORING_WARNINGS: [&str; 3] = [
-    "SecretMissing",
-    "ChildRejected",
-    "PrometheusOperatorCRDsMissing",
+const MONITORING_WARNINGS: [Reason; 3] = [
+    Reason::SecretMissing,
+    Reason::ChildRejected,
+    Reason::PrometheusOperatorCRDsMissing,
 ];
 
 /// A fresh kube-runtime `Recorder` per reconcile, as its documentation intends: a long-lived
@@ -88,7 +88,7 @@ pub fn transitions(
     }
     events.extend(degraded_event(previous, desired));
     if let Some(now) = condition(desired, MONITORING_READY, "False")
-        .filter(|c| MONITORING_WARNINGS.contains(&c.reason.as_str()))
+        .filter(|c| MONITORING_WARNINGS.iter().any(|r| c.reason == *r))
     {
         let before = previous.and_then(|p| condition(p, MONITORING_READY, "False"));
         if before.is_none_or(|b| b.reason != now.reason || b.message != now.message) {

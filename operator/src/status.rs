@@ -1,7 +1,7 @@
 //! Status as a pure function of what was observed; the reconciler writes it only when it changed.
 
 use crate::children::disruption_budget::{DRAIN_GRACE, Relaxation};
-use crate::crd::conditions::{DEGRADED, MONITORING_READY, PROGRESSING, READY};
+use crate::crd::conditions::{DEGRADED, MONITORING_READY, PROGRESSING, READY, Reason};
 use crate::crd::{ChildState, ChildStatus, DiceService, DiceServiceStatus};
 use crate::validate::{Scaling, Validated};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -62,29 +62,29 @@ pub fn observed(
         url: Some(crate::children::url(validated)),
         conditions: vec![
             if rolled_out {
-                conditions.make(READY, true, "AllReplicasReady", &progress)
+                conditions.make(READY, true, Reason::AllReplicasReady, &progress)
             } else {
-                conditions.make(READY, false, "ReplicasNotReady", &progress)
+                conditions.make(READY, false, Reason::ReplicasNotReady, &progress)
             },
             if rolled_out {
                 conditions.make(
                     PROGRESSING,
                     false,
-                    "RolloutComplete",
+                    Reason::RolloutComplete,
                     "The Deployment has rolled out",
                 )
             } else {
                 conditions.make(
                     PROGRESSING,
                     true,
-                    "RollingOut",
+                    Reason::RollingOut,
                     &format!("Rolling out: {progress}"),
                 )
             },
             conditions.make(
                 DEGRADED,
                 false,
-                "AsExpected",
+                Reason::AsExpected,
                 "The spec is valid and applied",
             ),
             monitoring_ready(&conditions, monitoring),
@@ -126,7 +126,7 @@ fn monitoring_ready(conditions: &Conditions<'_>, outcome: &MonitoringOutcome) ->
         return conditions.make(
             MONITORING_READY,
             false,
-            "PrometheusOperatorCRDsMissing",
+            Reason::PrometheusOperatorCRDsMissing,
             &message,
         );
     }
@@ -145,13 +145,13 @@ fn monitoring_ready(conditions: &Conditions<'_>, outcome: &MonitoringOutcome) ->
         return conditions.make(
             MONITORING_READY,
             false,
-            "ChildRejected",
+            Reason::ChildRejected,
             &reasons.join("; "),
         );
     }
     if !outcome.secret_problems.is_empty() {
         let message = outcome.secret_problems.join("; ");
-        return conditions.make(MONITORING_READY, false, "SecretMissing", &message);
+        return conditions.make(MONITORING_READY, false, Reason::SecretMissing, &message);
     }
     let mut message = if outcome.children.is_empty() {
         "No monitoring objects requested".to_owned()
@@ -163,18 +163,15 @@ fn monitoring_ready(conditions: &Conditions<'_>, outcome: &MonitoringOutcome) ->
             "; Secret references were not checked (the operator runs with --check-secrets=false)",
         );
     }
-    conditions.make(MONITORING_READY, true, "Applied", &message)
+    conditions.make(MONITORING_READY, true, Reason::Applied, &message)
 }
-
-/// Reason of the Degraded condition when an object under a child's name is somebody else's.
-pub const CHILD_NOT_OWNED: &str = "ChildNotOwned";
 
 /// Status of a DiceService with an invalid spec; `message` tells the user what to fix.
 pub fn degraded(service: &DiceService, message: &str, now: &Time) -> DiceServiceStatus {
     blocked(
         service,
         (
-            "InvalidSpec",
+            Reason::InvalidSpec,
             "The spec is invalid; see the Degraded condition",
         ),
         "Waiting for a valid spec",
@@ -194,7 +191,7 @@ pub fn not_owned(service: &DiceService, problems: &[String], now: &Time) -> Dice
     blocked(
         service,
         (
-            CHILD_NOT_OWNED,
+            Reason::ChildNotOwned,
             "Nothing was applied; see the Degraded condition",
         ),
         "Waiting for the children's names to be free",
@@ -202,9 +199,6 @@ pub fn not_owned(service: &DiceService, problems: &[String], now: &Time) -> Dice
         now,
     )
 }
-
-/// Reason of the Degraded condition when the API server refused a required child.
-pub const CHILD_REJECTED: &str = "ChildRejected";
 
 /// Status of a DiceService some of whose required children the API server refused
 /// (`refusals` names each with the server's message).
@@ -217,7 +211,7 @@ pub fn child_refused(service: &DiceService, refusals: &[String], now: &Time) -> 
     blocked(
         service,
         (
-            CHILD_REJECTED,
+            Reason::ChildRejected,
             "The API server refused a child; see the Degraded condition",
         ),
         "Waiting for a spec the API server accepts",
@@ -229,7 +223,7 @@ pub fn child_refused(service: &DiceService, refusals: &[String], now: &Time) -> 
 /// Status of a DiceService the operator cannot act on; the rest of the previous status stays.
 fn blocked(
     service: &DiceService,
-    (reason, not_ready): (&str, &str),
+    (reason, not_ready): (Reason, &str),
     waiting: &str,
     message: &str,
     now: &Time,
@@ -266,7 +260,7 @@ impl<'a> Conditions<'a> {
     }
 
     /// Keeps `lastTransitionTime` while the condition's status stays the same.
-    fn make(&self, type_: &str, status: bool, reason: &str, message: &str) -> Condition {
+    fn make(&self, type_: &str, status: bool, reason: Reason, message: &str) -> Condition {
         let status = if status { "True" } else { "False" };
         let since = self
             .previous
@@ -276,7 +270,7 @@ impl<'a> Conditions<'a> {
         Condition {
             type_: type_.to_owned(),
             status: status.to_owned(),
-            reason: reason.to_owned(),
+            reason: reason.as_str().to_owned(),
             message: message.to_owned(),
             observed_generation: self.generation,
             last_transition_time: since,
@@ -364,7 +358,7 @@ mod tests {
         );
         assert_eq!(condition(&status, READY).status, "False");
         assert_eq!(condition(&status, READY).message, "1/3 replicas ready");
-        assert_eq!(condition(&status, PROGRESSING).reason, "RollingOut");
+        assert_eq!(condition(&status, PROGRESSING).reason, Reason::RollingOut);
         let stale = observed(
             &dice,
             &validated,
@@ -429,7 +423,7 @@ mod tests {
             condition(&status, DEGRADED).message,
             "metadata.name is too long"
         );
-        assert_eq!(condition(&status, READY).reason, "InvalidSpec");
+        assert_eq!(condition(&status, READY).reason, Reason::InvalidSpec);
         assert_eq!(status.ready_replicas, 1);
     }
 }

@@ -7,6 +7,7 @@
 mod alerting;
 mod bounds;
 mod cached;
+pub mod conditions;
 pub mod floors;
 mod history;
 mod monitoring;
@@ -43,15 +44,6 @@ pub const DURATION_PATTERN: &str = r"^(0|([0-9]+(ms|s|m|h))+)$";
 /// each at most once (`1h30m`, `90s`, `0`).
 pub const PROMETHEUS_DURATION_PATTERN: &str =
     r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$";
-
-/// Condition types, reasons and the field manager: the operator's API vocabulary.
-pub mod conditions {
-    pub const READY: &str = "Ready";
-    pub const PROGRESSING: &str = "Progressing";
-    pub const DEGRADED: &str = "Degraded";
-    /// Every monitoring child the spec asks for is applied.
-    pub const MONITORING_READY: &str = "MonitoringReady";
-}
 
 /// A dice-server deployment whose observability wiring is declared in one place.
 // Each printcolumn(...) repeats `type_ = "string"`; clippy reads those as one attribute's duplicates.
