@@ -12,6 +12,7 @@ pub mod events;
 pub mod finalizer;
 pub mod leader;
 pub mod metrics;
+pub mod object_key;
 pub mod observed;
 pub mod ownership;
 pub mod prometheus_operator;

@@ -4,6 +4,7 @@
 //! another team's ServiceAccount or mount their claim).
 
 use crate::children::{Children, dashboard};
+use crate::object_key::ObjectKey;
 use crate::observed::{Index, ObservedChildren};
 use crate::served::{MonitoringKind, ServedKinds};
 use crate::validate::Validated;
@@ -58,7 +59,7 @@ pub fn claim(existing: &ObjectMeta, service: &Validated) -> Claim {
     let annotations = existing.annotations.as_ref();
     let annotation = |key: &str| annotations.and_then(|a| a.get(key)).map(String::as_str);
     let remote = existing.namespace.as_deref() != Some(service.namespace.as_str());
-    let owner = format!("{}/{}", service.namespace, service.name);
+    let owner = ObjectKey::new(&service.namespace, &service.name).to_string();
     if remote {
         match (
             annotation(dashboard::OWNER_ANNOTATION),

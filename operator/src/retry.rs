@@ -5,6 +5,7 @@
 //! had each failure among them doubled the delay, one unlucky second of API errors would park
 //! a DiceService for minutes although it had been retried only once.
 
+use crate::object_key::ObjectKey;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -20,21 +21,21 @@ struct Failing {
     retry_at: Instant,
 }
 
-/// Failing DiceServices (by `namespace/name`) and when each is retried.
+/// Failing DiceServices and when each is retried.
 #[derive(Debug, Default)]
 pub struct Backoffs {
-    failing: Mutex<HashMap<String, Failing>>,
+    failing: Mutex<HashMap<ObjectKey, Failing>>,
 }
 
 impl Backoffs {
-    fn failing(&self) -> std::sync::MutexGuard<'_, HashMap<String, Failing>> {
+    fn failing(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectKey, Failing>> {
         self.failing
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Records a failed reconcile of `key` at `now`; returns how long to wait before retrying.
-    pub fn failed(&self, key: &str, now: Instant) -> Duration {
+    pub fn failed(&self, key: &ObjectKey, now: Instant) -> Duration {
         let mut failing = self.failing();
         let level = match failing.get(key) {
             // Failed again before its retry was due: a watch event got there first.
@@ -44,7 +45,7 @@ impl Backoffs {
         };
         let delay = delay_at(level);
         failing.insert(
-            key.to_owned(),
+            key.clone(),
             Failing {
                 level,
                 retry_at: now + delay,
@@ -54,12 +55,12 @@ impl Backoffs {
     }
 
     /// A reconcile of `key` succeeded, or the DiceService is gone: start again from 1 s.
-    pub fn forget(&self, key: &str) {
+    pub fn forget(&self, key: &ObjectKey) {
         self.failing().remove(key);
     }
 
     /// Keeps only the keys `keep` accepts (a DiceService deleted while failing never succeeds).
-    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+    pub fn retain(&self, keep: impl Fn(&ObjectKey) -> bool) {
         self.failing().retain(|key, _| keep(key));
     }
 
@@ -88,7 +89,7 @@ mod tests {
         let mut now = Instant::now();
         let mut delays = Vec::new();
         for _ in 0..11 {
-            let delay = backoffs.failed("ns/a", now);
+            let delay = backoffs.failed(&ObjectKey::new("ns", "a"), now);
             delays.push(delay.as_secs());
             now += delay;
         }
@@ -99,13 +100,22 @@ mod tests {
     fn failures_before_the_retry_is_due_do_not_raise_the_delay() {
         let backoffs = Backoffs::default();
         let start = Instant::now();
-        assert_eq!(backoffs.failed("ns/a", start), BACKOFF_START);
+        assert_eq!(
+            backoffs.failed(&ObjectKey::new("ns", "a"), start),
+            BACKOFF_START
+        );
         for ms in [5, 20, 400] {
-            let delay = backoffs.failed("ns/a", start + Duration::from_millis(ms));
+            let delay = backoffs.failed(
+                &ObjectKey::new("ns", "a"),
+                start + Duration::from_millis(ms),
+            );
             assert_eq!(delay, BACKOFF_START, "a failure {ms} ms later");
         }
         // The retry itself (due 1 s after the last failure, at 1.4 s) fails: now 2 s.
-        let delay = backoffs.failed("ns/a", start + Duration::from_millis(1400));
+        let delay = backoffs.failed(
+            &ObjectKey::new("ns", "a"),
+            start + Duration::from_millis(1400),
+        );
         assert_eq!(delay, Duration::from_secs(2));
     }
 
@@ -113,17 +123,17 @@ mod tests {
     fn success_and_pruning_forget() {
         let backoffs = Backoffs::default();
         let now = Instant::now();
-        backoffs.failed("ns/a", now);
-        backoffs.failed("ns/a", now + Duration::from_secs(1));
-        backoffs.failed("ns/b", now);
-        backoffs.forget("ns/a");
+        backoffs.failed(&ObjectKey::new("ns", "a"), now);
+        backoffs.failed(&ObjectKey::new("ns", "a"), now + Duration::from_secs(1));
+        backoffs.failed(&ObjectKey::new("ns", "b"), now);
+        backoffs.forget(&ObjectKey::new("ns", "a"));
         assert_eq!(
-            backoffs.failed("ns/a", now + Duration::from_secs(9)),
+            backoffs.failed(&ObjectKey::new("ns", "a"), now + Duration::from_secs(9)),
             BACKOFF_START
         );
-        backoffs.retain(|key| key != "ns/b");
+        backoffs.retain(|key| key != &ObjectKey::new("ns", "b"));
         assert_eq!(backoffs.len(), 1);
-        backoffs.forget("ns/a");
+        backoffs.forget(&ObjectKey::new("ns", "a"));
         assert!(backoffs.is_empty());
     }
 }

@@ -4,15 +4,16 @@
 //! `predicate_filter`, which keeps an entry per object for an hour after it is gone, a
 //! DiceService is forgotten when its deletion is seen, so churn leaves nothing behind.
 
-use crate::crd::{CachedDiceService, object_key};
+use crate::crd::CachedDiceService;
+use crate::object_key::ObjectKey;
 use kube::ResourceExt;
 use kube::runtime::watcher::Event;
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Mutex, PoisonError};
 
-/// What was last let through, by `namespace/name`.
-type Identities = HashMap<String, u64>;
+/// What was last let through, by DiceService.
+type Identities = HashMap<ObjectKey, u64>;
 
 #[derive(Debug, Default)]
 pub struct SpecChanges {
@@ -41,11 +42,11 @@ impl SpecChanges {
         match event {
             Event::Apply(service) => {
                 let identity = identity(&service);
-                let before = seen.insert(object_key(&service), identity);
+                let before = seen.insert(ObjectKey::of(&service), identity);
                 (before != Some(identity)).then_some(service)
             }
             Event::InitApply(service) => {
-                let key = object_key(&service);
+                let key = ObjectKey::of(&service);
                 let identity = identity(&service);
                 let before = seen.get(&key).copied();
                 relisting
@@ -54,7 +55,7 @@ impl SpecChanges {
                 (before != Some(identity)).then_some(service)
             }
             Event::Delete(service) => {
-                seen.remove(&object_key(&service));
+                seen.remove(&ObjectKey::of(&service));
                 if seen.capacity() > 64 && seen.len() * 4 < seen.capacity() {
                     seen.shrink_to_fit();
                 }

@@ -3,6 +3,7 @@
 
 use crate::children::dashboard::OWNER_ANNOTATION;
 use crate::crd::CachedDiceService;
+use crate::object_key::ObjectKey;
 use crate::observed::{Index, LeanMeta, Seen};
 use crate::served::{MonitoringKind, ServedKinds, discover};
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -104,8 +105,8 @@ where
 /// the owner annotation in another (owner references cannot cross namespaces).
 pub fn dashboard_owner(config_map: LeanMeta<ConfigMap>) -> Option<ObjectRef<CachedDiceService>> {
     if let Some(owner) = config_map.annotations().get(OWNER_ANNOTATION) {
-        let (namespace, name) = owner.split_once('/')?;
-        return Some(ObjectRef::new(name).within(namespace));
+        let owner = ObjectKey::parse(owner)?;
+        return Some(ObjectRef::new(owner.name()).within(owner.namespace()));
     }
     let namespace = config_map.namespace()?;
     config_map

@@ -5,6 +5,7 @@
 use crate::FIELD_MANAGER;
 use crate::children::{Children, dashboard};
 use crate::crd::ChildStatus;
+use crate::object_key::ObjectKey;
 use crate::observed::{Index, ObservedChildren};
 use crate::ownership;
 use crate::served::{MonitoringKind, ServedKinds};
@@ -194,7 +195,7 @@ pub fn dashboards_of(
     name: &str,
     uid: &str,
 ) -> Vec<(String, String)> {
-    let owner = format!("{namespace}/{name}");
+    let owner = ObjectKey::new(namespace, name).to_string();
     observed
         .dashboards_owned_by(uid)
         .into_iter()

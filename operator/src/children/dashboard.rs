@@ -2,6 +2,7 @@
 //! a uid, title and variables of its own, labelled for the Grafana sidecar.
 
 use super::{labels, object_meta};
+use crate::object_key::ObjectKey;
 use crate::validate::Validated;
 use k8s_openapi::api::core::v1::ConfigMap;
 use serde_json::Value;
@@ -151,7 +152,7 @@ pub fn build(service: &Validated) -> Option<ConfigMap> {
         metadata.owner_references = None;
         annotations.insert(
             OWNER_ANNOTATION.to_owned(),
-            format!("{}/{}", service.namespace, service.name),
+            ObjectKey::new(&service.namespace, &service.name).to_string(),
         );
         if let Some(uid) = &service.uid {
             annotations.insert(OWNER_UID_ANNOTATION.to_owned(), uid.clone());

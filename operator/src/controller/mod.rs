@@ -4,9 +4,10 @@
 mod converge;
 mod held;
 
-use crate::crd::{CachedDiceService, DiceService, object_key};
+use crate::crd::{CachedDiceService, DiceService};
 use crate::events::Events;
 use crate::metrics::{ErrorLabels, OperatorMetrics, ReconcileMeasurement};
+use crate::object_key::ObjectKey;
 use crate::observed::ObservedChildren;
 use crate::retry::Backoffs;
 use crate::secrets::SecretKeys;
@@ -141,7 +142,7 @@ pub async fn reconcile(
     let now = Time(Timestamp::now());
     if service.metadata.deletion_timestamp.is_some() {
         finalizer::finalize(&ctx.client, &service, &ctx.observed, &ctx.served).await?;
-        ctx.failures.forget(&object_key(&*service));
+        ctx.failures.forget(&ObjectKey::of(&*service));
         measured.set_result("deleted");
         return Ok(Action::await_change());
     }
@@ -168,16 +169,15 @@ pub async fn reconcile(
             .write(&ctx.client, &service, desired_status)
             .await?;
     }
-    ctx.failures.forget(&object_key(&*service));
+    ctx.failures.forget(&ObjectKey::of(&*service));
     measured.set_result(result);
     Ok(action)
 }
 
-/// Whether the controller's store still holds the DiceService `namespace/name`.
-fn store_has(store: &reflector::Store<CachedDiceService>, key: &str) -> bool {
-    let (namespace, name) = key.split_once('/').unwrap_or(("", key));
+/// Whether the controller's store still holds the DiceService `key`.
+fn store_has(store: &reflector::Store<CachedDiceService>, key: &ObjectKey) -> bool {
     store
-        .get(&reflector::ObjectRef::new(name).within(namespace))
+        .get(&reflector::ObjectRef::new(key.name()).within(key.namespace()))
         .is_some()
 }
 
@@ -195,7 +195,7 @@ pub fn error_policy<K: Resource>(
         .inc();
     let delay = ctx
         .failures
-        .failed(&object_key(&*service), std::time::Instant::now());
+        .failed(&ObjectKey::of(&*service), std::time::Instant::now());
     tracing::warn!(name = service.name_any(), %error, category, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }

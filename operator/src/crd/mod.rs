@@ -276,12 +276,3 @@ fn default_replicas() -> i32 {
 fn default_sample_interval() -> String {
     "5s".into()
 }
-
-/// `namespace/name`: how the operator's in-memory maps key a DiceService.
-pub fn object_key(service: &impl kube::Resource) -> String {
-    format!(
-        "{}/{}",
-        service.meta().namespace.as_deref().unwrap_or_default(),
-        service.meta().name.as_deref().unwrap_or_default()
-    )
-}

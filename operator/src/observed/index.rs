@@ -2,16 +2,17 @@
 //! whole on a re-list, with the first-list readiness a reconcile waits for.
 
 use super::seen::Seen;
+use crate::object_key::ObjectKey;
 use kube::Resource;
 use kube::runtime::watcher::Event;
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-type Records = HashMap<Box<str>, Arc<Seen>>;
+type Records = HashMap<ObjectKey, Arc<Seen>>;
 /// Keys of the dashboards each DiceService uid owns, so a reconcile finds its dashboards
 /// without scanning every ConfigMap.
-type Owners = HashMap<Box<str>, Vec<Box<str>>>;
+type Owners = HashMap<Box<str>, Vec<ObjectKey>>;
 
 /// The records of kind `K` (the type only keeps kinds apart).
 pub struct Index<K> {
@@ -56,13 +57,9 @@ impl<K> Default for Index<K> {
     }
 }
 
-fn key(namespace: &str, name: &str) -> Box<str> {
-    format!("{namespace}/{name}").into_boxed_str()
-}
-
 impl<K> Index<K> {
     pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<Seen>> {
-        self.read().get(&*key(namespace, name)).cloned()
+        self.read().get(&ObjectKey::new(namespace, name)).cloned()
     }
 
     /// The same records, without the kind (for lists of every kind's store).
@@ -95,19 +92,22 @@ impl<K> Index<K> {
             .flatten()
             .filter_map(|key| {
                 let seen = records.get(key)?;
-                let (namespace, name) = key.split_once('/').unwrap_or(("", key));
-                Some((namespace.to_owned(), name.to_owned(), seen.clone()))
+                Some((
+                    key.namespace().to_owned(),
+                    key.name().to_owned(),
+                    seen.clone(),
+                ))
             })
             .collect()
     }
 
     /// Records `seen` as the state of `namespace/name` (what a watch event does).
     pub fn insert(&self, namespace: &str, name: &str, seen: Seen) {
-        self.put(key(namespace, name), Arc::new(seen));
+        self.put(ObjectKey::new(namespace, name), Arc::new(seen));
     }
 
     /// Stores `seen`; whether it differs from the record it replaces.
-    fn put(&self, key: Box<str>, seen: Arc<Seen>) -> bool {
+    fn put(&self, key: ObjectKey, seen: Arc<Seen>) -> bool {
         let mut owners = self.owners();
         let before = self.write().insert(key.clone(), seen.clone());
         if let Some(before) = &before {
@@ -128,24 +128,17 @@ impl<K> Index<K> {
     /// Applies one watch event, recording each object as `record` makes it; whether anything
     /// the operator keeps of a child changed (a status write by someone else changes nothing).
     pub fn apply<T: Resource>(&self, event: &Event<T>, record: impl Fn(&T) -> Seen) -> bool {
-        let object_key = |object: &T| {
-            let meta = object.meta();
-            key(
-                meta.namespace.as_deref().unwrap_or_default(),
-                meta.name.as_deref().unwrap_or_default(),
-            )
-        };
         let mut relisting = self
             .inner
             .relisting
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         match event {
-            Event::Apply(object) => self.put(object_key(object), Arc::new(record(object))),
+            Event::Apply(object) => self.put(ObjectKey::of(object), Arc::new(record(object))),
             Event::Delete(object) => {
                 let mut owners = self.owners();
                 let mut records = self.write();
-                let key = object_key(object);
+                let key = ObjectKey::of(object);
                 if let Some(before) = records.remove(&key) {
                     unlink(&mut owners, &key, &before);
                 }
@@ -161,7 +154,7 @@ impl<K> Index<K> {
             }
             Event::InitApply(object) => {
                 let seen = Arc::new(record(object));
-                let key = object_key(object);
+                let key = ObjectKey::of(object);
                 // A re-list (after `410 Gone`) repeats what is known: only news is news.
                 let changed = self.read().get(&key).is_none_or(|before| **before != *seen);
                 relisting.get_or_insert_with(Records::new).insert(key, seen);
@@ -207,12 +200,12 @@ impl<K> Index<K> {
 }
 
 /// Drops `key` from the owner list its old record was in.
-fn unlink(owners: &mut Owners, key: &str, before: &Seen) {
+fn unlink(owners: &mut Owners, key: &ObjectKey, before: &Seen) {
     let Some(uid) = before.dashboard_owner_uid() else {
         return;
     };
     if let Some(keys) = owners.get_mut(uid) {
-        keys.retain(|k| &**k != key);
+        keys.retain(|k| k != key);
         if keys.is_empty() {
             owners.remove(uid);
         }
