@@ -3,28 +3,20 @@
 //! The reconcile is a pipeline: [`validate`] → [`children::build`] (pure) → apply → status.
 
 pub mod admin;
-pub mod apply;
 pub mod children;
 pub mod cli;
 pub mod controller;
 pub mod crd;
 pub mod events;
-pub mod finalizer;
 pub mod leader;
 pub mod metrics;
 pub mod object_key;
-pub mod observed;
-pub mod ownership;
 pub mod prometheus_operator;
 pub mod render;
-pub mod retry;
 pub mod secrets;
 pub mod served;
-pub mod spec_changes;
 pub mod status;
-pub mod status_writes;
 pub mod validate;
-pub mod watches;
 pub mod yaml;
 
 /// The one field manager for every server-side apply the operator makes.

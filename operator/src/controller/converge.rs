@@ -1,13 +1,14 @@
 //! One valid DiceService's convergence: its children built and applied, then its status from
 //! what the API server holds (or from why a required child could not be applied).
 
+use super::finalizer;
 use super::{Context, RECHECK, RESYNC, ReconcileError};
-use crate::apply::{self, Outcome};
 use crate::children::Relaxation;
+use crate::controller::apply::{self, Outcome};
 use crate::crd::{ChildStatus, DiceService, DiceServiceStatus};
 use crate::status::{self, MonitoringOutcome};
 use crate::validate::Validated;
-use crate::{children, finalizer, secrets};
+use crate::{children, secrets};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;

@@ -1,21 +1,25 @@
 //! The controller: watches DiceServices and every owned kind, and reconciles
 //! validate → build → apply → status, writing status only when it changed.
 
+pub mod apply;
 mod converge;
+pub mod finalizer;
 mod held;
+pub mod observed;
+pub mod ownership;
+pub mod retry;
+pub mod spec_changes;
+pub mod status_writes;
+pub mod watches;
 
 use crate::crd::{CachedDiceService, DiceService};
 use crate::events::Events;
 use crate::metrics::{ErrorLabels, OperatorMetrics, ReconcileMeasurement};
 use crate::object_key::ObjectKey;
-use crate::observed::ObservedChildren;
-use crate::retry::Backoffs;
 use crate::secrets::SecretKeys;
 use crate::served::{MonitoringKind, ServedKinds};
-use crate::spec_changes::SpecChanges;
-use crate::status_writes::StatusWrites;
+use crate::status;
 use crate::validate::{Defaults, validate};
-use crate::{finalizer, status, watches};
 use converge::converge;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -24,6 +28,10 @@ use kube::api::Api;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Client, Resource, ResourceExt};
+use observed::ObservedChildren;
+use retry::Backoffs;
+use spec_changes::SpecChanges;
+use status_writes::StatusWrites;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;

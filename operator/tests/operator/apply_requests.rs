@@ -2,10 +2,10 @@
 
 use crate::support;
 use dice_e2e::FakeApiServer;
-use dice_operator::apply::{Applied, apply_children};
 use dice_operator::children;
+use dice_operator::controller::apply::{Applied, apply_children};
+use dice_operator::controller::observed::{Index, ObservedChildren, Seen};
 use dice_operator::crd::DiceService;
-use dice_operator::observed::{Index, ObservedChildren, Seen};
 use dice_operator::served::ServedKinds;
 use dice_operator::validate::{Defaults, validate};
 use k8s_openapi::api::apps::v1::Deployment;

@@ -178,7 +178,7 @@ async fn failing_and_deleting_reconciles_are_measured() {
     let (_server, client) = cluster_with_crd().await;
     let services: Api<DiceService> = Api::namespaced(client.clone(), "default");
     let manifest = json!({"apiVersion": "dice.dev/v1alpha1", "kind": "DiceService",
-        "metadata": {"name": "dice", "finalizers": [dice_operator::finalizer::DASHBOARD_FINALIZER]},
+        "metadata": {"name": "dice", "finalizers": [dice_operator::controller::finalizer::DASHBOARD_FINALIZER]},
         "spec": {}});
     services
         .patch(

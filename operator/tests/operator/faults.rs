@@ -4,9 +4,9 @@
 //! converged the operator writes nothing more.
 
 use dice_e2e::faults::{FaultPlan, Faults};
+use dice_operator::controller::retry::BACKOFF_MAX;
 use dice_operator::crd::DiceService;
 use dice_operator::metrics::OperatorMetrics;
-use dice_operator::retry::BACKOFF_MAX;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use kube::api::{Api, ListParams};

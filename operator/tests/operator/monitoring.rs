@@ -5,8 +5,8 @@
 
 use crate::support;
 
+use dice_operator::controller::finalizer::DASHBOARD_FINALIZER;
 use dice_operator::crd::{ChildState, DiceService};
-use dice_operator::finalizer::DASHBOARD_FINALIZER;
 use dice_operator::metrics::OperatorMetrics;
 use dice_operator::prometheus_operator::{AlertmanagerConfig, PrometheusRule, ServiceMonitor};
 use dice_operator::served::MonitoringKind;

@@ -2,9 +2,9 @@
 //! kinds that start once they are served, and the discovery loop that notices those kinds.
 
 use crate::children::dashboard::OWNER_ANNOTATION;
+use crate::controller::observed::{Index, LeanMeta, Seen};
 use crate::crd::CachedDiceService;
 use crate::object_key::ObjectKey;
-use crate::observed::{Index, LeanMeta, Seen};
 use crate::served::{MonitoringKind, ServedKinds, discover};
 use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;

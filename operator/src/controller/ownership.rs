@@ -4,8 +4,8 @@
 //! another team's ServiceAccount or mount their claim).
 
 use crate::children::{Children, dashboard};
+use crate::controller::observed::{Index, ObservedChildren};
 use crate::object_key::ObjectKey;
-use crate::observed::{Index, ObservedChildren};
 use crate::served::{MonitoringKind, ServedKinds};
 use crate::validate::Validated;
 use k8s_openapi::NamespaceResourceScope;

@@ -4,10 +4,10 @@
 
 use crate::FIELD_MANAGER;
 use crate::children::{Children, dashboard};
+use crate::controller::observed::{Index, ObservedChildren};
+use crate::controller::ownership;
 use crate::crd::ChildStatus;
 use crate::object_key::ObjectKey;
-use crate::observed::{Index, ObservedChildren};
-use crate::ownership;
 use crate::served::{MonitoringKind, ServedKinds};
 use crate::validate::Validated;
 use k8s_openapi::NamespaceResourceScope;

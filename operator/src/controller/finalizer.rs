@@ -1,9 +1,9 @@
 //! The one finalizer: a dashboard in another namespace cannot be owned by the DiceService, so
 //! deleting the DiceService deletes it explicitly. Only DiceServices that need it carry it.
 
-use crate::apply::{dashboards_of, delete};
+use crate::controller::apply::{dashboards_of, delete};
+use crate::controller::observed::ObservedChildren;
 use crate::crd::DiceService;
-use crate::observed::ObservedChildren;
 use crate::served::ServedKinds;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};

@@ -4,9 +4,9 @@
 use super::{apply, dashboards_of, delete, refused};
 use crate::REPLICAS_HANDOVER_MANAGER;
 use crate::children::{REPLICAS_FROM_ANNOTATION, REPLICAS_FROM_AUTOSCALER};
+use crate::controller::observed::{ChildSchemas, Index, up_to_date};
+use crate::controller::ownership::{self, Claim};
 use crate::crd::{ChildState, ChildStatus};
-use crate::observed::{ChildSchemas, Index, up_to_date};
-use crate::ownership::{self, Claim};
 use crate::served::{MonitoringKind, ServedKinds};
 use crate::validate::Validated;
 use k8s_openapi::NamespaceResourceScope;
@@ -56,7 +56,7 @@ impl Run<'_> {
         &self,
         observed: &Index<K>,
         desired: &K,
-    ) -> Option<std::sync::Arc<crate::observed::Seen>> {
+    ) -> Option<std::sync::Arc<crate::controller::observed::Seen>> {
         let meta = desired.meta();
         let namespace = meta.namespace.as_deref().unwrap_or_default();
         observed.get(namespace, meta.name.as_deref().unwrap_or_default())?;
