@@ -13,6 +13,29 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
 
+/// What one reconcile decided for a DiceService.
+pub(super) struct Decision {
+    /// The status it should have (written only when it differs).
+    pub status: DiceServiceStatus,
+    /// When to reconcile it again without a watch event.
+    pub next: Action,
+    /// What was applied, for the first "Created" Event; empty when nothing was.
+    pub applied: String,
+    /// The reconcile's result as `dice_operator_reconciles_total` counts it.
+    pub result: &'static str,
+}
+
+impl Decision {
+    fn new(status: DiceServiceStatus, next: Action) -> Self {
+        Self {
+            status,
+            next,
+            applied: String::new(),
+            result: "success",
+        }
+    }
+}
+
 /// Applies every child of a valid DiceService and computes its status; also says what was
 /// applied, for the first "Created" Event.
 pub(super) async fn converge(
@@ -20,7 +43,7 @@ pub(super) async fn converge(
     validated: &Validated,
     ctx: &Context,
     now: &Time,
-) -> Result<(DiceServiceStatus, Action, String), ReconcileError> {
+) -> Result<Decision, ReconcileError> {
     ctx.observed.wait_for_first_list(&ctx.served).await;
     let relaxation = ctx
         .observed
@@ -55,19 +78,21 @@ pub(super) async fn converge(
             deployment,
             monitoring,
         } => {
-            let (status, action) =
-                observe(service, validated, ctx, now, &deployment, monitoring).await?;
-            Ok((status, action, children.workload_summary(&validated.name)))
+            let observed = observe(service, validated, ctx, now, &deployment, monitoring).await?;
+            Ok(Decision {
+                applied: children.workload_summary(&validated.name),
+                ..observed
+            })
         }
         Outcome::NotOwned(problems) => {
             // Nothing watched reports the other object's removal; look again soon.
             let status = status::not_owned(service, &problems, now);
-            Ok((status, Action::requeue(RECHECK), String::new()))
+            Ok(Decision::new(status, Action::requeue(RECHECK)))
         }
         // Only a new spec (or an admin changing a policy) helps: no retry every few seconds.
         Outcome::Refused(refusals) => {
             let status = status::child_refused(service, &refusals, now);
-            Ok((status, Action::requeue(RESYNC), String::new()))
+            Ok(Decision::new(status, Action::requeue(RESYNC)))
         }
     }
 }
@@ -80,7 +105,7 @@ async fn observe(
     now: &Time,
     deployment: &Deployment,
     monitoring: Vec<ChildStatus>,
-) -> Result<(DiceServiceStatus, Action), ReconcileError> {
+) -> Result<Decision, ReconcileError> {
     let secret_problems = if ctx.check_secrets {
         secrets::problems(
             &ctx.client,
@@ -109,5 +134,5 @@ async fn observe(
         secrets_checked: ctx.check_secrets,
     };
     let status = status::observed(service, validated, deployment, &outcome, now);
-    Ok((status, action))
+    Ok(Decision::new(status, action))
 }

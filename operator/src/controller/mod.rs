@@ -20,7 +20,7 @@ use crate::secrets::SecretKeys;
 use crate::served::{MonitoringKind, ServedKinds};
 use crate::status;
 use crate::validate::{Defaults, validate};
-use converge::converge;
+use converge::{Decision, converge};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -154,32 +154,34 @@ pub async fn reconcile(
         measured.set_result("deleted");
         return Ok(Action::await_change());
     }
-    let (desired_status, action, result, applied) = match validate(&service, &ctx.defaults) {
+    let decision = match validate(&service, &ctx.defaults) {
         Err(crate::Error::InvalidSpec(message)) => {
             tracing::warn!(%message, "invalid DiceService; waiting for the spec to change");
-            (
-                status::degraded(&service, &message, &now),
-                Action::await_change(),
-                "degraded",
-                String::new(),
-            )
+            Decision {
+                status: status::degraded(&service, &message, &now),
+                next: Action::await_change(),
+                applied: String::new(),
+                result: "degraded",
+            }
         }
-        Ok(validated) => {
-            let (observed, action, applied) = converge(&service, &validated, &ctx, &now).await?;
-            (observed, action, "success", applied)
-        }
+        Ok(validated) => converge(&service, &validated, &ctx, &now).await?,
     };
-    if service.status.as_ref() != Some(&desired_status) {
+    if service.status.as_ref() != Some(&decision.status) {
         ctx.events
-            .publish(&service, service.status.as_ref(), &desired_status, &applied)
+            .publish(
+                &service,
+                service.status.as_ref(),
+                &decision.status,
+                &decision.applied,
+            )
             .await;
         ctx.status_writes
-            .write(&ctx.client, &service, desired_status)
+            .write(&ctx.client, &service, decision.status)
             .await?;
     }
     ctx.failures.forget(&ObjectKey::of(&*service));
-    measured.set_result(result);
-    Ok(action)
+    measured.set_result(decision.result);
+    Ok(decision.next)
 }
 
 /// Whether the controller's store still holds the DiceService `key`.
