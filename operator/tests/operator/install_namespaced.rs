@@ -6,7 +6,7 @@
 
 use crate::chart::{documents, helm, template};
 use crate::install_path::{
-    RELEASE_NAMESPACE, admin, apply_all, fake_api_server_with_crds, start_installed,
+    RELEASE_NAMESPACE, admin, apply_all, fake_api_server_with_crds, refused, start_installed,
 };
 use std::time::Duration;
 
@@ -94,12 +94,7 @@ async fn with_watched_namespaces_the_operator_runs_on_roles_alone() {
         .await;
     assert!(untouched.trim().is_empty(), "{untouched}");
 
-    let forbidden: Vec<String> = server
-        .requests()
-        .iter()
-        .filter(|r| r.remote && r.status == 403)
-        .map(|r| format!("{} {}", r.method, r.uri))
-        .collect();
+    let forbidden = refused(&server);
     operator.stop();
     kubelet.abort();
     let logs = std::fs::read_to_string(log.path()).unwrap_or_default();

@@ -84,6 +84,16 @@ pub(crate) fn start_installed(
     (operator, account, log)
 }
 
+/// Every request of the operator's that the fake API server refused (403), as `METHOD uri`.
+pub(crate) fn refused(server: &FakeApiServer) -> Vec<String> {
+    server
+        .requests()
+        .iter()
+        .filter(|r| r.remote && r.status == 403)
+        .map(|r| format!("{} {}", r.method, r.uri))
+        .collect()
+}
+
 /// The operator process, killed when dropped (a failed assertion must not leave it running).
 pub(crate) struct Running(std::process::Child, std::path::PathBuf);
 
@@ -244,12 +254,7 @@ async fn the_install_manifest_applies_and_the_operator_runs_with_exactly_its_rba
         .await;
     }
 
-    let forbidden: Vec<String> = server
-        .requests()
-        .iter()
-        .filter(|r| r.remote && r.status == 403)
-        .map(|r| format!("{} {}", r.method, r.uri))
-        .collect();
+    let forbidden = refused(&server);
     operator.stop();
     kubelet.abort();
     let logs = std::fs::read_to_string(log.path()).unwrap_or_default();
