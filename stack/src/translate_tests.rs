@@ -9,8 +9,8 @@ fn rendered() -> Result<Rendered> {
     let services = render_manifest(FULL_EXAMPLE, &Defaults::with_image("dice:test"))
         .map_err(|e| Error::Render(e.to_string()))?;
     for (_, children) in services {
-        rendered.deployments.push(children.deployment);
-        rendered.services.push(children.service);
+        rendered.deployments.extend(children.deployment);
+        rendered.services.extend(children.service);
         rendered.service_monitors.extend(children.service_monitor);
         rendered.rules.extend(children.prometheus_rule);
         rendered.probes.extend(children.probe);

@@ -213,6 +213,22 @@ fn selector(reference: &SecretKeyRef) -> SecretKeySelector {
     }
 }
 
+#[derive(Debug)]
+pub struct AlertmanagerConfigChild;
+
+impl super::Child for AlertmanagerConfigChild {
+    type Object = AlertmanagerConfig;
+    const STEM: &'static str = "alertmanagerconfig";
+    const LIFECYCLE: super::Lifecycle = super::Lifecycle::DeletedWhenSwitchedOff;
+    const SERVED_AS: Option<crate::served::MonitoringKind> =
+        Some(crate::served::MonitoringKind::AlertmanagerConfig);
+    const REPORTED: bool = true;
+
+    fn build(inputs: super::Inputs<'_>) -> Option<AlertmanagerConfig> {
+        build(inputs.service)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,3 +39,16 @@ pub fn build(service: &Validated) -> Option<HorizontalPodAutoscaler> {
         ..HorizontalPodAutoscaler::default()
     })
 }
+
+#[derive(Debug)]
+pub struct AutoscalerChild;
+
+impl super::Child for AutoscalerChild {
+    type Object = HorizontalPodAutoscaler;
+    const STEM: &'static str = "horizontalpodautoscaler";
+    const LIFECYCLE: super::Lifecycle = super::Lifecycle::DeletedWhenSwitchedOff;
+
+    fn build(inputs: super::Inputs<'_>) -> Option<HorizontalPodAutoscaler> {
+        build(inputs.service)
+    }
+}

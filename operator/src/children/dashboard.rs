@@ -169,6 +169,30 @@ pub fn build(service: &Validated) -> Option<ConfigMap> {
     })
 }
 
+#[derive(Debug)]
+pub struct DashboardChild;
+
+impl super::Child for DashboardChild {
+    type Object = ConfigMap;
+    const STEM: &'static str = "dashboard";
+    const LIFECYCLE: super::Lifecycle = super::Lifecycle::DeletedWhenSwitchedOff;
+    const REPORTED: bool = true;
+
+    fn build(inputs: super::Inputs<'_>) -> Option<ConfigMap> {
+        build(inputs.service)
+    }
+
+    /// `namespace/name`: a dashboard may live in another namespace.
+    fn reported_name(object: &ConfigMap) -> String {
+        use kube::ResourceExt;
+        format!(
+            "{}/{}",
+            object.namespace().unwrap_or_default(),
+            object.name_any()
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -94,3 +94,19 @@ pub fn env(service: &Validated) -> Vec<EnvVar> {
     }
     env
 }
+
+#[derive(Debug)]
+pub struct DataVolumeChild;
+
+impl super::Child for DataVolumeChild {
+    type Object = k8s_openapi::api::core::v1::PersistentVolumeClaim;
+    const STEM: &'static str = "persistentvolumeclaim";
+    const LIFECYCLE: super::Lifecycle = super::Lifecycle::KeptWhenSwitchedOff;
+    const PREREQUISITE: bool = true;
+
+    fn build(
+        inputs: super::Inputs<'_>,
+    ) -> Option<k8s_openapi::api::core::v1::PersistentVolumeClaim> {
+        build(inputs.service)
+    }
+}

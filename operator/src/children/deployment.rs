@@ -235,3 +235,22 @@ fn add_gpu_limit(pod_spec: &mut PodSpec) {
             .insert("nvidia.com/gpu".into(), Quantity("1".into()));
     }
 }
+
+#[derive(Debug)]
+pub struct DeploymentChild;
+
+impl super::Child for DeploymentChild {
+    type Object = Deployment;
+    const STEM: &'static str = "deployment";
+    const LIFECYCLE: super::Lifecycle = super::Lifecycle::WithTheService;
+    const PREREQUISITE: bool = true;
+    const WATCHED_IN_FULL: bool = true;
+
+    fn build(inputs: super::Inputs<'_>) -> Option<Deployment> {
+        Some(build(inputs.service))
+    }
+
+    fn workload(object: &Deployment) -> Option<&Deployment> {
+        Some(object)
+    }
+}

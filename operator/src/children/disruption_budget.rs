@@ -80,6 +80,19 @@ pub fn build(service: &Validated, relaxation: Relaxation) -> Option<PodDisruptio
     })
 }
 
+#[derive(Debug)]
+pub struct DisruptionBudgetChild;
+
+impl super::Child for DisruptionBudgetChild {
+    type Object = PodDisruptionBudget;
+    const STEM: &'static str = "poddisruptionbudget";
+    const LIFECYCLE: super::Lifecycle = super::Lifecycle::DeletedWhenSwitchedOff;
+
+    fn build(inputs: super::Inputs<'_>) -> Option<PodDisruptionBudget> {
+        build(inputs.service, inputs.relaxation)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

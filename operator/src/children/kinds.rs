@@ -1,84 +1,145 @@
-//! The kinds of object a DiceService owns and what the operator does with each: the one list
-//! the chart's RBAC is checked against.
+//! The one list of child kinds. Each line names a kind's `Children` field, its [`ChildKind`]
+//! and the [`Child`] implementation beside its builder; the list order is the apply order
+//! and the order `render` writes. Everything that goes over all kinds — building, the
+//! controller's stores and watches, applying, RBAC, `render` — walks this list through
+//! [`PerKind`], so adding a kind is one module and one line here.
 
-use super::Children;
+use super::child::{Child, Lifecycle};
+use super::{
+    alertmanager_config, autoscaler, dashboard, data_volume, deployment, disruption_budget,
+    network_policy, probe, rules, service, service_account, service_monitor,
+};
+use crate::served::MonitoringKind;
+use std::borrow::Cow;
+use std::future::Future;
+use std::ops::ControlFlow;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ChildKind {
-    ServiceAccount,
-    Deployment,
-    Service,
-    ServiceMonitor,
-    PrometheusRule,
-    Probe,
-    AlertmanagerConfig,
-    Dashboard,
-    DataVolume,
-    Autoscaler,
-    DisruptionBudget,
-    NetworkPolicy,
+child_kinds! {
+    service_account: ServiceAccount => service_account::ServiceAccountChild,
+    /// The claim holding the SQLite history, when `spec.history.storage` asks for one; before
+    /// the Deployment whose pods mount it.
+    data_volume: DataVolume => data_volume::DataVolumeChild,
+    deployment: Deployment => deployment::DeploymentChild,
+    service: Service => service::ServiceChild,
+    /// With `spec.autoscaling`.
+    autoscaler: Autoscaler => autoscaler::AutoscalerChild,
+    /// Whenever more than one pod can run.
+    disruption_budget: DisruptionBudget => disruption_budget::DisruptionBudgetChild,
+    /// With `spec.networkPolicy.enabled`.
+    network_policy: NetworkPolicy => network_policy::NetworkPolicyChild,
+    service_monitor: ServiceMonitor => service_monitor::ServiceMonitorChild,
+    prometheus_rule: PrometheusRule => rules::PrometheusRuleChild,
+    probe: Probe => probe::ProbeChild,
+    alertmanager_config: AlertmanagerConfig => alertmanager_config::AlertmanagerConfigChild,
+    /// In whichever namespace `spec.monitoring.dashboard` names.
+    dashboard: Dashboard => dashboard::DashboardChild,
+}
+
+/// What a [`PerKind`] holds for each kind: `Of<K>` for the kind `K`.
+pub trait Family {
+    type Of<K: Child>;
+}
+
+/// The objects a spec asks for: each kind's object, `None` when switched off.
+#[derive(Debug)]
+pub enum Desired {}
+
+impl Family for Desired {
+    type Of<K: Child> = Option<K::Object>;
+}
+
+/// Every child of one DiceService.
+pub type Children = PerKind<Desired>;
+
+/// Makes each kind's value of a [`PerKind`] ([`PerKind::from_fn`]).
+pub trait Make<F: Family> {
+    fn make<K: Child>(&mut self) -> F::Of<K>;
+}
+
+/// Reads each kind's value of a [`PerKind`], in list order ([`PerKind::visit`]).
+pub trait Visit<F: Family> {
+    fn visit<K: Child>(&mut self, value: &F::Of<K>);
+}
+
+/// Reads the values of two [`PerKind`]s kind by kind, awaiting each, until one says to stop
+/// ([`PerKind::visit_pairs`]).
+pub trait VisitPairs<F: Family, G: Family> {
+    fn visit<K: Child>(
+        &mut self,
+        left: &F::Of<K>,
+        right: &G::Of<K>,
+    ) -> impl Future<Output = ControlFlow<()>> + Send;
+}
+
+/// One kind's facts, read from its [`Child`] implementation.
+#[derive(Debug, Clone)]
+struct Facts {
+    kind: Cow<'static, str>,
+    group: Cow<'static, str>,
+    plural: Cow<'static, str>,
+    field: &'static str,
+    stem: &'static str,
+    lifecycle: Lifecycle,
+    served_as: Option<MonitoringKind>,
+    reported: bool,
+}
+
+impl Facts {
+    fn of<K: Child>(field: &'static str) -> Self {
+        use kube::Resource;
+        Self {
+            kind: K::Object::kind(&()),
+            group: K::Object::group(&()),
+            plural: K::Object::plural(&()),
+            field,
+            stem: K::STEM,
+            lifecycle: K::LIFECYCLE,
+            served_as: K::SERVED_AS,
+            reported: K::REPORTED,
+        }
+    }
 }
 
 impl ChildKind {
     /// API group and resource (plural), as RBAC names them.
-    pub fn resource(self) -> (&'static str, &'static str) {
-        match self {
-            ChildKind::ServiceAccount => ("", "serviceaccounts"),
-            ChildKind::Deployment => ("apps", "deployments"),
-            ChildKind::Service => ("", "services"),
-            ChildKind::ServiceMonitor => ("monitoring.coreos.com", "servicemonitors"),
-            ChildKind::PrometheusRule => ("monitoring.coreos.com", "prometheusrules"),
-            ChildKind::Probe => ("monitoring.coreos.com", "probes"),
-            ChildKind::AlertmanagerConfig => ("monitoring.coreos.com", "alertmanagerconfigs"),
-            ChildKind::Dashboard => ("", "configmaps"),
-            ChildKind::DataVolume => ("", "persistentvolumeclaims"),
-            ChildKind::Autoscaler => ("autoscaling", "horizontalpodautoscalers"),
-            ChildKind::DisruptionBudget => ("policy", "poddisruptionbudgets"),
-            ChildKind::NetworkPolicy => ("networking.k8s.io", "networkpolicies"),
-        }
+    pub fn resource(self) -> (Cow<'static, str>, Cow<'static, str>) {
+        let facts = self.facts();
+        (facts.group, facts.plural)
     }
 
     /// The kind's name, as `kubectl` shows it.
-    pub fn kind(self) -> &'static str {
-        match self {
-            ChildKind::ServiceAccount => "ServiceAccount",
-            ChildKind::Deployment => "Deployment",
-            ChildKind::Service => "Service",
-            ChildKind::ServiceMonitor => "ServiceMonitor",
-            ChildKind::PrometheusRule => "PrometheusRule",
-            ChildKind::Probe => "Probe",
-            ChildKind::AlertmanagerConfig => "AlertmanagerConfig",
-            ChildKind::Dashboard => "ConfigMap",
-            ChildKind::DataVolume => "PersistentVolumeClaim",
-            ChildKind::Autoscaler => "HorizontalPodAutoscaler",
-            ChildKind::DisruptionBudget => "PodDisruptionBudget",
-            ChildKind::NetworkPolicy => "NetworkPolicy",
-        }
+    pub fn kind(self) -> Cow<'static, str> {
+        self.facts().kind
+    }
+
+    /// Its field in [`Children`] (`service_account`).
+    pub fn field(self) -> &'static str {
+        self.facts().field
+    }
+
+    /// The file `render --output-dir` writes it to (`<name>-<stem>.yaml`).
+    pub fn stem(self) -> &'static str {
+        self.facts().stem
+    }
+
+    /// What becomes of it when the spec stops asking for it.
+    pub fn lifecycle(self) -> Lifecycle {
+        self.facts().lifecycle
     }
 
     /// The Prometheus Operator kinds and the dashboard, whose fate `status.monitoring` reports.
     pub fn is_monitoring(self) -> bool {
-        matches!(
-            self,
-            ChildKind::ServiceMonitor
-                | ChildKind::PrometheusRule
-                | ChildKind::Probe
-                | ChildKind::AlertmanagerConfig
-                | ChildKind::Dashboard
-        )
+        self.facts().reported
     }
 
-    /// Whether the operator deletes the object when the spec stops asking for it. The
-    /// workload's core objects go only with the DiceService (garbage collection), and a
-    /// history claim is kept because it holds data.
+    /// The Prometheus Operator kind that must be served before this one is used.
+    pub fn served_as(self) -> Option<MonitoringKind> {
+        self.facts().served_as
+    }
+
+    /// Whether the operator deletes the object when the spec stops asking for it.
     pub fn deleted_when_switched_off(self) -> bool {
-        !matches!(
-            self,
-            ChildKind::ServiceAccount
-                | ChildKind::Deployment
-                | ChildKind::Service
-                | ChildKind::DataVolume
-        )
+        self.facts().lifecycle == Lifecycle::DeletedWhenSwitchedOff
     }
 
     /// The verbs the operator uses on the kind: watched (list, watch), looked up by name when
@@ -97,7 +158,7 @@ impl Children {
     /// "ServiceAccount, Deployment and Service dice": the workload objects present (the
     /// monitoring ones are reported in `status.monitoring`).
     pub fn workload_summary(&self, name: &str) -> String {
-        let kinds: Vec<&str> = self
+        let kinds: Vec<Cow<'static, str>> = self
             .kinds()
             .into_iter()
             .filter(|(kind, present)| *present && !kind.is_monitoring())
@@ -108,38 +169,5 @@ impl Children {
             Some((last, rest)) => format!("{} and {last} {name}", rest.join(", ")),
             None => name.to_owned(),
         }
-    }
-
-    /// Each child with its kind, present or not. Destructured without `..`: a new child does not
-    /// compile until it has a kind, and so a line in the RBAC test's expectations.
-    pub fn kinds(&self) -> [(ChildKind, bool); 12] {
-        let Children {
-            service_account: _,
-            deployment: _,
-            service: _,
-            service_monitor,
-            prometheus_rule,
-            probe,
-            alertmanager_config,
-            dashboard,
-            data_volume,
-            autoscaler,
-            disruption_budget,
-            network_policy,
-        } = self;
-        [
-            (ChildKind::ServiceAccount, true),
-            (ChildKind::Deployment, true),
-            (ChildKind::Service, true),
-            (ChildKind::ServiceMonitor, service_monitor.is_some()),
-            (ChildKind::PrometheusRule, prometheus_rule.is_some()),
-            (ChildKind::Probe, probe.is_some()),
-            (ChildKind::AlertmanagerConfig, alertmanager_config.is_some()),
-            (ChildKind::Dashboard, dashboard.is_some()),
-            (ChildKind::DataVolume, data_volume.is_some()),
-            (ChildKind::Autoscaler, autoscaler.is_some()),
-            (ChildKind::DisruptionBudget, disruption_budget.is_some()),
-            (ChildKind::NetworkPolicy, network_policy.is_some()),
-        ]
     }
 }

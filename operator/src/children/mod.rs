@@ -1,7 +1,10 @@
 //! Pure builders of every object a DiceService owns, and the metadata they share.
 
+#[macro_use]
+mod table;
 pub mod alertmanager_config;
 mod autoscaler;
+mod child;
 pub mod dashboard;
 pub mod data_volume;
 mod deployment;
@@ -15,52 +18,24 @@ mod service;
 mod service_account;
 mod service_monitor;
 
-use crate::prometheus_operator::{AlertmanagerConfig, Probe, PrometheusRule, ServiceMonitor};
 use crate::validate::Validated;
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service, ServiceAccount};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Resource;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
+pub use child::{Child, Inputs, Lifecycle};
 pub use deployment::{
     CONFIG_HASH_ANNOTATION, HTTP_PORT, REPLICAS_FROM_ANNOTATION, REPLICAS_FROM_AUTOSCALER,
 };
 pub use disruption_budget::Relaxation;
-pub use kinds::ChildKind;
+pub use kinds::{ChildKind, Children, Desired, Family, Make, PerKind, Visit, VisitPairs};
 pub use service::{SERVICE_PORT, url};
 
 /// Hash of everything the operator applies to a child; lets a reconcile skip an apply that
 /// would change nothing, including when a field was dropped from the desired object.
 pub const APPLIED_HASH_ANNOTATION: &str = "dice.dev/applied-hash";
-
-/// One field per child kind: `apply` destructures it without `..`, so a new child that is never
-/// applied does not compile.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Children {
-    pub service_account: ServiceAccount,
-    pub deployment: Deployment,
-    pub service: Service,
-    /// The monitoring children are `None` when switched off in the spec.
-    pub service_monitor: Option<ServiceMonitor>,
-    pub prometheus_rule: Option<PrometheusRule>,
-    pub probe: Option<Probe>,
-    pub alertmanager_config: Option<AlertmanagerConfig>,
-    pub dashboard: Option<ConfigMap>,
-    /// The claim holding the SQLite history, when `spec.history.storage` asks for one.
-    pub data_volume: Option<PersistentVolumeClaim>,
-    /// With `spec.autoscaling`.
-    pub autoscaler: Option<HorizontalPodAutoscaler>,
-    /// Whenever more than one pod can run.
-    pub disruption_budget: Option<PodDisruptionBudget>,
-    /// With `spec.networkPolicy.enabled`.
-    pub network_policy: Option<NetworkPolicy>,
-}
 
 /// Every child of `service`, as `render` writes them: nothing observed in a cluster.
 pub fn build(service: &Validated) -> Children {
@@ -69,20 +44,16 @@ pub fn build(service: &Validated) -> Children {
 
 /// Every child of `service`, the disruption budget relaxed as its Deployment requires.
 pub fn build_observed(service: &Validated, relaxation: Relaxation) -> Children {
-    Children {
-        service_account: with_applied_hash(service_account::build(service)),
-        deployment: with_applied_hash(deployment::build(service)),
-        service: with_applied_hash(service::build(service)),
-        service_monitor: service_monitor::build(service).map(with_applied_hash),
-        prometheus_rule: rules::build(service).map(with_applied_hash),
-        probe: probe::build(service).map(with_applied_hash),
-        alertmanager_config: alertmanager_config::build(service).map(with_applied_hash),
-        dashboard: dashboard::build(service).map(with_applied_hash),
-        data_volume: data_volume::build(service).map(with_applied_hash),
-        autoscaler: autoscaler::build(service).map(with_applied_hash),
-        disruption_budget: disruption_budget::build(service, relaxation).map(with_applied_hash),
-        network_policy: network_policy::build(service).map(with_applied_hash),
+    struct Build<'a>(Inputs<'a>);
+    impl Make<Desired> for Build<'_> {
+        fn make<K: Child>(&mut self) -> Option<K::Object> {
+            K::build(self.0).map(with_applied_hash)
+        }
     }
+    PerKind::from_fn(&mut Build(Inputs {
+        service,
+        relaxation,
+    }))
 }
 
 fn with_applied_hash<K: Resource + Serialize>(mut object: K) -> K {

@@ -47,3 +47,16 @@ pub fn build(service: &Validated) -> Option<NetworkPolicy> {
         }),
     })
 }
+
+#[derive(Debug)]
+pub struct NetworkPolicyChild;
+
+impl super::Child for NetworkPolicyChild {
+    type Object = NetworkPolicy;
+    const STEM: &'static str = "networkpolicy";
+    const LIFECYCLE: super::Lifecycle = super::Lifecycle::DeletedWhenSwitchedOff;
+
+    fn build(inputs: super::Inputs<'_>) -> Option<NetworkPolicy> {
+        build(inputs.service)
+    }
+}

@@ -41,3 +41,19 @@ pub fn build(service: &Validated) -> Option<Probe> {
         },
     })
 }
+
+#[derive(Debug)]
+pub struct ProbeChild;
+
+impl super::Child for ProbeChild {
+    type Object = Probe;
+    const STEM: &'static str = "probe";
+    const LIFECYCLE: super::Lifecycle = super::Lifecycle::DeletedWhenSwitchedOff;
+    const SERVED_AS: Option<crate::served::MonitoringKind> =
+        Some(crate::served::MonitoringKind::Probe);
+    const REPORTED: bool = true;
+
+    fn build(inputs: super::Inputs<'_>) -> Option<Probe> {
+        build(inputs.service)
+    }
+}

@@ -31,3 +31,16 @@ pub fn build(service: &Validated) -> Service {
 pub fn url(service: &Validated) -> String {
     format!("http://{}.{}.svc", service.name, service.namespace)
 }
+
+#[derive(Debug)]
+pub struct ServiceChild;
+
+impl super::Child for ServiceChild {
+    type Object = k8s_openapi::api::core::v1::Service;
+    const STEM: &'static str = "service";
+    const LIFECYCLE: super::Lifecycle = super::Lifecycle::WithTheService;
+
+    fn build(inputs: super::Inputs<'_>) -> Option<k8s_openapi::api::core::v1::Service> {
+        Some(build(inputs.service))
+    }
+}

@@ -11,3 +11,17 @@ pub fn build(service: &Validated) -> ServiceAccount {
         ..ServiceAccount::default()
     }
 }
+
+#[derive(Debug)]
+pub struct ServiceAccountChild;
+
+impl super::Child for ServiceAccountChild {
+    type Object = k8s_openapi::api::core::v1::ServiceAccount;
+    const STEM: &'static str = "serviceaccount";
+    const LIFECYCLE: super::Lifecycle = super::Lifecycle::WithTheService;
+    const PREREQUISITE: bool = true;
+
+    fn build(inputs: super::Inputs<'_>) -> Option<k8s_openapi::api::core::v1::ServiceAccount> {
+        Some(build(inputs.service))
+    }
+}

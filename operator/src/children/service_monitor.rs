@@ -28,3 +28,19 @@ pub fn build(service: &Validated) -> Option<ServiceMonitor> {
         },
     })
 }
+
+#[derive(Debug)]
+pub struct ServiceMonitorChild;
+
+impl super::Child for ServiceMonitorChild {
+    type Object = ServiceMonitor;
+    const STEM: &'static str = "servicemonitor";
+    const LIFECYCLE: super::Lifecycle = super::Lifecycle::DeletedWhenSwitchedOff;
+    const SERVED_AS: Option<crate::served::MonitoringKind> =
+        Some(crate::served::MonitoringKind::ServiceMonitor);
+    const REPORTED: bool = true;
+
+    fn build(inputs: super::Inputs<'_>) -> Option<ServiceMonitor> {
+        build(inputs.service)
+    }
+}

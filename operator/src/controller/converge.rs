@@ -47,7 +47,8 @@ pub(super) async fn converge(
     ctx.observed.wait_for_first_list(&ctx.served).await;
     let relaxation = ctx
         .observed
-        .deployments
+        .stores
+        .deployment
         .get(&validated.namespace, &validated.name)
         .map(|seen| Relaxation::of(&seen.deployment(&validated.namespace, &validated.name), now))
         .unwrap_or_default();

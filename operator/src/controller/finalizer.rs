@@ -1,7 +1,8 @@
 //! The one finalizer: a dashboard in another namespace cannot be owned by the DiceService, so
 //! deleting the DiceService deletes it explicitly. Only DiceServices that need it carry it.
 
-use crate::controller::apply::{dashboards_of, delete};
+use crate::controller::apply::delete;
+use crate::controller::copies::dashboards_of;
 use crate::controller::observed::ObservedChildren;
 use crate::crd::DiceService;
 use crate::served::ServedKinds;
@@ -63,10 +64,15 @@ pub async fn finalize(
     let namespace = service.namespace().unwrap_or_default();
     let uid = service.uid().unwrap_or_default();
     observed.wait_for_first_list(served).await;
-    let dashboards = dashboards_of(&observed.config_maps, &namespace, &service.name_any(), &uid);
-    for (dashboard_namespace, name) in dashboards {
-        if dashboard_namespace != namespace {
-            delete::<ConfigMap>(client, &dashboard_namespace, &name).await?;
+    let dashboards = dashboards_of(
+        &observed.stores.dashboard,
+        &namespace,
+        &service.name_any(),
+        &uid,
+    );
+    for dashboard in dashboards {
+        if dashboard.namespace() != namespace {
+            delete::<ConfigMap>(client, dashboard.namespace(), dashboard.name()).await?;
         }
     }
     ensure(client, service, false).await

@@ -35,7 +35,12 @@ pub(super) async fn report(ctx: Arc<Context>, store: reflector::Store<CachedDice
             ("spec_changes", count(ctx.spec_changes.len())),
         ]
         .into_iter()
-        .chain(ctx.observed.sizes().map(|(map, size)| (map, count(size))));
+        .chain(
+            ctx.observed
+                .sizes()
+                .into_iter()
+                .map(|(map, size)| (map, count(size))),
+        );
         for (map, size) in sizes {
             let before = reported.sizes.insert(map, size).unwrap_or(0);
             metrics

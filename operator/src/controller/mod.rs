@@ -3,6 +3,7 @@
 
 pub mod apply;
 mod converge;
+pub mod copies;
 pub mod finalizer;
 mod held;
 pub mod observed;
@@ -17,14 +18,13 @@ use crate::events::Events;
 use crate::metrics::{ErrorLabels, OperatorMetrics, ReconcileMeasurement};
 use crate::object_key::ObjectKey;
 use crate::secrets::SecretKeys;
-use crate::served::{MonitoringKind, ServedKinds};
+use crate::served::ServedKinds;
 use crate::status;
 use crate::validate::{Defaults, validate};
 use converge::{Decision, converge};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::Api;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Client, Resource, ResourceExt};
@@ -35,14 +35,13 @@ use status_writes::StatusWrites;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use watches::{ApiScope, listed};
 
 /// Even with no events, re-check every object this often (repairs drift the watches missed).
 const RESYNC: Duration = Duration::from_secs(300);
 /// How soon to look again for what no watch reports: a Secret alerting refers to that does not
 /// exist yet, or somebody else's object under a child's name that may have been removed.
 const RECHECK: Duration = Duration::from_secs(30);
-/// Children carry this label; the owned-kind watches select on it.
-const MANAGED_SELECTOR: &str = "app.kubernetes.io/managed-by=dice-operator";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -269,50 +268,11 @@ pub async fn run(
         Some(namespace) => ApiScope::Namespace(client.clone(), namespace),
         None => ApiScope::All(client.clone()),
     };
-    let owned = || listed().labels(MANAGED_SELECTOR);
     let served = ctx.served.clone();
-    let (deployments, deployment_events) = watches::deployments(scope.api(), owned());
-    let (services, service_events) = watches::owned(scope.api(), owned());
-    let (accounts, account_events) = watches::owned(scope.api(), owned());
-    let (claims, claim_events) = watches::owned(scope.api(), owned());
-    let (autoscalers, autoscaler_events) = watches::owned(scope.api(), owned());
-    let (disruption_budgets, disruption_budget_events) = watches::owned(scope.api(), owned());
-    let (network_policies, network_policy_events) = watches::owned(scope.api(), owned());
-    let (config_maps, config_map_events) = watches::owned(scope.api(), owned());
-    let (service_monitors, service_monitor_events) = watches::when_served(
-        scope.api(),
-        owned(),
-        &served,
-        MonitoringKind::ServiceMonitor,
-    );
-    let (prometheus_rules, prometheus_rule_events) = watches::when_served(
-        scope.api(),
-        owned(),
-        &served,
-        MonitoringKind::PrometheusRule,
-    );
-    let (probes, probe_events) =
-        watches::when_served(scope.api(), owned(), &served, MonitoringKind::Probe);
-    let (alertmanager_configs, alertmanager_config_events) = watches::when_served(
-        scope.api(),
-        owned(),
-        &served,
-        MonitoringKind::AlertmanagerConfig,
-    );
+    let (stores, child_changes) = watches::children(&scope, &served);
     let ctx = Arc::new(Context {
         observed: ObservedChildren {
-            deployments,
-            services,
-            accounts,
-            claims,
-            config_maps,
-            autoscalers,
-            disruption_budgets,
-            network_policies,
-            service_monitors,
-            prometheus_rules,
-            probes,
-            alertmanager_configs,
+            stores,
             watched: true,
             schemas: Arc::default(),
         },
@@ -334,18 +294,7 @@ pub async fn run(
     let config = controller::Config::default().concurrency(settings.concurrency);
     let controller = Controller::for_stream(trigger, reader)
         .with_config(config)
-        .owns_stream(deployment_events)
-        .owns_stream(service_events)
-        .owns_stream(account_events)
-        .owns_stream(claim_events)
-        .owns_stream(autoscaler_events)
-        .owns_stream(disruption_budget_events)
-        .owns_stream(network_policy_events)
-        .owns_stream(service_monitor_events)
-        .owns_stream(prometheus_rule_events)
-        .owns_stream(probe_events)
-        .owns_stream(alertmanager_config_events)
-        .watches_stream(config_map_events, watches::dashboard_owner)
+        .reconcile_on(child_changes)
         .reconcile_all_on(watches::served_changes(&served))
         .graceful_shutdown_on(shutdown);
     let store = controller.store();
@@ -366,14 +315,6 @@ pub async fn run(
     discovery.abort();
 }
 
-/// Objects per page of a watch's (re-)list. A dozen watches list at once when the operator
-/// starts; with the default 500, their pages in flight alone were 30 MiB of its peak.
-const LIST_PAGE: u32 = 100;
-
-fn listed() -> watcher::Config {
-    watcher::Config::default().page_size(LIST_PAGE)
-}
-
 /// Drops what no reconcile reads from the cached DiceServices: managedFields, labels and
 /// annotations (among them the copy of the whole object `kubectl apply` keeps), whose size and
 /// number only their author chooses.
@@ -381,25 +322,6 @@ fn trim(service: &mut CachedDiceService) {
     service.metadata.managed_fields = None;
     service.metadata.annotations = None;
     service.metadata.labels = None;
-}
-
-/// All namespaces, or the one the operator is limited to.
-#[derive(Clone)]
-enum ApiScope {
-    All(Client),
-    Namespace(Client, String),
-}
-
-impl ApiScope {
-    fn api<K>(&self) -> Api<K>
-    where
-        K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
-    {
-        match self {
-            ApiScope::All(client) => Api::all(client.clone()),
-            ApiScope::Namespace(client, namespace) => Api::namespaced(client.clone(), namespace),
-        }
-    }
 }
 
 #[cfg(test)]

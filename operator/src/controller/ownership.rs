@@ -3,17 +3,15 @@
 //! one object that belongs to somebody else stops the whole apply (a Deployment must not run as
 //! another team's ServiceAccount or mount their claim).
 
-use crate::children::{Children, dashboard};
-use crate::controller::observed::{Index, ObservedChildren};
+use crate::children::{Child, Children, Desired, VisitPairs, dashboard};
+use crate::controller::observed::{Index, Observed, ObservedChildren};
 use crate::object_key::ObjectKey;
-use crate::served::{MonitoringKind, ServedKinds};
+use crate::served::ServedKinds;
 use crate::validate::Validated;
-use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::Api;
 use kube::{Client, Resource};
-use serde::de::DeserializeOwned;
-use std::fmt::Debug;
+use std::ops::ControlFlow;
 
 /// The labels `dice-operator render` writes; with them and no controller, an object is the
 /// rendered form of this DiceService (`render | kubectl apply`, then the operator takes over).
@@ -113,7 +111,8 @@ fn rendered_for(existing: &ObjectMeta, service: &Validated) -> bool {
 /// Objects that exist under a child's name and are not this DiceService's, one sentence each,
 /// and how many requests finding out took. The watches' stores answer for objects carrying
 /// the operator's labels; a child missing from them is looked up once (a victim's object has
-/// no such label, so it is never in a store).
+/// no such label, so it is never in a store). A Prometheus Operator kind that is not served
+/// has no objects to check.
 pub async fn not_owned(
     client: &Client,
     service: &Validated,
@@ -121,96 +120,71 @@ pub async fn not_owned(
     observed: &ObservedChildren,
     served: &ServedKinds,
 ) -> Result<(Vec<String>, usize), kube::Error> {
-    let Children {
-        service_account,
-        deployment,
-        service: kube_service,
-        service_monitor,
-        prometheus_rule,
-        probe,
-        alertmanager_config,
-        dashboard,
-        data_volume,
-        autoscaler,
-        disruption_budget,
-        network_policy,
-    } = children;
     let mut check = Check {
         client,
         service,
+        served,
         problems: Vec::new(),
         requests: 0,
+        error: None,
     };
-    check.one(&observed.accounts, Some(service_account)).await?;
-    check.one(&observed.deployments, Some(deployment)).await?;
-    check.one(&observed.services, Some(kube_service)).await?;
-    check.one(&observed.claims, data_volume.as_ref()).await?;
-    check
-        .one(&observed.autoscalers, autoscaler.as_ref())
-        .await?;
-    check
-        .one(&observed.disruption_budgets, disruption_budget.as_ref())
-        .await?;
-    check
-        .one(&observed.network_policies, network_policy.as_ref())
-        .await?;
-    let when = |kind: MonitoringKind| served.is_served(kind);
-    if when(MonitoringKind::ServiceMonitor) {
-        check
-            .one(&observed.service_monitors, service_monitor.as_ref())
-            .await?;
+    children.visit_pairs(&observed.stores, &mut check).await;
+    match check.error {
+        Some(error) => Err(error),
+        None => Ok((check.problems, check.requests)),
     }
-    if when(MonitoringKind::PrometheusRule) {
-        check
-            .one(&observed.prometheus_rules, prometheus_rule.as_ref())
-            .await?;
-    }
-    if when(MonitoringKind::Probe) {
-        check.one(&observed.probes, probe.as_ref()).await?;
-    }
-    if when(MonitoringKind::AlertmanagerConfig) {
-        check
-            .one(&observed.alertmanager_configs, alertmanager_config.as_ref())
-            .await?;
-    }
-    check.one(&observed.config_maps, dashboard.as_ref()).await?;
-    Ok((check.problems, check.requests))
 }
 
 struct Check<'a> {
     client: &'a Client,
     service: &'a Validated,
+    served: &'a ServedKinds,
     problems: Vec<String>,
     requests: usize,
+    error: Option<kube::Error>,
+}
+
+impl VisitPairs<Desired, Observed> for Check<'_> {
+    async fn visit<K: Child>(
+        &mut self,
+        desired: &Option<K::Object>,
+        observed: &Index<K::Object>,
+    ) -> ControlFlow<()> {
+        let served = K::SERVED_AS.is_none_or(|kind| self.served.is_served(kind));
+        let Some(desired) = desired.as_ref().filter(|_| served) else {
+            return ControlFlow::Continue(());
+        };
+        match self.check::<K>(observed, desired).await {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(error) => {
+                self.error = Some(error);
+                ControlFlow::Break(())
+            }
+        }
+    }
 }
 
 impl Check<'_> {
-    async fn one<K>(&mut self, observed: &Index<K>, desired: Option<&K>) -> Result<(), kube::Error>
-    where
-        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-            + Clone
-            + Debug
-            + DeserializeOwned
-            + 'static,
-    {
-        let Some(desired) = desired else {
-            return Ok(());
-        };
-        let namespace = desired.meta().namespace.clone().unwrap_or_default();
-        let name = desired.meta().name.clone().unwrap_or_default();
-        let existing = match observed.get(&namespace, &name) {
-            Some(seen) => Some(seen.meta(&namespace, &name)),
+    async fn check<K: Child>(
+        &mut self,
+        observed: &Index<K::Object>,
+        desired: &K::Object,
+    ) -> Result<(), kube::Error> {
+        let key = ObjectKey::of(desired);
+        let (namespace, name) = (key.namespace(), key.name());
+        let existing = match observed.get(namespace, name) {
+            Some(seen) => Some(seen.meta(namespace, name)),
             None => {
                 self.requests += 1;
-                Api::<K>::namespaced(self.client.clone(), &namespace)
-                    .get_opt(&name)
+                Api::<K::Object>::namespaced(self.client.clone(), namespace)
+                    .get_opt(name)
                     .await?
                     .map(|object| object.meta().clone())
             }
         };
         if let Some(Claim::Foreign(whose)) = existing.map(|meta| claim(&meta, self.service)) {
             self.problems
-                .push(format!("{} {namespace}/{name} {whose}", K::kind(&())));
+                .push(format!("{} {key} {whose}", K::Object::kind(&())));
         }
         Ok(())
     }

@@ -1,82 +1,146 @@
-//! The controller's watch streams: owned kinds feeding the reflector stores, Prometheus Operator
-//! kinds that start once they are served, and the discovery loop that notices those kinds.
+//! The controller's watch streams: one per child kind feeding its store (a Prometheus Operator
+//! kind's starting once it is served), the DiceServices' owner lookups that turn child events
+//! into reconciles, and the discovery loop that notices the monitoring kinds.
 
 use crate::children::dashboard::OWNER_ANNOTATION;
-use crate::controller::observed::{Index, LeanMeta, Seen};
+use crate::children::{Child, Make, PerKind};
+use crate::controller::observed::{Index, LeanMeta, Observed, Seen};
 use crate::crd::CachedDiceService;
 use crate::object_key::ObjectKey;
 use crate::served::{MonitoringKind, ServedKinds, discover};
+use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
-use serde::de::DeserializeOwned;
-use std::fmt::Debug;
 use std::time::Duration;
 
 /// Rediscover the monitoring kinds this often even without CRD events (e.g. when the operator
 /// may not watch CRDs).
 const DISCOVERY_INTERVAL: Duration = Duration::from_secs(300);
+/// Children carry this label; the owned-kind watches select on it.
+const MANAGED_SELECTOR: &str = "app.kubernetes.io/managed-by=dice-operator";
+/// Objects per page of a watch's (re-)list. A dozen watches list at once when the operator
+/// starts; with the default 500, their pages in flight alone were 30 MiB of its peak.
+const LIST_PAGE: u32 = 100;
 
-type Events<K> = std::pin::Pin<Box<dyn Stream<Item = Result<K, watcher::Error>> + Send>>;
+/// The DiceServices whose children changed, as reconcile triggers.
+pub type Triggers = BoxStream<'static, ObjectRef<CachedDiceService>>;
 
-/// A metadata-only watch of one owned kind, decoded lean ([`LeanMeta`]), keeping `index` current, yielding each object whose
-/// record changed as a reconcile trigger.
-pub fn owned<K>(api: Api<LeanMeta<K>>, config: watcher::Config) -> (Index<K>, Events<LeanMeta<K>>)
-where
-    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
-{
-    let index = Index::default();
-    let events = indexed(watcher::watcher(api, config), index.clone(), |object| {
-        Seen::from_meta(&object.metadata)
-    });
-    (index, events)
+/// Paged lists, for every watch.
+pub fn listed() -> watcher::Config {
+    watcher::Config::default().page_size(LIST_PAGE)
 }
 
-/// The Deployments, watched in full: the status reads their rollout progress.
-pub fn deployments(
-    api: Api<Deployment>,
-    config: watcher::Config,
-) -> (Index<Deployment>, Events<Deployment>) {
-    let index = Index::default();
-    let events = indexed(
-        watcher::watcher(api, config),
-        index.clone(),
-        Seen::from_deployment,
-    );
-    (index, events)
+/// All namespaces, or the one a controller is limited to.
+#[derive(Clone)]
+pub enum ApiScope {
+    All(Client),
+    Namespace(Client, String),
 }
 
-/// Like [`owned`], but the watch starts only once `kind` is served: watching a kind the API
-/// server does not know would fail and retry forever.
-pub fn when_served<K>(
-    api: Api<LeanMeta<K>>,
-    config: watcher::Config,
-    served: &ServedKinds,
-    kind: MonitoringKind,
-) -> (Index<K>, Events<LeanMeta<K>>)
+impl std::fmt::Debug for ApiScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiScope::All(_) => f.write_str("all namespaces"),
+            ApiScope::Namespace(_, namespace) => write!(f, "namespace {namespace}"),
+        }
+    }
+}
+
+impl ApiScope {
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>,
+    {
+        match self {
+            ApiScope::All(client) => Api::all(client.clone()),
+            ApiScope::Namespace(client, namespace) => Api::namespaced(client.clone(), namespace),
+        }
+    }
+}
+
+/// Every child kind's store, each filled by its own watch of the objects carrying the
+/// operator's label, and the reconciles their changes trigger.
+pub fn children(scope: &ApiScope, served: &ServedKinds) -> (PerKind<Observed>, Triggers) {
+    let mut watches = ChildWatches {
+        scope: scope.clone(),
+        served: served.clone(),
+        triggers: Vec::new(),
+    };
+    let stores = PerKind::from_fn(&mut watches);
+    (
+        stores,
+        futures::stream::select_all(watches.triggers).boxed(),
+    )
+}
+
+struct ChildWatches {
+    scope: ApiScope,
+    served: ServedKinds,
+    triggers: Vec<Triggers>,
+}
+
+impl Make<Observed> for ChildWatches {
+    fn make<K: Child>(&mut self) -> Index<K::Object> {
+        let index = Index::default();
+        let (api, filled) = (self.scope.clone(), index.clone());
+        let config = listed().labels(MANAGED_SELECTOR);
+        // Metadata-only, decoded lean ([`LeanMeta`]), unless the status reads the object.
+        let watch = move || {
+            if K::WATCHED_IN_FULL {
+                let record = |object: &K::Object| match K::workload(object) {
+                    Some(deployment) => Seen::from_deployment(deployment),
+                    None => Seen::from_meta(object.meta()),
+                };
+                let events = watcher::watcher(api.api::<K::Object>(), config);
+                owners(indexed(events, filled, record))
+            } else {
+                let record = |object: &LeanMeta<K::Object>| Seen::from_meta(&object.metadata);
+                let events = watcher::watcher(api.api::<LeanMeta<K::Object>>(), config);
+                owners(indexed(events, filled, record))
+            }
+        };
+        let triggers = match K::SERVED_AS {
+            None => watch(),
+            // Watching a kind the API server does not know would fail and retry forever.
+            Some(kind) => {
+                let served = self.served.clone();
+                futures::stream::once(async move {
+                    served.wait_for(kind).await;
+                    tracing::info!(kind = kind.kind(), "watching newly served monitoring kind");
+                    watch()
+                })
+                .flatten()
+                .boxed()
+            }
+        };
+        self.triggers.push(triggers);
+        index
+    }
+}
+
+/// The DiceService each changed child belongs to.
+fn owners<T>(events: impl Stream<Item = Result<T, watcher::Error>> + Send + 'static) -> Triggers
 where
-    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+    T: Resource + Send + 'static,
 {
-    let served = served.clone();
-    let index = Index::default();
-    let filled = index.clone();
-    let events = futures::stream::once(async move {
-        served.wait_for(kind).await;
-        tracing::info!(kind = kind.kind(), "watching newly served monitoring kind");
-        indexed(
-            watcher::watcher(api, config),
-            filled,
-            |object: &LeanMeta<K>| Seen::from_meta(&object.metadata),
-        )
-    })
-    .flatten()
-    .boxed();
-    (index, events)
+    events
+        .filter_map(|event| {
+            let owner = match event {
+                Ok(object) => owner_of(object.meta()),
+                Err(error) => {
+                    tracing::debug!(%error, "owned-kind watch");
+                    None
+                }
+            };
+            futures::future::ready(owner)
+        })
+        .boxed()
 }
 
 /// Feeds `index` from a watch and yields the objects whose record changed: a child's status
@@ -86,7 +150,7 @@ fn indexed<K, T>(
     events: impl Stream<Item = Result<watcher::Event<T>, watcher::Error>> + Send + 'static,
     index: Index<K>,
     record: impl Fn(&T) -> Seen + Send + 'static,
-) -> Events<T>
+) -> impl Stream<Item = Result<T, watcher::Error>> + Send + 'static
 where
     K: 'static,
     T: Resource + Send + 'static,
@@ -98,22 +162,22 @@ where
             futures::future::ready(Ok(changed.then_some(event)))
         })
         .touched_objects()
-        .boxed()
 }
 
-/// The DiceService a dashboard ConfigMap belongs to: its owner reference in the same namespace,
-/// the owner annotation in another (owner references cannot cross namespaces).
-pub fn dashboard_owner(config_map: LeanMeta<ConfigMap>) -> Option<ObjectRef<CachedDiceService>> {
-    if let Some(owner) = config_map.annotations().get(OWNER_ANNOTATION) {
+/// The DiceService a child belongs to: its controller reference in the same namespace, the
+/// owner annotation elsewhere (a dashboard: owner references cannot cross namespaces).
+pub fn owner_of(meta: &ObjectMeta) -> Option<ObjectRef<CachedDiceService>> {
+    let annotations = meta.annotations.as_ref();
+    if let Some(owner) = annotations.and_then(|a| a.get(OWNER_ANNOTATION)) {
         let owner = ObjectKey::parse(owner)?;
         return Some(ObjectRef::new(owner.name()).within(owner.namespace()));
     }
-    let namespace = config_map.namespace()?;
-    config_map
-        .owner_references()
+    let namespace = meta.namespace.as_deref()?;
+    meta.owner_references
         .iter()
+        .flatten()
         .find(|o| o.kind == "DiceService" && o.controller == Some(true))
-        .map(|o| ObjectRef::new(&o.name).within(&namespace))
+        .map(|o| ObjectRef::new(&o.name).within(namespace))
 }
 
 /// Keeps `served` current: discovers at start, whenever a monitoring CRD changes, and every

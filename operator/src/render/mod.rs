@@ -6,7 +6,7 @@ mod error;
 pub use alertmanager::SecretValues;
 pub use error::RenderError;
 
-use crate::children::{self, Children};
+use crate::children::{self, Child, Children, Desired, Visit};
 use crate::crd::DiceService;
 use crate::validate::{Defaults, validate};
 use error::Result;
@@ -94,69 +94,23 @@ pub fn documents(children: &Children) -> Result<Vec<(&'static str, String)>> {
 
 /// The children of one DiceService as `(file stem, JSON)` pairs, in apply order.
 pub fn objects(children: &Children) -> Result<Vec<(&'static str, serde_json::Value)>> {
-    let Children {
-        service_account,
-        deployment,
-        service,
-        service_monitor,
-        prometheus_rule,
-        probe,
-        alertmanager_config,
-        dashboard,
-        data_volume,
-        autoscaler,
-        disruption_budget,
-        network_policy,
-    } = children;
-    let json = |value: &dyn erased::Json| value.to_json();
-    let mut objects = vec![
-        ("serviceaccount", json(service_account)?),
-        ("deployment", json(deployment)?),
-        ("service", json(service)?),
-    ];
-    if let Some(claim) = data_volume {
-        objects.insert(1, ("persistentvolumeclaim", json(claim)?));
-    }
-    let optional: [(&'static str, Option<&dyn erased::Json>); 8] = [
-        (
-            "horizontalpodautoscaler",
-            autoscaler.as_ref().map(|o| o as _),
-        ),
-        (
-            "poddisruptionbudget",
-            disruption_budget.as_ref().map(|o| o as _),
-        ),
-        ("networkpolicy", network_policy.as_ref().map(|o| o as _)),
-        ("servicemonitor", service_monitor.as_ref().map(|o| o as _)),
-        ("prometheusrule", prometheus_rule.as_ref().map(|o| o as _)),
-        ("probe", probe.as_ref().map(|o| o as _)),
-        (
-            "alertmanagerconfig",
-            alertmanager_config.as_ref().map(|o| o as _),
-        ),
-        ("dashboard", dashboard.as_ref().map(|o| o as _)),
-    ];
-    for (stem, object) in optional {
-        if let Some(object) = object {
-            objects.push((stem, json(object)?));
+    struct Objects(Vec<(&'static str, Result<serde_json::Value>)>);
+    impl Visit<Desired> for Objects {
+        fn visit<K: Child>(&mut self, object: &Option<K::Object>) {
+            if let Some(object) = object {
+                let json =
+                    serde_json::to_value(object).map_err(|e| RenderError::Serialize(e.to_string()));
+                self.0.push((K::STEM, json));
+            }
         }
     }
-    Ok(objects)
-}
-
-mod erased {
-    use super::error::{RenderError, Result};
-
-    /// Object-safe serialization, so children of different types share one list.
-    pub trait Json {
-        fn to_json(&self) -> Result<serde_json::Value>;
-    }
-
-    impl<T: serde::Serialize> Json for T {
-        fn to_json(&self) -> Result<serde_json::Value> {
-            serde_json::to_value(self).map_err(|e| RenderError::Serialize(e.to_string()))
-        }
-    }
+    let mut objects = Objects(Vec::new());
+    children.visit(&mut objects);
+    objects
+        .0
+        .into_iter()
+        .map(|(stem, json)| json.map(|json| (stem, json)))
+        .collect()
 }
 
 /// What `render` writes besides the objects.

@@ -124,13 +124,11 @@ async fn children_the_watches_show_up_to_date_are_not_sent_again() {
         }
     };
     let (deployment, kube_service, account, dashboard) = get("dice").await;
-    let on_server = ObservedChildren {
-        deployments: observed_deployment(&deployment),
-        services: observed(&kube_service),
-        accounts: observed(&account),
-        config_maps: observed(&dashboard),
-        ..ObservedChildren::none()
-    };
+    let mut on_server = ObservedChildren::none();
+    on_server.stores.deployment = observed_deployment(&deployment);
+    on_server.stores.service = observed(&kube_service);
+    on_server.stores.service_account = observed(&account);
+    on_server.stores.dashboard = observed(&dashboard);
 
     // The first check of a child reads its kind's schema from the server, once.
     let before = server.requests().len();
@@ -177,20 +175,16 @@ async fn children_the_watches_show_up_to_date_are_not_sent_again() {
             .patch("dice", &edit, &Patch::Merge(&patch))
             .await
             .unwrap();
-        let hand_edited = ObservedChildren {
-            deployments: observed_deployment(&edited),
-            ..on_server.clone()
-        };
+        let mut hand_edited = on_server.clone();
+        hand_edited.stores.deployment = observed_deployment(&edited);
         let before = server.requests().len();
         let applied = apply_all(&client, &service(1), &hand_edited).await;
         assert_eq!(applied.sent, 1, "{what} is repaired");
         assert!(server.requests()[before].uri.contains("/deployments/dice?"));
         let repaired = deployments.get("dice").await.unwrap();
         assert_eq!(repaired.spec, deployment.spec, "{what}");
-        let after = ObservedChildren {
-            deployments: observed_deployment(&repaired),
-            ..on_server.clone()
-        };
+        let mut after = on_server.clone();
+        after.stores.deployment = observed_deployment(&repaired);
         assert_eq!(
             apply_all(&client, &service(1), &after).await.sent,
             0,
@@ -215,10 +209,8 @@ async fn children_the_watches_show_up_to_date_are_not_sent_again() {
         Some(2)
     );
 
-    let deployment_gone = ObservedChildren {
-        deployments: Index::default(),
-        ..on_server
-    };
+    let mut deployment_gone = on_server;
+    deployment_gone.stores.deployment = Index::default();
     let applied = apply_all(&client, &service(1), &deployment_gone).await;
     assert_eq!(
         applied.sent, 2,

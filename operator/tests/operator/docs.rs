@@ -4,6 +4,7 @@
 
 use axum::body::Body;
 use axum::http::Request;
+use dice_operator::children::{ChildKind, Lifecycle};
 use dice_operator::crd::DiceService;
 use dice_operator::metrics::OperatorMetrics;
 use dice_workload::app;
@@ -31,6 +32,23 @@ pub fn check(relative: &str, generated: &str) {
         committed == generated,
         "{relative} is stale: run `make generate`"
     );
+}
+
+/// Like [`check`], for the part of a hand-written page between `<!-- begin NAME -->` and
+/// `<!-- end NAME -->`.
+pub fn check_section(relative: &str, name: &str, generated: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative);
+    let page = std::fs::read_to_string(&path).unwrap();
+    let (begin, end) = (
+        format!("<!-- begin {name} -->\n"),
+        format!("<!-- end {name} -->"),
+    );
+    let start = page.find(&begin).expect("begin marker") + begin.len();
+    let stop = page.find(&end).expect("end marker");
+    let updated = format!("{}{generated}{}", &page[..start], &page[stop..]);
+    check(relative, &updated);
 }
 
 pub fn cell(text: &str) -> String {
@@ -65,6 +83,44 @@ fn crd_reference_matches_the_schema() {
         writeln!(out).unwrap();
     }
     check("docs/crd-reference.md", &out);
+}
+
+#[test]
+fn the_child_kind_table_matches_the_list() {
+    let mut out = String::new();
+    writeln!(out, "| kind | `Children` field | API group / resource | `render` file | switched off | needs | status | RBAC verbs |").unwrap();
+    writeln!(out, "|---|---|---|---|---|---|---|---|").unwrap();
+    for kind in ChildKind::ALL {
+        let (group, resource) = kind.resource();
+        let group = if group.is_empty() {
+            "core".into()
+        } else {
+            group
+        };
+        let switched_off = match kind.lifecycle() {
+            Lifecycle::WithTheService => "always there",
+            Lifecycle::KeptWhenSwitchedOff => "kept",
+            Lifecycle::DeletedWhenSwitchedOff => "deleted",
+        };
+        let needs = kind
+            .served_as()
+            .map_or("—".to_owned(), |crd| format!("{} CRD", crd.kind()));
+        let status = if kind.is_monitoring() {
+            "`status.monitoring`"
+        } else {
+            "blocks `Ready`"
+        };
+        writeln!(
+            out,
+            "| {} | `{}` | `{group}/{resource}` | `<name>-{}.yaml` | {switched_off} | {needs} | {status} | {} |",
+            kind.kind(),
+            kind.field(),
+            kind.stem(),
+            kind.verbs().join(", "),
+        )
+        .unwrap();
+    }
+    check_section("docs/architecture.md", "child-kinds", &out);
 }
 
 fn fields(out: &mut String, path: &str, node: &Value) {

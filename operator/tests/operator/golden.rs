@@ -1,11 +1,12 @@
 //! Golden snapshots of every child of every example in manifests/examples/.
 //! A snapshot diff is how a change in what the operator creates gets reviewed.
 
-use dice_operator::children::{self, Children};
+use dice_operator::children::{self, Child, ChildKind, Desired, Visit};
 use dice_operator::crd::DiceService;
 use dice_operator::render::render_manifest;
 use dice_operator::validate::Defaults;
 use dice_operator::validate::validate;
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 const IMAGE: &str = "ghcr.io/dice-operator/dice-server:test";
@@ -35,40 +36,34 @@ fn snapshot_example(name: &str) {
     for (service, _) in rendered {
         let validated = validate(&from_cluster(&service), &Defaults::with_image(IMAGE))
             .expect("example is valid");
-        let Children {
-            service_account,
-            deployment,
-            service,
-            service_monitor,
-            prometheus_rule,
-            probe,
-            alertmanager_config,
-            dashboard,
-            data_volume,
-            autoscaler,
-            disruption_budget,
-            network_policy,
-        } = children::build(&validated);
-        insta::assert_yaml_snapshot!(format!("{name}-autoscaler"), autoscaler);
-        insta::assert_yaml_snapshot!(format!("{name}-disruptionbudget"), disruption_budget);
-        insta::assert_yaml_snapshot!(format!("{name}-networkpolicy"), network_policy);
-        insta::assert_yaml_snapshot!(format!("{name}-datavolume"), data_volume);
-        insta::assert_yaml_snapshot!(format!("{name}-serviceaccount"), service_account);
-        insta::assert_yaml_snapshot!(format!("{name}-deployment"), deployment);
-        insta::assert_yaml_snapshot!(format!("{name}-service"), service);
-        insta::assert_yaml_snapshot!(format!("{name}-servicemonitor"), service_monitor);
-        insta::assert_yaml_snapshot!(format!("{name}-prometheusrule"), prometheus_rule);
-        insta::assert_yaml_snapshot!(format!("{name}-probe"), probe);
-        insta::assert_yaml_snapshot!(format!("{name}-alertmanagerconfig"), alertmanager_config);
+        children::build(&validated).visit(&mut Snapshots { example: name });
+    }
+}
+
+/// One snapshot per kind, named after its `Children` field (`full-networkpolicy`).
+struct Snapshots<'a> {
+    example: &'a str,
+}
+
+impl Visit<Desired> for Snapshots<'_> {
+    fn visit<K: Child>(&mut self, object: &Option<K::Object>) {
+        let kind = ChildKind::of::<K>().expect("a listed kind");
+        let name = format!("{}-{}", self.example, kind.field().replace('_', ""));
+        if kind != ChildKind::Dashboard {
+            insta::assert_yaml_snapshot!(name, object);
+            return;
+        }
         // The dashboard JSON itself is checked against Grafana's schema elsewhere; here, the
         // ConfigMap around it.
-        let dashboard = dashboard.map(|mut config_map| {
+        let dashboard = object.as_ref().map(|object| {
+            let mut config_map: ConfigMap =
+                serde_json::from_value(serde_json::to_value(object).unwrap()).unwrap();
             for json in config_map.data.iter_mut().flat_map(|d| d.values_mut()) {
                 *json = format!("<dashboard JSON, {} bytes>", json.len());
             }
             config_map
         });
-        insta::assert_yaml_snapshot!(format!("{name}-dashboard"), dashboard);
+        insta::assert_yaml_snapshot!(name, dashboard);
     }
 }
 

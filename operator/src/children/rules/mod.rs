@@ -152,6 +152,23 @@ pub fn annotations(
     ])
 }
 
+#[derive(Debug)]
+pub struct PrometheusRuleChild;
+
+impl crate::children::Child for PrometheusRuleChild {
+    type Object = PrometheusRule;
+    const STEM: &'static str = "prometheusrule";
+    const LIFECYCLE: crate::children::Lifecycle =
+        crate::children::Lifecycle::DeletedWhenSwitchedOff;
+    const SERVED_AS: Option<crate::served::MonitoringKind> =
+        Some(crate::served::MonitoringKind::PrometheusRule);
+    const REPORTED: bool = true;
+
+    fn build(inputs: crate::children::Inputs<'_>) -> Option<PrometheusRule> {
+        build(inputs.service)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,103 +1,180 @@
-//! One reconcile's applies and deletes, child by child: skipped when the watches show the
-//! child up to date, counted when sent, reported for the optional kinds.
+//! One reconcile's applies and deletes, kind by kind in list order: skipped when the watches
+//! show the child up to date, counted when sent, reported for the monitoring kinds.
 
-use super::{apply, dashboards_of, delete, refused};
+use super::requests::{apply, delete, refused};
 use crate::REPLICAS_HANDOVER_MANAGER;
-use crate::children::{REPLICAS_FROM_ANNOTATION, REPLICAS_FROM_AUTOSCALER};
-use crate::controller::observed::{ChildSchemas, Index, up_to_date};
-use crate::controller::ownership::{self, Claim};
+use crate::children::{
+    Child, Desired, Lifecycle, REPLICAS_FROM_ANNOTATION, REPLICAS_FROM_AUTOSCALER, VisitPairs,
+};
+use crate::controller::copies::owned_copies;
+use crate::controller::observed::{ChildSchemas, Index, Observed, Seen, up_to_date};
 use crate::crd::{ChildState, ChildStatus};
+use crate::object_key::ObjectKey;
 use crate::served::{MonitoringKind, ServedKinds};
 use crate::validate::Validated;
-use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, Resource, ResourceExt};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use std::fmt::Debug;
+use std::ops::ControlFlow;
+use std::sync::Arc;
 
 pub(super) struct Run<'a> {
-    pub client: &'a Client,
-    pub schemas: &'a ChildSchemas,
-    pub service: &'a Validated,
-    pub served: &'a ServedKinds,
+    client: &'a Client,
+    schemas: &'a ChildSchemas,
+    service: &'a Validated,
+    served: &'a ServedKinds,
+    finished: Finished,
+    first_error: Option<kube::Error>,
+}
+
+/// What the applies came to, once every kind was visited.
+pub(super) struct Finished {
     pub sent: usize,
+    /// One entry per monitoring child the spec asks for.
     pub monitoring: Vec<ChildStatus>,
     /// Required children the API server refused, one sentence each.
     pub refused: Vec<String>,
+    /// The Deployment as the server holds it; `None` when it was refused.
+    pub deployment: Option<Deployment>,
 }
 
-pub(super) trait Child:
-    Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-    + Clone
-    + Debug
-    + Serialize
-    + DeserializeOwned
-    + 'static
-{
+/// An apply's result: the server's copy, or the record that showed it was not needed.
+enum Sent<K> {
+    Applied(K),
+    UpToDate(Arc<Seen>),
 }
 
-impl<K> Child for K where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + Debug
-        + Serialize
-        + DeserializeOwned
-        + 'static
-{
+impl VisitPairs<Desired, Observed> for Run<'_> {
+    async fn visit<K: Child>(
+        &mut self,
+        desired: &Option<K::Object>,
+        observed: &Index<K::Object>,
+    ) -> ControlFlow<()> {
+        let Err(error) = self.child::<K>(desired.as_ref(), observed).await else {
+            return ControlFlow::Continue(());
+        };
+        match &self.first_error {
+            None => self.first_error = Some(error),
+            Some(_) => tracing::debug!(%error, "another child apply failed"),
+        }
+        // The kinds after a prerequisite wait for it; the others do not hold each other back,
+        // so a retry after a transient error redoes only what failed.
+        if K::PREREQUISITE {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
 }
 
-impl Run<'_> {
-    /// The record of `desired`'s child when applying it would change nothing; loads the
-    /// kind's schema first (once) when the watch holds a record of the child.
-    async fn up_to_date<K: Child>(
-        &self,
-        observed: &Index<K>,
-        desired: &K,
-    ) -> Option<std::sync::Arc<crate::controller::observed::Seen>> {
+impl<'a> Run<'a> {
+    pub(super) fn new(
+        client: &'a Client,
+        schemas: &'a ChildSchemas,
+        service: &'a Validated,
+        served: &'a ServedKinds,
+        lookups: usize,
+    ) -> Self {
+        Self {
+            client,
+            schemas,
+            service,
+            served,
+            finished: Finished {
+                sent: lookups,
+                monitoring: Vec::new(),
+                refused: Vec::new(),
+                deployment: None,
+            },
+            first_error: None,
+        }
+    }
+
+    /// What every kind came to, or the first error a retry may cure.
+    pub(super) fn finish(self) -> Result<Finished, kube::Error> {
+        match self.first_error {
+            Some(error) => Err(error),
+            None => Ok(self.finished),
+        }
+    }
+
+    /// One kind: skipped while its CRD is not served, stale copies deleted, the desired
+    /// object applied unless up to date, and its outcome kept.
+    async fn child<K: Child>(
+        &mut self,
+        desired: Option<&K::Object>,
+        observed: &Index<K::Object>,
+    ) -> Result<(), kube::Error> {
+        if let Some(kind) = K::SERVED_AS.filter(|kind| !self.served.is_served(*kind)) {
+            if let Some(desired) = desired.filter(|_| K::REPORTED) {
+                self.report_not_served::<K>(kind, desired);
+            }
+            return Ok(());
+        }
+        if K::LIFECYCLE == Lifecycle::DeletedWhenSwitchedOff {
+            self.delete_copies_not::<K>(observed, desired).await?;
+        }
+        let Some(desired) = desired else {
+            return Ok(());
+        };
+        if let Some(deployment) = K::workload(desired) {
+            self.hand_over_replicas(&observed.untyped(), deployment)
+                .await?;
+        }
+        let sent = self.apply::<K>(observed, desired).await;
+        if K::REPORTED {
+            let (kind, name) = (K::Object::kind(&()), K::reported_name(desired));
+            match refused(sent)? {
+                Ok(_) => self.report(&kind, name, ChildState::Applied, None),
+                Err(why) => self.report(&kind, name, ChildState::Failed, Some(why)),
+            }
+            return Ok(());
+        }
+        let Some(sent) = self.required::<K, _>(desired, sent)? else {
+            return Ok(());
+        };
+        if let Some(deployment) = K::workload(desired) {
+            self.finished.deployment = match sent {
+                Sent::Applied(copy) => K::workload(&copy).cloned(),
+                Sent::UpToDate(seen) => {
+                    Some(seen.deployment(&self.service.namespace, &deployment.name_any()))
+                }
+            };
+        }
+        Ok(())
+    }
+
+    /// Applies `desired` unless the watch shows it up to date (loading the kind's schema
+    /// first, once, when the watch holds a record of the child).
+    async fn apply<K: Child>(
+        &mut self,
+        observed: &Index<K::Object>,
+        desired: &K::Object,
+    ) -> Result<Sent<K::Object>, kube::Error> {
         let meta = desired.meta();
         let namespace = meta.namespace.as_deref().unwrap_or_default();
-        observed.get(namespace, meta.name.as_deref().unwrap_or_default())?;
-        self.schemas.ensure(self.client, &K::api_version(&())).await;
-        up_to_date(observed, self.schemas, desired)
-    }
-
-    /// Applies `desired` unless the watch shows it up to date; returns the server's copy when
-    /// it was sent.
-    pub(super) async fn apply<K: Child>(
-        &mut self,
-        observed: &Index<K>,
-        desired: &K,
-    ) -> Result<Option<K>, kube::Error> {
-        if self.up_to_date(observed, desired).await.is_some() {
-            return Ok(None);
+        if observed
+            .get(namespace, meta.name.as_deref().unwrap_or_default())
+            .is_some()
+        {
+            self.schemas
+                .ensure(self.client, &K::Object::api_version(&()))
+                .await;
+            if let Some(seen) = up_to_date(observed, self.schemas, desired) {
+                return Ok(Sent::UpToDate(seen));
+            }
         }
-        self.sent += 1;
-        apply(self.client, desired).await.map(Some)
-    }
-
-    /// The Deployment, applied unless up to date, as the status reads it.
-    pub(super) async fn deployment(
-        &mut self,
-        observed: &Index<Deployment>,
-        desired: &Deployment,
-    ) -> Result<Deployment, kube::Error> {
-        if let Some(seen) = self.up_to_date(observed, desired).await {
-            return Ok(seen.deployment(&self.service.namespace, &desired.name_any()));
-        }
-        self.sent += 1;
-        apply(self.client, desired).await
+        self.finished.sent += 1;
+        apply(self.client, desired).await.map(Sent::Applied)
     }
 
     /// Autoscaling switched on: before the operator's apply leaves `spec.replicas` out, a second
     /// field manager applies the current count, so server-side apply keeps the field (it would
     /// otherwise remove it, and the Deployment would fall to one pod until the autoscaler
     /// acts). The autoscaler's updates then own it. One request, once per switch.
-    pub(super) async fn hand_over_replicas(
+    async fn hand_over_replicas(
         &mut self,
-        observed: &Index<Deployment>,
+        observed: &Index<()>,
         desired: &Deployment,
     ) -> Result<(), kube::Error> {
         let autoscaled = desired.spec.as_ref().is_some_and(|s| s.replicas.is_none());
@@ -111,7 +188,7 @@ impl Run<'_> {
         let (true, false, Some(replicas)) = (autoscaled, handed_over, replicas) else {
             return Ok(());
         };
-        self.sent += 1;
+        self.finished.sent += 1;
         let handover = serde_json::json!({
             "apiVersion": "apps/v1",
             "kind": "Deployment",
@@ -128,97 +205,20 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// A child the spec may switch off (autoscaler, disruption budget, network policy):
-    /// applied when desired, deleted when not and ours.
-    pub(super) async fn switchable<K: Child>(
+    /// Deletes every copy of the kind this DiceService created except `desired`: all of
+    /// them when the spec switched the child off, the old one when it moved (a dashboard
+    /// to another namespace).
+    async fn delete_copies_not<K: Child>(
         &mut self,
-        observed: &Index<K>,
-        desired: Option<&K>,
+        observed: &Index<K::Object>,
+        desired: Option<&K::Object>,
     ) -> Result<(), kube::Error> {
-        if let Some(desired) = desired {
-            self.apply(observed, desired).await?;
-        } else {
-            self.delete_if_ours(observed).await?;
-        }
-        Ok(())
-    }
-
-    /// Deletes the object of kind `K` under the DiceService's name if the watch shows it is
-    /// this DiceService's.
-    async fn delete_if_ours<K: Child>(&mut self, observed: &Index<K>) -> Result<(), kube::Error> {
-        let (namespace, name) = (&self.service.namespace, &self.service.name);
-        let ours = observed.get(namespace, name).is_some_and(|seen| {
-            ownership::claim(&seen.meta(namespace, name), self.service) == Claim::Ours
-        });
-        if ours {
-            self.sent += 1;
-            delete::<K>(self.client, &self.service.namespace, name).await?;
-        }
-        Ok(())
-    }
-
-    /// A Prometheus Operator child: applied when served, skipped and reported when not, and
-    /// deleted when the spec switched it off. A refusal by the API (an admission webhook, a
-    /// schema) is reported rather than retried: only a spec change can fix it.
-    pub(super) async fn optional<K: Child>(
-        &mut self,
-        kind: MonitoringKind,
-        observed: &Index<K>,
-        desired: Option<&K>,
-    ) -> Result<(), kube::Error> {
-        let name = self.service.name.clone();
-        let served = self.served.is_served(kind);
-        let Some(desired) = desired else {
-            if served {
-                self.delete_if_ours(observed).await?;
+        let keep = desired.map(ObjectKey::of);
+        for copy in owned_copies(observed, self.service) {
+            if keep.as_ref() != Some(&copy) {
+                self.finished.sent += 1;
+                delete::<K::Object>(self.client, copy.namespace(), copy.name()).await?;
             }
-            return Ok(());
-        };
-        if !served {
-            let message = format!(
-                "the {} CRD ({}) is not installed; install the Prometheus Operator CRDs",
-                kind.kind(),
-                kind.crd_name()
-            );
-            self.report(kind.kind(), name, ChildState::Skipped, Some(message));
-            return Ok(());
-        }
-        match refused(self.apply(observed, desired).await)? {
-            Ok(_) => self.report(kind.kind(), name, ChildState::Applied, None),
-            Err(why) => self.report(kind.kind(), name, ChildState::Failed, Some(why)),
-        }
-        Ok(())
-    }
-
-    /// The dashboard, in whichever namespace the spec names; copies left in another namespace
-    /// (the spec moved or removed it) are deleted.
-    pub(super) async fn dashboard(
-        &mut self,
-        observed: &Index<ConfigMap>,
-        desired: Option<&ConfigMap>,
-    ) -> Result<(), kube::Error> {
-        let service = self.service;
-        let uid = service.uid.as_deref().unwrap_or_default();
-        for (namespace, name) in dashboards_of(observed, &service.namespace, &service.name, uid) {
-            let keep = desired.is_some_and(|d| {
-                d.namespace().as_deref() == Some(namespace.as_str()) && d.name_any() == name
-            });
-            if !keep {
-                self.sent += 1;
-                delete::<ConfigMap>(self.client, &namespace, &name).await?;
-            }
-        }
-        let Some(desired) = desired else {
-            return Ok(());
-        };
-        let name = format!(
-            "{}/{}",
-            desired.namespace().unwrap_or_default(),
-            desired.name_any()
-        );
-        match refused(self.apply(observed, desired).await)? {
-            Ok(_) => self.report("ConfigMap", name, ChildState::Applied, None),
-            Err(why) => self.report("ConfigMap", name, ChildState::Failed, Some(why)),
         }
         Ok(())
     }
@@ -226,40 +226,36 @@ impl Run<'_> {
     /// A required child's outcome: a refusal retrying cannot fix is kept for the status
     /// (`None`) instead of failing the reconcile, so the user learns what to change and the
     /// operator does not retry the same request every few seconds.
-    pub(super) fn required<K: Child, T>(
+    fn required<K: Child, T>(
         &mut self,
-        child: &K,
+        child: &K::Object,
         result: Result<T, kube::Error>,
     ) -> Result<Option<T>, kube::Error> {
         match refused(result)? {
             Ok(value) => Ok(Some(value)),
             Err(why) => {
-                let meta = child.meta();
-                self.refused.push(format!(
-                    "{} {}/{}: {why}",
-                    K::kind(&()),
-                    meta.namespace.as_deref().unwrap_or_default(),
-                    meta.name.as_deref().unwrap_or_default(),
+                self.finished.refused.push(format!(
+                    "{} {}: {why}",
+                    K::Object::kind(&()),
+                    ObjectKey::of(child)
                 ));
                 Ok(None)
             }
         }
     }
 
-    /// [`Self::required`] for a child the spec may switch off; deleting one is not refused.
-    pub(super) fn required_if<K: Child>(
-        &mut self,
-        desired: Option<&K>,
-        result: Result<(), kube::Error>,
-    ) -> Result<(), kube::Error> {
-        match desired {
-            Some(child) => self.required(child, result).map(drop),
-            None => result,
-        }
+    fn report_not_served<K: Child>(&mut self, kind: MonitoringKind, desired: &K::Object) {
+        let message = format!(
+            "the {} CRD ({}) is not installed; install the Prometheus Operator CRDs",
+            kind.kind(),
+            kind.crd_name()
+        );
+        let name = K::reported_name(desired);
+        self.report(kind.kind(), name, ChildState::Skipped, Some(message));
     }
 
     fn report(&mut self, kind: &str, name: String, state: ChildState, message: Option<String>) {
-        self.monitoring.push(ChildStatus {
+        self.finished.monitoring.push(ChildStatus {
             kind: kind.to_owned(),
             name,
             state,

@@ -78,8 +78,8 @@ impl<K> Index<K> {
         self.len() == 0
     }
 
-    /// The dashboards (namespace, name and record) whose owner is the DiceService `uid`.
-    pub fn dashboards_owned_by(&self, uid: &str) -> Vec<(String, String, Arc<Seen>)> {
+    /// The dashboards whose owner is the DiceService `uid`, with their records.
+    pub fn dashboards_owned_by(&self, uid: &str) -> Vec<(ObjectKey, Arc<Seen>)> {
         let owners = self
             .inner
             .owners
@@ -90,14 +90,7 @@ impl<K> Index<K> {
             .get(uid)
             .into_iter()
             .flatten()
-            .filter_map(|key| {
-                let seen = records.get(key)?;
-                Some((
-                    key.namespace().to_owned(),
-                    key.name().to_owned(),
-                    seen.clone(),
-                ))
-            })
+            .filter_map(|key| Some((key.clone(), records.get(key)?.clone())))
             .collect()
     }
 
@@ -231,7 +224,7 @@ mod tests {
         let mut keys: Vec<String> = index
             .dashboards_owned_by(uid)
             .into_iter()
-            .map(|(namespace, name, _)| format!("{namespace}/{name}"))
+            .map(|(key, _)| key.to_string())
             .collect();
         keys.sort();
         keys

@@ -19,14 +19,8 @@ pub use lean::LeanMeta;
 pub use schemas::ChildSchemas;
 pub use seen::Seen;
 
-use crate::children::APPLIED_HASH_ANNOTATION;
-use crate::prometheus_operator::{AlertmanagerConfig, Probe, PrometheusRule, ServiceMonitor};
+use crate::children::{APPLIED_HASH_ANNOTATION, Child, Family, Make, PerKind, Visit};
 use crate::served::{MonitoringKind, ServedKinds};
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service, ServiceAccount};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::Resource;
 use serde::Serialize;
 use std::sync::Arc;
@@ -37,98 +31,69 @@ use std::time::Duration;
 /// reconciles re-applied that kind blind; waiting costs less than sending every child again.
 const FIRST_LIST_WAIT: Duration = Duration::from_secs(60);
 
+/// Each kind's store of what its watch shows.
+#[derive(Debug)]
+pub enum Observed {}
+
+impl Family for Observed {
+    type Of<K: Child> = Index<K::Object>;
+}
+
 /// The reflector stores of every owned kind (filled by the controller's watches).
 #[derive(Clone)]
 pub struct ObservedChildren {
-    pub deployments: Index<Deployment>,
-    pub services: Index<Service>,
-    pub accounts: Index<ServiceAccount>,
-    /// History claims.
-    pub claims: Index<PersistentVolumeClaim>,
-    /// Dashboards, in any namespace.
-    pub config_maps: Index<ConfigMap>,
-    pub autoscalers: Index<HorizontalPodAutoscaler>,
-    pub disruption_budgets: Index<PodDisruptionBudget>,
-    pub network_policies: Index<NetworkPolicy>,
-    /// Filled once the kind is served; empty (so always applied) before.
-    pub service_monitors: Index<ServiceMonitor>,
-    pub prometheus_rules: Index<PrometheusRule>,
-    pub probes: Index<Probe>,
-    pub alertmanager_configs: Index<AlertmanagerConfig>,
+    /// One per kind; a Prometheus Operator kind's stays empty (so its child is always applied)
+    /// until the kind is served.
+    pub stores: PerKind<Observed>,
     /// False outside the controller: nothing fills the stores, so nothing is waited for.
     pub watched: bool,
     /// The child kinds' schemas, to know which fields an apply owns.
     pub schemas: Arc<ChildSchemas>,
 }
 
+/// One kind's store without its type, for what goes over every kind.
+struct Store {
+    /// The kind's resource (plural), which `dice_operator_held_entries{map}` names it by.
+    resource: &'static str,
+    served_as: Option<MonitoringKind>,
+    index: Index<()>,
+}
+
 impl ObservedChildren {
     /// Stores nothing ever fills: every child is applied (a reconcile run outside the controller).
     pub fn none() -> Self {
+        struct Empty;
+        impl Make<Observed> for Empty {
+            fn make<K: Child>(&mut self) -> Index<K::Object> {
+                Index::default()
+            }
+        }
         Self {
-            deployments: Index::default(),
-            services: Index::default(),
-            accounts: Index::default(),
-            claims: Index::default(),
-            config_maps: Index::default(),
-            autoscalers: Index::default(),
-            disruption_budgets: Index::default(),
-            network_policies: Index::default(),
-            service_monitors: Index::default(),
-            prometheus_rules: Index::default(),
-            probes: Index::default(),
-            alertmanager_configs: Index::default(),
+            stores: PerKind::from_fn(&mut Empty),
             watched: false,
             schemas: Arc::default(),
         }
     }
 
-    /// Every store, named after its kind (`dice_operator_held_entries{map}`), with the
-    /// monitoring kind that must be served before its watch starts. Destructured without `..`:
-    /// a new child kind must be listed here, and both the size report and the first-list wait
-    /// read this one list.
-    fn stores(&self) -> [(&'static str, Option<MonitoringKind>, Index<()>); 12] {
-        let ObservedChildren {
-            deployments,
-            services,
-            accounts,
-            claims,
-            config_maps,
-            autoscalers,
-            disruption_budgets,
-            network_policies,
-            service_monitors,
-            prometheus_rules,
-            probes,
-            alertmanager_configs,
-            watched: _,
-            schemas: _,
-        } = self;
-        [
-            ("deployments", None, deployments.untyped()),
-            ("services", None, services.untyped()),
-            ("serviceaccounts", None, accounts.untyped()),
-            ("persistentvolumeclaims", None, claims.untyped()),
-            ("configmaps", None, config_maps.untyped()),
-            ("horizontalpodautoscalers", None, autoscalers.untyped()),
-            ("poddisruptionbudgets", None, disruption_budgets.untyped()),
-            ("networkpolicies", None, network_policies.untyped()),
-            (
-                "servicemonitors",
-                Some(MonitoringKind::ServiceMonitor),
-                service_monitors.untyped(),
-            ),
-            (
-                "prometheusrules",
-                Some(MonitoringKind::PrometheusRule),
-                prometheus_rules.untyped(),
-            ),
-            ("probes", Some(MonitoringKind::Probe), probes.untyped()),
-            (
-                "alertmanagerconfigs",
-                Some(MonitoringKind::AlertmanagerConfig),
-                alertmanager_configs.untyped(),
-            ),
-        ]
+    fn untyped(&self) -> Vec<Store> {
+        struct Collect(Vec<Store>);
+        impl Visit<Observed> for Collect {
+            fn visit<K: Child>(&mut self, index: &Index<K::Object>) {
+                // k8s-openapi's and kube-derive's types name their plural statically.
+                let resource = match K::Object::plural(&()) {
+                    std::borrow::Cow::Borrowed(plural) => plural,
+                    std::borrow::Cow::Owned(_) => K::STEM,
+                };
+                self.0.push(Store {
+                    resource,
+                    served_as: K::SERVED_AS,
+                    index: index.untyped(),
+                });
+            }
+        }
+        let mut stores = Collect(Vec::new());
+        self.stores.visit(&mut stores);
+        stores.0
     }
 
     /// Waits (bounded) until every watched store holds its first list, so an operator
@@ -139,11 +104,11 @@ impl ObservedChildren {
         }
         // A monitoring kind's store is waited for only while the kind is served: its watch
         // starts then, and a cluster without the Prometheus Operator must not stall.
-        let stores = self.stores();
+        let stores = self.untyped();
         let all = async {
-            for (_, kind, store) in &stores {
-                if kind.is_none_or(|kind| served.is_served(kind)) {
-                    store.wait_until_ready().await;
+            for store in &stores {
+                if store.served_as.is_none_or(|kind| served.is_served(kind)) {
+                    store.index.wait_until_ready().await;
                 }
             }
         };
@@ -152,9 +117,12 @@ impl ObservedChildren {
         }
     }
 
-    /// Each store's size, named after its kind (`dice_operator_held_entries{map}`).
-    pub fn sizes(&self) -> [(&'static str, usize); 12] {
-        self.stores().map(|(name, _, store)| (name, store.len()))
+    /// Each store's size, named after its kind's resource (`dice_operator_held_entries{map}`).
+    pub fn sizes(&self) -> Vec<(&'static str, usize)> {
+        self.untyped()
+            .into_iter()
+            .map(|store| (store.resource, store.index.len()))
+            .collect()
     }
 }
 

@@ -1,0 +1,49 @@
+//! Which existing objects of a kind this very DiceService created, wherever they are: the ones
+//! the operator may delete when the spec moves or drops a child.
+
+use crate::children::dashboard;
+use crate::controller::observed::Index;
+use crate::controller::ownership::{self, Claim};
+use crate::object_key::ObjectKey;
+use crate::validate::Validated;
+
+/// Dashboards the watches show that this very DiceService created, in any namespace: with its
+/// controller reference in its own namespace, with its owner and uid annotations elsewhere. A
+/// copy without the uid (hand-applied `render` output, another DiceService's) is never deleted.
+pub fn dashboards_of<K>(
+    observed: &Index<K>,
+    namespace: &str,
+    name: &str,
+    uid: &str,
+) -> Vec<ObjectKey> {
+    let owner = ObjectKey::new(namespace, name).to_string();
+    observed
+        .dashboards_owned_by(uid)
+        .into_iter()
+        .filter(|(_, seen)| {
+            let owned = seen
+                .controller()
+                .is_some_and(|o| o.kind() == "DiceService" && o.uid() == uid);
+            let marked = seen.annotation(dashboard::OWNER_ANNOTATION) == Some(owner.as_str())
+                && seen.annotation(dashboard::OWNER_UID_ANNOTATION) == Some(uid);
+            owned || marked
+        })
+        .map(|(key, _)| key)
+        .collect()
+}
+
+/// Every object of kind `K` the watches show that `service` created: the one under its own
+/// name in its namespace, and the dashboards it placed anywhere.
+pub fn owned_copies<K>(observed: &Index<K>, service: &Validated) -> Vec<ObjectKey> {
+    let (namespace, name) = (&service.namespace, &service.name);
+    let uid = service.uid.as_deref().unwrap_or_default();
+    let mut copies = dashboards_of(observed, namespace, name, uid);
+    let own_name = ObjectKey::new(namespace, name);
+    let ours = observed
+        .get(namespace, name)
+        .is_some_and(|seen| ownership::claim(&seen.meta(namespace, name), service) == Claim::Ours);
+    if ours && !copies.contains(&own_name) {
+        copies.push(own_name);
+    }
+    copies
+}
