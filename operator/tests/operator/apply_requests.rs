@@ -1,13 +1,13 @@
 //! Pins the exact requests a reconcile sends: server-side apply, one field manager, forced.
 
 use crate::support;
-use dice_e2e::FakeApiServer;
 use dice_operator::children;
 use dice_operator::controller::apply::{Applied, apply_children};
 use dice_operator::controller::observed::{Index, ObservedChildren, Seen};
 use dice_operator::crd::DiceService;
 use dice_operator::served::ServedKinds;
 use dice_operator::validate::{Defaults, validate};
+use fake_apiserver::FakeApiServer;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use kube::api::{Patch, PatchParams};

@@ -4,8 +4,8 @@
 use crate::scenario;
 use crate::takeover;
 
-use dice_e2e::FakeApiServer;
-use dice_e2e::kubectl::{kubectl, kubectl_installed, kubectl_with_input};
+use fake_apiserver::FakeApiServer;
+use fake_apiserver::kubectl::{kubectl, kubectl_installed, kubectl_with_input};
 use scenario::Cluster;
 use std::time::Duration;
 
@@ -37,7 +37,7 @@ async fn a_good_kubernetes_citizen_against_the_fake_api_server() {
     }
     let server = FakeApiServer::new();
     let served = server.serve_locally().await.unwrap();
-    let kubelet = tokio::spawn(dice_e2e::kubelet::simulate(server.client()));
+    let kubelet = tokio::spawn(fake_apiserver::kubelet::simulate(server.client()));
     let writes = server.clone();
     let cluster = Cluster {
         writes: Some(Box::new(move || writes.writes_except_leases())),

@@ -3,10 +3,10 @@
 //! Ready with exactly one of each child, nothing crashes, retries stay bounded, and once
 //! converged the operator writes nothing more.
 
-use dice_e2e::faults::{FaultPlan, Faults};
 use dice_operator::controller::retry::BACKOFF_MAX;
 use dice_operator::crd::DiceService;
 use dice_operator::metrics::OperatorMetrics;
+use fake_apiserver::faults::{FaultPlan, Faults};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use kube::api::{Api, ListParams};
@@ -95,7 +95,7 @@ async fn the_operator_converges_through_injected_faults_without_duplicates() {
     let faults = Faults::new(plan());
     let metrics = Arc::new(OperatorMetrics::default());
     let operator = start_operator(&server.client_with_faults(faults.clone()), metrics.clone());
-    let kubelet = tokio::spawn(dice_e2e::kubelet::simulate(client.clone()));
+    let kubelet = tokio::spawn(fake_apiserver::kubelet::simulate(client.clone()));
 
     let services: Api<DiceService> = Api::namespaced(client.clone(), "default");
     for n in 0..SERVICES {

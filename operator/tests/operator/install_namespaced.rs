@@ -36,7 +36,7 @@ async fn with_watched_namespaces_the_operator_runs_on_roles_alone() {
     let objects = documents(&rendered);
     apply_all(&served.kubeconfig, rendered).await;
     let (mut operator, account, log) = start_installed(&objects, &served);
-    let kubelet = tokio::spawn(dice_e2e::kubelet::simulate(server.client()));
+    let kubelet = tokio::spawn(fake_apiserver::kubelet::simulate(server.client()));
 
     let shop = admin("shop");
     shop.kubectl(&[

@@ -6,8 +6,8 @@
 use crate::chart::{FULL_VALUES, chart, documents, helm, template};
 use crate::scenario::{self, Cluster};
 use crate::support::repo;
-use dice_e2e::kubectl::{kubectl_installed, kubectl_with_input};
-use dice_e2e::{FakeApiServer, Served};
+use fake_apiserver::kubectl::{kubectl_installed, kubectl_with_input};
+use fake_apiserver::{FakeApiServer, Served};
 use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -164,7 +164,7 @@ async fn the_install_manifest_applies_and_the_operator_runs_with_exactly_its_rba
     );
 
     let (mut operator, account, log) = start_installed(&objects, &served);
-    let kubelet = tokio::spawn(dice_e2e::kubelet::simulate(server.client()));
+    let kubelet = tokio::spawn(fake_apiserver::kubelet::simulate(server.client()));
 
     let shop = admin("shop");
     shop.create_namespace().await;

@@ -1,9 +1,9 @@
 //! Leader election against the fake API server: racing candidates (one wins), release and
 //! expiry hand-overs, a takeover noticed by the holder, and the renew deadline under an outage.
 
-use dice_e2e::FakeApiServer;
-use dice_e2e::faults::{FaultPlan, Faults};
 use dice_operator::leader::{Elector, LeaseSettings, Lost};
+use fake_apiserver::FakeApiServer;
+use fake_apiserver::faults::{FaultPlan, Faults};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;

@@ -2,8 +2,8 @@
 //! the other waits; SIGTERM to the leader releases the lease and the standby takes over within
 //! one retry period and reconciles what comes next.
 
-use dice_e2e::FakeApiServer;
 use dice_operator::crd::DiceService;
+use fake_apiserver::FakeApiServer;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 use kube::api::{Api, PostParams};
@@ -151,7 +151,7 @@ async fn two_replicas_one_leader_and_a_hand_over_on_sigterm() {
         .create(&PostParams::default(), &DiceService::crd())
         .await
         .unwrap();
-    let kubelet = tokio::spawn(dice_e2e::kubelet::simulate(client.clone()));
+    let kubelet = tokio::spawn(fake_apiserver::kubelet::simulate(client.clone()));
     let services: Api<DiceService> = Api::namespaced(client.clone(), "default");
 
     let mut first = Replica::start("first", &served.kubeconfig);

@@ -2,9 +2,9 @@
 //! what another manager adds stays theirs, without the operator re-applying or undoing it.
 
 use crate::support::{self, cluster_with_crd, deployment_applies, eventually, start_operator};
-use dice_e2e::kubectl::{kubectl, kubectl_installed};
 use dice_operator::crd::DiceService;
 use dice_operator::metrics::OperatorMetrics;
+use fake_apiserver::kubectl::{kubectl, kubectl_installed};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Container;
 use kube::api::Api;

@@ -7,9 +7,9 @@
 use crate::monitoring::install_prometheus_operator_crds;
 use crate::scenario::crd_files;
 use crate::support::{self, eventually, repo};
-use dice_e2e::FakeApiServer;
 use dice_operator::crd::DiceService;
 use dice_operator::metrics::OperatorMetrics;
+use fake_apiserver::FakeApiServer;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, PostParams};
@@ -66,14 +66,14 @@ async fn cluster_for_full_example() -> (FakeApiServer, kube::Client, Value, Join
     let client = install_crds(&server).await;
     support::create_namespaces(&client, &["monitoring"]).await;
     let spec = full_example(&client).await;
-    let kubelet = tokio::spawn(dice_e2e::kubelet::simulate(client.clone()));
+    let kubelet = tokio::spawn(fake_apiserver::kubelet::simulate(client.clone()));
     (server, client, spec, kubelet)
 }
 
 /// Writes (not reads) in the request log from index `from` on, but the simulated kubelet's and
 /// controllers' status churn.
 fn writes_since(server: &FakeApiServer, from: usize) -> Vec<String> {
-    let simulated = format!("fieldManager={}", dice_e2e::kubelet::MANAGER);
+    let simulated = format!("fieldManager={}", fake_apiserver::kubelet::MANAGER);
     server
         .requests()
         .into_iter()

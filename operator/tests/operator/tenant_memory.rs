@@ -4,8 +4,8 @@
 //! operator from 19 to 210 MiB, 248 MiB on a restart).
 
 use crate::scenario::{Cluster, Operator};
-use dice_e2e::FakeApiServer;
 use dice_operator::crd::DiceService;
+use fake_apiserver::FakeApiServer;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};

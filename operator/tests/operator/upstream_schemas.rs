@@ -4,10 +4,10 @@
 //! ../shared/third_party; without them these tests print `SKIP:` and pass.
 
 use crate::support::third_party;
-use dice_e2e::FakeApiServer;
 use dice_operator::children::{self, Children, dashboard};
 use dice_operator::render::render_manifest;
 use dice_operator::validate::{Defaults, validate};
+use fake_apiserver::FakeApiServer;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,

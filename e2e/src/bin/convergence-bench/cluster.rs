@@ -2,7 +2,7 @@
 //! child kind is served), and DiceServices with an example's spec and the Secrets it names.
 
 use crate::Args;
-use dice_e2e::{FakeApiServer, Served};
+use fake_apiserver::{FakeApiServer, Served};
 use futures_util::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -190,7 +190,7 @@ impl Cluster {
         };
         let example = (args.example != "none").then(|| Path::new(&args.example));
         let spec = example_spec(&client, example).await?;
-        let kubelet = tokio::spawn(dice_e2e::kubelet::simulate(client.clone()));
+        let kubelet = tokio::spawn(fake_apiserver::kubelet::simulate(client.clone()));
         Ok(Self {
             server,
             served,

@@ -1,6 +1,6 @@
 //! The operator's requests by verb and kind, read from the fake API server's request log.
 
-use dice_e2e::RecordedRequest;
+use fake_apiserver::RecordedRequest;
 use std::collections::BTreeMap;
 
 /// What a request did, as the API server's audit log would name it.

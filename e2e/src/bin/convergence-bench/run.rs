@@ -5,7 +5,7 @@ use crate::Args;
 use crate::cluster;
 use crate::process::{Operator, cpu_seconds, memory_mib};
 use crate::requests::{breakdown, is_apply, is_write};
-use dice_e2e::{FakeApiServer, RecordedRequest};
+use fake_apiserver::{FakeApiServer, RecordedRequest};
 use futures_util::StreamExt;
 use kube::runtime::watcher::{self, Event};
 use std::collections::{BTreeMap, HashSet};

@@ -5,8 +5,8 @@
 //! without an engine or the images this prints `SKIP:` and returns.
 
 use crate::support::repo;
-use dice_e2e::FakeApiServer;
 use dice_operator::crd::DiceService;
+use fake_apiserver::FakeApiServer;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use std::process::{Command, Output};
@@ -403,7 +403,7 @@ async fn dice_operator_image_reconciles_under_the_chart_restrictions() {
         .create(&PostParams::default(), &<DiceService as kube::CustomResourceExt>::crd())
         .await
         .unwrap();
-    tokio::spawn(dice_e2e::kubelet::simulate(client.clone()));
+    tokio::spawn(fake_apiserver::kubelet::simulate(client.clone()));
     let name = format!("dice-operator-test-{}", std::process::id());
     let admin = format!("--admin-listen=127.0.0.1:{}", free_port());
     flags.extend([

@@ -4,7 +4,7 @@
 pub mod citizen;
 
 pub use crate::support::repo;
-use dice_e2e::kubectl::{kubectl, kubectl_with_input};
+use fake_apiserver::kubectl::{kubectl, kubectl_with_input};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -1,11 +1,11 @@
 //! Helpers the tests share: paths in the repository and beside it, a fake cluster with the
 //! DiceService CRD, the controller running against it, and polling with a deadline.
 
-use dice_e2e::FakeApiServer;
 use dice_operator::controller::{self, Context};
 use dice_operator::crd::DiceService;
 use dice_operator::metrics::OperatorMetrics;
 use dice_operator::validate::Defaults;
+use fake_apiserver::FakeApiServer;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -120,7 +120,7 @@ pub async fn apply(services: &Api<DiceService>, name: &str, spec: Value) {
 }
 
 /// The operator's applies of Deployments the server has received so far.
-pub fn deployment_applies(server: &dice_e2e::FakeApiServer) -> usize {
+pub fn deployment_applies(server: &fake_apiserver::FakeApiServer) -> usize {
     let manager = format!("fieldManager={}", dice_operator::FIELD_MANAGER);
     server
         .requests()

@@ -4,7 +4,7 @@
 //! dashboards namespace.
 
 use crate::scenario::{self, Cluster};
-use dice_e2e::kubectl::kubectl_with_input;
+use fake_apiserver::kubectl::kubectl_with_input;
 use serde_json::Value;
 
 const VICTIMS: &str = r#"

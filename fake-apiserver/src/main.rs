@@ -1,7 +1,7 @@
 //! Runs the fake Kubernetes API server on 127.0.0.1 and writes a kubeconfig for it.
 
 use clap::Parser;
-use dice_e2e::{FakeApiServer, kubeconfig};
+use fake_apiserver::{FakeApiServer, kubeconfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,15 +80,14 @@ async fn main() -> ExitCode {
         server.enforce_owner_reference_permissions();
     }
     if args.simulate_kubelet {
-        tokio::spawn(dice_e2e::kubelet::simulate(server.client()));
+        tokio::spawn(fake_apiserver::kubelet::simulate(server.client()));
     }
     let serving = match args.fault_seed {
         Some(seed) => {
             println!("injecting faults: seed {seed}, rate {}", args.fault_rate);
-            let faults = dice_e2e::faults::Faults::new(dice_e2e::faults::FaultPlan::uniform(
-                seed,
-                args.fault_rate,
-            ));
+            let faults = fake_apiserver::faults::Faults::new(
+                fake_apiserver::faults::FaultPlan::uniform(seed, args.fault_rate),
+            );
             server.spawn_with_faults(listener, faults)
         }
         None => server.spawn(listener),

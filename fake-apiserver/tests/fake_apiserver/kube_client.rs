@@ -1,7 +1,7 @@
 //! kube-rs against the fake API server, in process: the behaviours the operator relies on.
 
-use dice_e2e::FakeApiServer;
 use dice_operator::crd::DiceService;
+use fake_apiserver::FakeApiServer;
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};

@@ -1,8 +1,8 @@
 //! The real kubectl against the fake API server over HTTP: server-side apply of the CRD and the
 //! minimal example, schema defaults, printer columns, and explain.
 
-use dice_e2e::FakeApiServer;
-use dice_e2e::kubectl::{kubectl, kubectl_installed};
+use fake_apiserver::FakeApiServer;
+use fake_apiserver::kubectl::{kubectl, kubectl_installed};
 use std::path::{Path, PathBuf};
 
 fn repo(path: &str) -> PathBuf {
@@ -33,7 +33,7 @@ async fn run_expecting_failure(config: &Path, args: &[&str]) -> String {
 
 /// A fake API server on 127.0.0.1 with its kubeconfig, or `None` (and a SKIP line) without
 /// kubectl.
-async fn served_for_kubectl() -> Option<dice_e2e::Served> {
+async fn served_for_kubectl() -> Option<fake_apiserver::Served> {
     if !kubectl_installed() {
         println!("SKIP: kubectl is not installed");
         return None;

@@ -5,7 +5,7 @@
 //! not replayed: it needs duplicated list-map keys and built-in defaulting, which the fake does
 //! not do (docs/operator.md, "What still differs from a real API server").
 
-use dice_e2e::FakeApiServer;
+use fake_apiserver::FakeApiServer;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolume};
 use kube::api::{Api, Patch, PatchParams, PostParams};

@@ -2,7 +2,7 @@
 //! namespaces that do not exist or are terminating, `dryRun`, field selectors on fields a kind
 //! does not index, and label-selector watches seeing objects leave and arrive.
 
-use dice_e2e::FakeApiServer;
+use fake_apiserver::FakeApiServer;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
