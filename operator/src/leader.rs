@@ -38,8 +38,16 @@ pub enum Lost {
 pub struct Elector {
     api: Api<Lease>,
     settings: LeaseSettings,
-    /// The last record seen (holder, renew time) and when this replica first saw it.
-    observed: Mutex<Option<(String, Option<Timestamp>, Instant)>>,
+    /// The last record seen and when this replica first saw it.
+    observed: Mutex<Option<SeenRecord>>,
+}
+
+/// A lease record as this replica saw it, by its own clock.
+#[derive(Debug)]
+struct SeenRecord {
+    holder: String,
+    renewed: Option<Timestamp>,
+    first_seen: Instant,
 }
 
 impl Elector {
@@ -186,14 +194,14 @@ impl Elector {
         );
         let mut observed = self.observed.lock().unwrap_or_else(|p| p.into_inner());
         let seen_at = match &*observed {
-            Some((seen_holder, seen_renewed, at))
-                if seen_holder == holder && *seen_renewed == renewed =>
-            {
-                *at
-            }
+            Some(seen) if seen.holder == holder && seen.renewed == renewed => seen.first_seen,
             _ => {
                 let now = Instant::now();
-                *observed = Some((holder.to_owned(), renewed, now));
+                *observed = Some(SeenRecord {
+                    holder: holder.to_owned(),
+                    renewed,
+                    first_seen: now,
+                });
                 now
             }
         };

@@ -108,8 +108,8 @@ fn rendered_for(existing: &ObjectMeta, service: &Validated) -> bool {
     label(MANAGED_BY.0) == Some(MANAGED_BY.1) && label(INSTANCE) == Some(service.name.as_str())
 }
 
-/// Objects that exist under a child's name and are not this DiceService's, one sentence each,
-/// and how many requests finding out took. The watches' stores answer for objects carrying
+/// Objects that exist under a child's name and are not this DiceService's, and how many
+/// requests finding out took. The watches' stores answer for objects carrying
 /// the operator's labels; a child missing from them is looked up once (a victim's object has
 /// no such label, so it is never in a store). A Prometheus Operator kind that is not served
 /// has no objects to check.
@@ -119,7 +119,7 @@ pub async fn not_owned(
     children: &Children,
     observed: &ObservedChildren,
     served: &ServedKinds,
-) -> Result<(Vec<String>, usize), kube::Error> {
+) -> Result<Claims, kube::Error> {
     let mut check = Check {
         client,
         service,
@@ -131,8 +131,20 @@ pub async fn not_owned(
     children.visit_pairs(&observed.stores, &mut check).await;
     match check.error {
         Some(error) => Err(error),
-        None => Ok((check.problems, check.requests)),
+        None => Ok(Claims {
+            foreign: check.problems,
+            lookups: check.requests,
+        }),
     }
+}
+
+/// What checking every child's name found.
+#[derive(Debug)]
+pub struct Claims {
+    /// Objects under a child's name that are somebody else's, one sentence each.
+    pub foreign: Vec<String>,
+    /// GET requests sent for children the watches had not seen.
+    pub lookups: usize,
 }
 
 struct Check<'a> {

@@ -14,10 +14,18 @@ pub struct Rules {
     pub memory_without_limit_mib: f64,
 }
 
+/// What an alert is when the spec does not override it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AlertDefaults {
+    pub threshold: f64,
+    pub for_: &'static str,
+    pub severity: Severity,
+}
+
 impl AlertName {
     /// Threshold, `for` and severity when the spec does not override them.
-    pub fn defaults(self) -> (f64, &'static str, Severity) {
-        match self {
+    pub fn defaults(self) -> AlertDefaults {
+        let (threshold, for_, severity) = match self {
             AlertName::HighErrorRate => (0.05, "5m", Severity::Critical),
             AlertName::SlowResponseTime => (1.0, "10m", Severity::Warning),
             AlertName::ServiceDown => (0.0, "2m", Severity::Critical),
@@ -25,6 +33,11 @@ impl AlertName {
             AlertName::ProbeFailing => (0.0, "3m", Severity::Critical),
             AlertName::HighMemoryUsage => (0.9, "5m", Severity::Warning),
             AlertName::PodRestarting => (0.0, "5m", Severity::Warning),
+        };
+        AlertDefaults {
+            threshold,
+            for_,
+            severity,
         }
     }
 }
@@ -113,12 +126,15 @@ pub fn alert_labels(
 }
 
 fn resolve(name: AlertName, spec: &AlertSpec) -> Alert {
-    let (threshold, for_, severity) = name.defaults();
+    let defaults = name.defaults();
     Alert {
         name,
-        threshold: spec.threshold.unwrap_or(threshold),
-        for_: spec.for_.clone().unwrap_or_else(|| for_.to_owned()),
-        severity: spec.severity.unwrap_or(severity),
+        threshold: spec.threshold.unwrap_or(defaults.threshold),
+        for_: spec
+            .for_
+            .clone()
+            .unwrap_or_else(|| defaults.for_.to_owned()),
+        severity: spec.severity.unwrap_or(defaults.severity),
     }
 }
 

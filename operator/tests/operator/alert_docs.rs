@@ -252,7 +252,8 @@ fn the_operator_pages_alert_table_matches_the_defaults() {
     .unwrap();
     writeln!(table, "|---|---|---|").unwrap();
     for (name, _) in RulesSpec::default().alerts() {
-        let (threshold, for_, severity) = name.defaults();
+        let defaults = name.defaults();
+        let (threshold, for_) = (defaults.threshold, defaults.for_);
         let entry = GeneratedAlert::Rule(name).entry();
         let value = match entry.threshold {
             Some(_) => format!("{threshold} for {for_}"),
@@ -264,7 +265,7 @@ fn the_operator_pages_alert_table_matches_the_defaults() {
             name.as_str(),
             name.field(),
             entry.threshold.unwrap_or("unused"),
-            severity.as_str()
+            defaults.severity.as_str()
         )
         .unwrap();
     }

@@ -60,15 +60,14 @@ pub async fn apply_children(
     observed: &ObservedChildren,
     served: &ServedKinds,
 ) -> Result<Applied, kube::Error> {
-    let (not_owned, lookups) =
-        ownership::not_owned(client, service, children, observed, served).await?;
-    if !not_owned.is_empty() {
+    let claims = ownership::not_owned(client, service, children, observed, served).await?;
+    if !claims.foreign.is_empty() {
         return Ok(Applied {
-            sent: lookups,
-            outcome: Outcome::NotOwned(not_owned),
+            sent: claims.lookups,
+            outcome: Outcome::NotOwned(claims.foreign),
         });
     }
-    let mut run = Run::new(client, &observed.schemas, service, served, lookups);
+    let mut run = Run::new(client, &observed.schemas, service, served, claims.lookups);
     children.visit_pairs(&observed.stores, &mut run).await;
     let finished = run.finish()?;
     // Without a refusal, the Deployment was applied (or seen up to date).
