@@ -5,34 +5,30 @@
 //! [`PerKind`], so adding a kind is one module and one line here.
 
 use super::child::{Child, Lifecycle};
-use super::{
-    alertmanager_config, autoscaler, dashboard, data_volume, deployment, disruption_budget,
-    network_policy, probe, rules, service, service_account, service_monitor,
-};
 use crate::served::MonitoringKind;
 use std::borrow::Cow;
 use std::future::Future;
 use std::ops::ControlFlow;
 
 child_kinds! {
-    service_account: ServiceAccount => service_account::ServiceAccountChild,
+    service_account: ServiceAccount => super::service_account::ServiceAccountChild,
     /// The claim holding the SQLite history, when `spec.history.storage` asks for one; before
     /// the Deployment whose pods mount it.
-    data_volume: DataVolume => data_volume::DataVolumeChild,
-    deployment: Deployment => deployment::DeploymentChild,
-    service: Service => service::ServiceChild,
+    data_volume: DataVolume => super::data_volume::DataVolumeChild,
+    deployment: Deployment => super::deployment::DeploymentChild,
+    service: Service => super::service::ServiceChild,
     /// With `spec.autoscaling`.
-    autoscaler: Autoscaler => autoscaler::AutoscalerChild,
+    autoscaler: Autoscaler => super::autoscaler::AutoscalerChild,
     /// Whenever more than one pod can run.
-    disruption_budget: DisruptionBudget => disruption_budget::DisruptionBudgetChild,
+    disruption_budget: DisruptionBudget => super::disruption_budget::DisruptionBudgetChild,
     /// With `spec.networkPolicy.enabled`.
-    network_policy: NetworkPolicy => network_policy::NetworkPolicyChild,
-    service_monitor: ServiceMonitor => service_monitor::ServiceMonitorChild,
-    prometheus_rule: PrometheusRule => rules::PrometheusRuleChild,
-    probe: Probe => probe::ProbeChild,
-    alertmanager_config: AlertmanagerConfig => alertmanager_config::AlertmanagerConfigChild,
+    network_policy: NetworkPolicy => super::network_policy::NetworkPolicyChild,
+    service_monitor: ServiceMonitor => super::service_monitor::ServiceMonitorChild,
+    prometheus_rule: PrometheusRule => super::rules::PrometheusRuleChild,
+    probe: Probe => super::probe::ProbeChild,
+    alertmanager_config: AlertmanagerConfig => super::alertmanager_config::AlertmanagerConfigChild,
     /// In whichever namespace `spec.monitoring.dashboard` names.
-    dashboard: Dashboard => dashboard::DashboardChild,
+    dashboard: Dashboard => super::dashboard::DashboardChild,
 }
 
 /// What a [`PerKind`] holds for each kind: `Of<K>` for the kind `K`.
