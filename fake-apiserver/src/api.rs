@@ -1,5 +1,6 @@
 //! The HTTP surface: Kubernetes REST paths → store operations, with real status codes and bodies.
 
+use crate::list_options::ListOptions;
 use crate::managed_fields::Writer;
 use crate::selectors::Selector;
 use crate::status::ApiError;
@@ -252,9 +253,18 @@ fn resource(
     let name = target.name.as_deref();
     let validation =
         FieldValidation::from_param(params.get("fieldValidation").map(String::as_str))?;
+    let listing = ListOptions::from_query(params);
+    if method == Method::GET && name.is_none() {
+        listing.validate(lock(store).watch_list_enabled)?;
+    }
     let object = match (method.as_str(), name) {
-        ("GET", None) if params.get("watch").is_some_and(|w| w == "true" || w == "1") => {
-            let since = params.get("resourceVersion").and_then(|v| v.parse().ok());
+        ("GET", None) if listing.watch => {
+            // A streaming list starts from the current objects whatever version it names
+            // (`NotOlderThan`), then marks their end with a bookmark.
+            let since = params
+                .get("resourceVersion")
+                .and_then(|v| v.parse().ok())
+                .filter(|_| !listing.streams_initial_events());
             let timeout = params
                 .get("timeoutSeconds")
                 .and_then(|v| v.parse().ok())
@@ -266,9 +276,9 @@ fn resource(
                     namespace: target.namespace,
                     selector,
                     since,
-                    bookmarks: params
-                        .get("allowWatchBookmarks")
-                        .is_some_and(|b| b == "true"),
+                    bookmarks: listing.allow_watch_bookmarks,
+                    initial_events_end: listing.streams_initial_events()
+                        && listing.allow_watch_bookmarks,
                     timeout,
                     metadata_only,
                 },

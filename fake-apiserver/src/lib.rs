@@ -15,8 +15,10 @@
 //!   `metadata.generation`; 409 on stale resourceVersions; `Status` error bodies.
 //! - Server-side apply and `managedFields` by structured-merge-diff's rules, from each kind's
 //!   schema (the `structured-merge` crate): ownership, pruning, `409` per conflicting field.
-//! - Watches with replay from a resourceVersion, bookmarks, `410 Gone`; label and field
-//!   selectors (the fields each kind indexes).
+//! - Watches with replay from a resourceVersion, bookmarks, `410 Gone`; streaming lists
+//!   (`sendInitialEvents`, the WatchList feature: on as in Kubernetes 1.32 and 1.34+, or off as
+//!   in 1.33, refused with its `422`); list options validated as apimachinery does; label and
+//!   field selectors (the fields each kind indexes).
 //! - Finalizers, `deletionTimestamp`, background garbage collection by owner references,
 //!   OwnerReferencesPermissionEnforcement when asked; namespaces that must exist.
 //! - CRDs registered at run time: defaulting, schema and CEL validation (`crd-admission`, the
@@ -62,6 +64,7 @@ pub mod faults;
 pub mod field_types;
 pub mod kubectl;
 pub mod kubelet;
+pub mod list_options;
 pub mod managed_fields;
 mod openapi;
 mod protobuf;
@@ -125,6 +128,12 @@ impl FakeApiServer {
     /// hardened clusters run it.
     pub fn enforce_owner_reference_permissions(&self) {
         lock(&self.store).owner_references_enforced = true;
+    }
+
+    /// Turns the WatchList feature gate off, as Kubernetes 1.33 ships it: streaming lists
+    /// (`sendInitialEvents`) are then refused with `422 Invalid`.
+    pub fn disable_watch_list(&self) {
+        lock(&self.store).watch_list_enabled = false;
     }
 
     pub fn router(&self) -> Router {

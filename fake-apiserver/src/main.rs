@@ -35,6 +35,10 @@ struct Args {
     /// `blockOwnerDeletion`, and `delete` on an object to change its owner references.
     #[arg(long, env = "FAKE_APISERVER_OWNER_REFERENCES_PERMISSION_ENFORCEMENT")]
     owner_references_permission_enforcement: bool,
+    /// Serve streaming lists (`sendInitialEvents`, the WatchList feature gate, on by default
+    /// in Kubernetes 1.32 and from 1.34); `false` refuses them as 1.33 does.
+    #[arg(long, env = "FAKE_APISERVER_WATCH_LIST", default_value_t = true, action = clap::ArgAction::Set)]
+    watch_list: bool,
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {
@@ -78,6 +82,9 @@ async fn main() -> ExitCode {
     let server = FakeApiServer::new();
     if args.owner_references_permission_enforcement {
         server.enforce_owner_reference_permissions();
+    }
+    if !args.watch_list {
+        server.disable_watch_list();
     }
     if args.simulate_kubelet {
         tokio::spawn(fake_apiserver::kubelet::simulate(server.client()));

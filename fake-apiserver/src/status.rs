@@ -104,10 +104,16 @@ impl ApiError {
                     .iter()
                     .map(|cause| {
                         let (field, message) = cause.split_once(": ").unwrap_or(("", cause));
-                        json!({"reason": "FieldValueInvalid", "field": field, "message": message})
+                        json!({"reason": cause_reason(message), "field": field, "message": message})
                     })
                     .collect();
-                body["details"] = json!({"name": name, "kind": kind, "causes": causes});
+                // `ListOptions.meta.k8s.io`: the details name the kind and group apart.
+                body["details"] = match kind.split_once('.') {
+                    Some((kind, group)) => {
+                        json!({"name": name, "group": group, "kind": kind, "causes": causes})
+                    }
+                    None => json!({"name": name, "kind": kind, "causes": causes}),
+                };
             }
             ApiError::ApplyConflict { causes } => {
                 let causes: Vec<_> = causes
@@ -122,6 +128,24 @@ impl ApiError {
         }
         body
     }
+}
+
+/// The `StatusCause` reason of a `field.Error`, from the words its message starts with
+/// (`Forbidden: …` is `FieldValueForbidden`, as `field.ErrorType` names them).
+fn cause_reason(message: &str) -> &'static str {
+    const REASONS: [(&str, &str); 7] = [
+        ("Forbidden", "FieldValueForbidden"),
+        ("Unsupported value", "FieldValueNotSupported"),
+        ("Required value", "FieldValueRequired"),
+        ("Duplicate value", "FieldValueDuplicate"),
+        ("Too long", "FieldValueTooLong"),
+        ("Too many", "FieldValueTooMany"),
+        ("Not found", "FieldValueNotFound"),
+    ];
+    REASONS
+        .iter()
+        .find(|(words, _)| message.starts_with(words))
+        .map_or("FieldValueInvalid", |(_, reason)| reason)
 }
 
 impl IntoResponse for ApiError {

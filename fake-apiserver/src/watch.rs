@@ -1,5 +1,5 @@
-//! Watch streams: initial ADDED events (or a replay from a resourceVersion), live events,
-//! periodic bookmarks, `410 Gone` as an ERROR event when the version is too old, and a timeout.
+//! Watch streams: initial ADDED events (or a replay from a resourceVersion), the bookmark that
+//! ends a streaming list's initial events, live events, periodic bookmarks, `410 Gone` as an ERROR event when the version is too old, and a timeout.
 
 use crate::SharedStore;
 use crate::resources::ResourceType;
@@ -23,6 +23,9 @@ pub struct WatchRequest {
     /// `None` or `0`: start with the current objects as ADDED events.
     pub since: Option<u64>,
     pub bookmarks: bool,
+    /// A streaming list (`sendInitialEvents=true`): after the current objects, a bookmark
+    /// annotated `k8s.io/initial-events-end` at their resourceVersion.
+    pub initial_events_end: bool,
     pub timeout: Duration,
     /// `as=PartialObjectMetadata`: each object's metadata only.
     pub metadata_only: bool,
@@ -120,6 +123,19 @@ async fn stream_events(
             .await
             .is_err()
         {
+            return;
+        }
+    }
+    if request.initial_events_end {
+        let end = json!({
+            "kind": request.resource.kind,
+            "apiVersion": request.resource.api_version(),
+            "metadata": {
+                "resourceVersion": last_seen.to_string(),
+                "annotations": {"k8s.io/initial-events-end": "true"},
+            },
+        });
+        if tx.send(line("BOOKMARK", &end, false)).await.is_err() {
             return;
         }
     }

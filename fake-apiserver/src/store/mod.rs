@@ -112,6 +112,8 @@ pub struct Store {
     /// The OwnerReferencesPermissionEnforcement admission plugin is on (the API layer checks
     /// writes against it).
     pub owner_references_enforced: bool,
+    /// The WatchList feature gate: streaming lists (`sendInitialEvents`) are served.
+    pub watch_list_enabled: bool,
 }
 
 impl Store {
@@ -129,6 +131,7 @@ impl Store {
             writes: 0,
             lease_writes: 0,
             owner_references_enforced: self.owner_references_enforced,
+            watch_list_enabled: self.watch_list_enabled,
         }
     }
 }
@@ -146,6 +149,7 @@ impl Default for Store {
             writes: 0,
             lease_writes: 0,
             owner_references_enforced: false,
+            watch_list_enabled: true,
         };
         for namespace in ["default", "kube-system"] {
             if let Some(t) = store.registry.get("", "v1", "namespaces").cloned() {

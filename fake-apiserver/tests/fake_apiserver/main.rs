@@ -5,3 +5,4 @@ mod apply_snapshots;
 mod kube_client;
 mod kubectl;
 mod server_rules;
+mod streaming_lists;
