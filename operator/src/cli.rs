@@ -1,6 +1,7 @@
 //! The command line: `run`, `crd` and `render`, their flags (each with an `env =`), and what
 //! starting the operator can fail with.
 
+use crate::controller::lists::ListStrategy;
 use crate::leader::LeaseSettings;
 use crate::render::{self, RenderError};
 use crate::validate::{Defaults, PodPolicy, ProbeAllow};
@@ -249,6 +250,11 @@ pub struct RunArgs {
     /// cannot start.
     #[arg(long, env = "DICE_CHECK_SECRETS", default_value_t = true, action = clap::ArgAction::Set)]
     pub check_secrets: bool,
+    /// How the watches list what exists when they start: `auto` uses streaming lists (one
+    /// request per watch, the WatchList feature) where the API server serves them and paged
+    /// lists elsewhere; `streaming` or `paged` forces one.
+    #[arg(long, env = "DICE_LIST_STRATEGY", value_enum, default_value_t = ListStrategy::Auto)]
+    pub list_strategy: ListStrategy,
     #[command(flatten)]
     pub election: ElectionArgs,
 }

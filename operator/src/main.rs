@@ -102,6 +102,7 @@ fn run(args: RunArgs) -> Result<(), CliError> {
             namespace: None,
             concurrency: args.concurrency,
             check_secrets: args.check_secrets,
+            list_strategy: args.list_strategy,
         };
         if !args.election.leader_election {
             metrics.leader.set(1);

@@ -6,6 +6,7 @@ mod converge;
 pub mod copies;
 pub mod finalizer;
 mod held;
+pub mod lists;
 pub mod observed;
 pub mod ownership;
 pub mod retry;
@@ -28,6 +29,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Client, Resource, ResourceExt};
+use lists::{ListStrategy, Lists};
 use observed::ObservedChildren;
 use retry::Backoffs;
 use spec_changes::SpecChanges;
@@ -35,7 +37,7 @@ use status_writes::StatusWrites;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use watches::{ApiScope, listed};
+use watches::ApiScope;
 
 /// Even with no events, re-check every object this often (repairs drift the watches missed).
 const RESYNC: Duration = Duration::from_secs(300);
@@ -221,6 +223,8 @@ pub struct Settings {
     /// operator needs no Secret permission at all; a missing Secret then shows as pods that
     /// cannot start.
     pub check_secrets: bool,
+    /// How the watches list what exists when they start.
+    pub list_strategy: ListStrategy,
 }
 
 impl Default for Settings {
@@ -229,6 +233,7 @@ impl Default for Settings {
             namespace: None,
             concurrency: 16,
             check_secrets: true,
+            list_strategy: ListStrategy::Auto,
         }
     }
 }
@@ -269,7 +274,8 @@ pub async fn run(
         None => ApiScope::All(client.clone()),
     };
     let served = ctx.served.clone();
-    let (stores, child_changes) = watches::children(&scope, &served);
+    let lists = Lists::choose(&scope.api::<CachedDiceService>(), settings.list_strategy).await;
+    let (stores, child_changes) = watches::children(&scope, &served, lists);
     let ctx = Arc::new(Context {
         observed: ObservedChildren {
             stores,
@@ -285,7 +291,7 @@ pub async fn run(
     let (reader, writer) = reflector::store();
     let status_writes = ctx.status_writes.clone();
     let spec_changes = ctx.spec_changes.clone();
-    let trigger = watcher::watcher(scope.api::<CachedDiceService>(), listed())
+    let trigger = watcher::watcher(scope.api::<CachedDiceService>(), lists.config())
         .default_backoff()
         .inspect_ok(move |event| status_writes.observe(event))
         .modify(trim)

@@ -4,6 +4,7 @@
 
 use crate::children::dashboard::OWNER_ANNOTATION;
 use crate::children::{Child, Make, PerKind};
+use crate::controller::lists::Lists;
 use crate::controller::observed::{Index, LeanMeta, Observed, Seen};
 use crate::crd::CachedDiceService;
 use crate::object_key::ObjectKey;
@@ -24,17 +25,9 @@ use std::time::Duration;
 const DISCOVERY_INTERVAL: Duration = Duration::from_secs(300);
 /// Children carry this label; the owned-kind watches select on it.
 const MANAGED_SELECTOR: &str = "app.kubernetes.io/managed-by=dice-operator";
-/// Objects per page of a watch's (re-)list. A dozen watches list at once when the operator
-/// starts; with the default 500, their pages in flight alone were 30 MiB of its peak.
-const LIST_PAGE: u32 = 100;
 
 /// The DiceServices whose children changed, as reconcile triggers.
 pub type Triggers = BoxStream<'static, ObjectRef<CachedDiceService>>;
-
-/// Paged lists, for every watch.
-pub fn listed() -> watcher::Config {
-    watcher::Config::default().page_size(LIST_PAGE)
-}
 
 /// All namespaces, or the one a controller is limited to.
 #[derive(Clone)]
@@ -66,10 +59,15 @@ impl ApiScope {
 
 /// Every child kind's store, each filled by its own watch of the objects carrying the
 /// operator's label, and the reconciles their changes trigger.
-pub fn children(scope: &ApiScope, served: &ServedKinds) -> (PerKind<Observed>, Triggers) {
+pub fn children(
+    scope: &ApiScope,
+    served: &ServedKinds,
+    lists: Lists,
+) -> (PerKind<Observed>, Triggers) {
     let mut watches = ChildWatches {
         scope: scope.clone(),
         served: served.clone(),
+        lists,
         triggers: Vec::new(),
     };
     let stores = PerKind::from_fn(&mut watches);
@@ -82,6 +80,7 @@ pub fn children(scope: &ApiScope, served: &ServedKinds) -> (PerKind<Observed>, T
 struct ChildWatches {
     scope: ApiScope,
     served: ServedKinds,
+    lists: Lists,
     triggers: Vec<Triggers>,
 }
 
@@ -89,7 +88,7 @@ impl Make<Observed> for ChildWatches {
     fn make<K: Child>(&mut self) -> Index<K::Object> {
         let index = Index::default();
         let (api, filled) = (self.scope.clone(), index.clone());
-        let config = listed().labels(MANAGED_SELECTOR);
+        let config = self.lists.config().labels(MANAGED_SELECTOR);
         // Metadata-only, decoded lean ([`LeanMeta`]), unless the status reads the object.
         let watch = move || {
             if K::WATCHED_IN_FULL {

@@ -25,6 +25,7 @@ mod install_path;
 mod kube_validate;
 mod leader;
 mod leader_binary;
+mod list_strategy;
 mod monitoring;
 mod other_writers;
 mod promtool;

@@ -61,7 +61,8 @@ async fn install_crds(server: &FakeApiServer) -> kube::Client {
 
 /// A fake API server with every CRD, the full example's Secrets and a simulated kubelet; the
 /// example's DiceService spec.
-async fn cluster_for_full_example() -> (FakeApiServer, kube::Client, Value, JoinHandle<()>) {
+pub(crate) async fn cluster_for_full_example()
+-> (FakeApiServer, kube::Client, Value, JoinHandle<()>) {
     let server = FakeApiServer::new();
     let client = install_crds(&server).await;
     support::create_namespaces(&client, &["monitoring"]).await;
@@ -83,12 +84,11 @@ fn writes_since(server: &FakeApiServer, from: usize) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_converged_cluster_gets_no_writes_idle_or_after_a_restart() {
-    let (server, client, spec, kubelet) = cluster_for_full_example().await;
-    let first = support::start_operator(&client, Arc::new(OperatorMetrics::default()));
+/// Applies `count` DiceServices `dice-<n>` with `spec` in `default` and waits until each is
+/// Ready.
+pub(crate) async fn converge(client: &kube::Client, spec: &Value, count: usize) {
     let services: Api<DiceService> = Api::namespaced(client.clone(), "default");
-    for n in 0..SERVICES {
+    for n in 0..count {
         support::apply(&services, &format!("dice-{n}"), spec.clone()).await;
     }
     eventually("every DiceService Ready", || async {
@@ -96,9 +96,16 @@ async fn a_converged_cluster_gets_no_writes_idle_or_after_a_restart() {
         let ready = listed
             .iter()
             .filter(|s| support::condition(s, "Ready").is_some_and(|(status, _)| status == "True"));
-        (ready.count() == SERVICES).then_some(())
+        (ready.count() == count).then_some(())
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_converged_cluster_gets_no_writes_idle_or_after_a_restart() {
+    let (server, client, spec, kubelet) = cluster_for_full_example().await;
+    let first = support::start_operator(&client, Arc::new(OperatorMetrics::default()));
+    converge(&client, &spec, SERVICES).await;
     let converged = server.requests().len();
     let kinds = server
         .requests()
