@@ -109,9 +109,10 @@ fn rendered_for(existing: &ObjectMeta, service: &Validated) -> bool {
 }
 
 /// Objects that exist under a child's name and are not this DiceService's, and how many
-/// requests finding out took. The watches' stores answer for objects carrying
-/// the operator's labels; a child missing from them is looked up once (a victim's object has
-/// no such label, so it is never in a store). A Prometheus Operator kind that is not served
+/// requests finding out took. The watches' stores answer for objects carrying the operator's
+/// labels, and the names unlabelled objects hold for the others; a child whose name an
+/// unlabelled object holds (a victim's object has no such label), or whose kind's names are not
+/// listed yet, is looked up once. A Prometheus Operator kind that is not served
 /// has no objects to check.
 pub async fn not_owned(
     client: &Client,
@@ -186,6 +187,9 @@ impl Check<'_> {
         let (namespace, name) = (key.namespace(), key.name());
         let existing = match observed.get(namespace, name) {
             Some(seen) => Some(seen.meta(namespace, name)),
+            // No object holds the name: nothing to look up.
+            None if observed.foreign().holds(namespace, name) == Some(false) => None,
+            // Somebody else's object (or the name's state is not listed yet): read it.
             None => {
                 self.requests += 1;
                 Api::<K::Object>::namespaced(self.client.clone(), namespace)

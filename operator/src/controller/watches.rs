@@ -25,6 +25,8 @@ use std::time::Duration;
 const DISCOVERY_INTERVAL: Duration = Duration::from_secs(300);
 /// Children carry this label; the owned-kind watches select on it.
 const MANAGED_SELECTOR: &str = "app.kubernetes.io/managed-by=dice-operator";
+/// Every other object of a kind (`!=` also matches objects without the label).
+const FOREIGN_SELECTOR: &str = "app.kubernetes.io/managed-by!=dice-operator";
 
 /// The DiceServices whose children changed, as reconcile triggers.
 pub type Triggers = BoxStream<'static, ObjectRef<CachedDiceService>>;
@@ -104,6 +106,22 @@ impl Make<Observed> for ChildWatches {
                 owners(indexed(events, filled, record))
             }
         };
+        // The names other objects of the kind hold, so creating a child needs no lookup.
+        let (api, foreign) = (self.scope.clone(), index.clone());
+        let config = self.lists.config().labels(FOREIGN_SELECTOR);
+        let watch_foreign = move || {
+            watcher::watcher(api.api::<LeanMeta<K::Object>>(), config)
+                .default_backoff()
+                .filter_map(move |event| {
+                    match event {
+                        Ok(event) => foreign.foreign().apply(&event),
+                        Err(error) => tracing::debug!(%error, "unlabelled-object watch"),
+                    }
+                    futures::future::ready(None)
+                })
+                .boxed()
+        };
+        let watch = move || futures::stream::select(watch(), watch_foreign()).boxed();
         let triggers = match K::SERVED_AS {
             None => watch(),
             // Watching a kind the API server does not know would fail and retry forever.

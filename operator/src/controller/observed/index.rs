@@ -1,6 +1,7 @@
 //! One child kind's observed records, filled by its watch: keyed by namespace and name, replaced
 //! whole on a re-list, with the first-list readiness a reconcile waits for.
 
+use super::foreign::ForeignNames;
 use super::seen::Seen;
 use crate::object_key::ObjectKey;
 use kube::Resource;
@@ -26,6 +27,8 @@ struct Inner {
     /// Records of a re-list in progress; they replace `records` when it completes.
     relisting: Mutex<Option<Records>>,
     ready: tokio::sync::watch::Sender<bool>,
+    /// The names the kind's objects without the operator's label hold.
+    foreign: ForeignNames,
 }
 
 impl<K> std::fmt::Debug for Index<K> {
@@ -51,6 +54,7 @@ impl<K> Default for Index<K> {
                 owners: RwLock::default(),
                 relisting: Mutex::default(),
                 ready: tokio::sync::watch::Sender::new(false),
+                foreign: ForeignNames::default(),
             }),
             kind: PhantomData,
         }
@@ -68,6 +72,11 @@ impl<K> Index<K> {
             inner: self.inner.clone(),
             kind: PhantomData,
         }
+    }
+
+    /// The names objects of this kind without the operator's label hold.
+    pub fn foreign(&self) -> &ForeignNames {
+        &self.inner.foreign
     }
 
     pub fn len(&self) -> usize {

@@ -8,6 +8,7 @@
 //! record cannot vouch for means "apply", so a wrong guess costs one request, never a missed
 //! repair.
 
+mod foreign;
 mod index;
 mod lean;
 mod marks;
@@ -109,6 +110,7 @@ impl ObservedChildren {
             for store in &stores {
                 if store.served_as.is_none_or(|kind| served.is_served(kind)) {
                     store.index.wait_until_ready().await;
+                    store.index.foreign().wait_until_listed().await;
                 }
             }
         };
@@ -117,11 +119,15 @@ impl ObservedChildren {
         }
     }
 
-    /// Each store's size, named after its kind's resource (`dice_operator_held_entries{map}`).
+    /// Each store's size, named after its kind's resource (`dice_operator_held_entries{map}`),
+    /// and the names unlabelled objects hold, over every kind (`foreign_names`).
     pub fn sizes(&self) -> Vec<(&'static str, usize)> {
-        self.untyped()
+        let stores = self.untyped();
+        let foreign = stores.iter().map(|store| store.index.foreign().len()).sum();
+        stores
             .into_iter()
             .map(|store| (store.resource, store.index.len()))
+            .chain([("foreign_names", foreign)])
             .collect()
     }
 }
