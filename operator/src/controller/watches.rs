@@ -5,7 +5,7 @@
 use crate::children::dashboard::OWNER_ANNOTATION;
 use crate::children::{Child, Make, PerKind};
 use crate::controller::lists::Lists;
-use crate::controller::observed::{Index, LeanMeta, Observed, Seen};
+use crate::controller::observed::{Index, LeanMeta, Observed, Seen, record};
 use crate::crd::CachedDiceService;
 use crate::object_key::ObjectKey;
 use crate::served::{MonitoringKind, ServedKinds, discover};
@@ -94,12 +94,8 @@ impl Make<Observed> for ChildWatches {
         // Metadata-only, decoded lean ([`LeanMeta`]), unless the status reads the object.
         let watch = move || {
             if K::WATCHED_IN_FULL {
-                let record = |object: &K::Object| match K::workload(object) {
-                    Some(deployment) => Seen::from_deployment(deployment),
-                    None => Seen::from_meta(object.meta()),
-                };
                 let events = watcher::watcher(api.api::<K::Object>(), config);
-                owners(indexed(events, filled, record))
+                owners(indexed(events, filled, record::<K>))
             } else {
                 let record = |object: &LeanMeta<K::Object>| Seen::from_meta(&object.metadata);
                 let events = watcher::watcher(api.api::<LeanMeta<K::Object>>(), config);

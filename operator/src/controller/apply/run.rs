@@ -7,7 +7,7 @@ use crate::children::{
     Child, Desired, Lifecycle, REPLICAS_FROM_ANNOTATION, REPLICAS_FROM_AUTOSCALER, VisitPairs,
 };
 use crate::controller::copies::owned_copies;
-use crate::controller::observed::{ChildSchemas, Index, Observed, Seen, up_to_date};
+use crate::controller::observed::{ChildSchemas, Index, Observed, Seen, record, up_to_date};
 use crate::crd::{ChildState, ChildStatus};
 use crate::object_key::ObjectKey;
 use crate::served::{MonitoringKind, ServedKinds};
@@ -165,7 +165,12 @@ impl<'a> Run<'a> {
             }
         }
         self.finished.sent += 1;
-        apply(self.client, desired).await.map(Sent::Applied)
+        let applied = apply(self.client, desired).await?;
+        // Recorded now, the watch event of this very write changes nothing and starts no
+        // reconcile (unless it arrives first).
+        let key = ObjectKey::of(&applied);
+        observed.insert(key.namespace(), key.name(), record::<K>(&applied));
+        Ok(Sent::Applied(applied))
     }
 
     /// Autoscaling switched on: before the operator's apply leaves `spec.replicas` out, a second

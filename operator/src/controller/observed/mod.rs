@@ -140,6 +140,15 @@ impl std::fmt::Debug for ObservedChildren {
     }
 }
 
+/// The record the operator keeps of a child of kind `K` (a Deployment's with what the status
+/// reads), from the object a watch or an apply answer shows.
+pub fn record<K: Child>(object: &K::Object) -> Seen {
+    match K::workload(object) {
+        Some(deployment) => Seen::from_deployment(deployment),
+        None => Seen::from_meta(object.meta()),
+    }
+}
+
 /// The record of `desired`'s child when applying `desired` would change nothing.
 pub fn up_to_date<K>(observed: &Index<K>, schemas: &ChildSchemas, desired: &K) -> Option<Arc<Seen>>
 where
