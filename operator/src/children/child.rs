@@ -57,7 +57,8 @@ pub trait Child: 'static {
     /// Applied, in list order, before the children that are not: the pods need their account,
     /// their claim and their Deployment first, and an error here stops the reconcile.
     const PREREQUISITE: bool = false;
-    /// Watched whole instead of metadata-only (the status reads the Deployment's rollout).
+    /// Watched, and read back after an apply, whole instead of metadata-only (the status
+    /// reads the Deployment's rollout).
     const WATCHED_IN_FULL: bool = false;
 
     /// The object the spec asks for, `None` when switched off.

@@ -1,6 +1,7 @@
 //! The requests an apply sends, and how their refusals are told from errors a retry may cure.
 
 use crate::FIELD_MANAGER;
+use crate::controller::observed::LeanMeta;
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::{Client, Resource};
@@ -54,6 +55,26 @@ where
     let namespace = meta.namespace.as_deref().unwrap_or("default");
     let name = meta.name.as_deref().unwrap_or_default();
     Api::<K>::namespaced(client.clone(), namespace)
+        .patch(
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(object),
+        )
+        .await
+}
+
+/// [`apply`], answered with the object's metadata alone (`as=PartialObjectMetadata`), decoded
+/// lean: all the operator keeps of a child it does not watch whole, without decoding a
+/// dashboard's JSON or a rule group's PromQL back.
+pub async fn apply_lean<K>(client: &Client, object: &K) -> Result<LeanMeta<K>, kube::Error>
+where
+    K: Resource<Scope = NamespaceResourceScope> + Clone + Debug + Serialize + DeserializeOwned,
+    K::DynamicType: Default,
+{
+    let meta = object.meta();
+    let namespace = meta.namespace.as_deref().unwrap_or("default");
+    let name = meta.name.as_deref().unwrap_or_default();
+    Api::<LeanMeta<K>>::namespaced(client.clone(), namespace)
         .patch(
             name,
             &PatchParams::apply(FIELD_MANAGER).force(),

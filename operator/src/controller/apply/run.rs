@@ -1,7 +1,7 @@
 //! One reconcile's applies and deletes, kind by kind in list order: skipped when the watches
 //! show the child up to date, counted when sent, reported for the monitoring kinds.
 
-use super::requests::{apply, delete, refused};
+use super::requests::{apply, apply_lean, delete, refused};
 use crate::REPLICAS_HANDOVER_MANAGER;
 use crate::children::{
     Child, Desired, Lifecycle, REPLICAS_FROM_ANNOTATION, REPLICAS_FROM_AUTOSCALER, VisitPairs,
@@ -38,9 +38,10 @@ pub(super) struct Finished {
     pub deployment: Option<Deployment>,
 }
 
-/// An apply's result: the server's copy, or the record that showed it was not needed.
+/// An apply's result: the server's copy (of a kind watched whole; only the metadata of the
+/// others is read back), or the record that showed it was not needed.
 enum Sent<K> {
-    Applied(K),
+    Applied(Option<K>),
     UpToDate(Arc<Seen>),
 }
 
@@ -135,7 +136,7 @@ impl<'a> Run<'a> {
         };
         if let Some(deployment) = K::workload(desired) {
             self.finished.deployment = match sent {
-                Sent::Applied(copy) => K::workload(&copy).cloned(),
+                Sent::Applied(copy) => copy.as_ref().and_then(K::workload).cloned(),
                 Sent::UpToDate(seen) => {
                     Some(seen.deployment(&self.service.namespace, &deployment.name_any()))
                 }
@@ -165,12 +166,18 @@ impl<'a> Run<'a> {
             }
         }
         self.finished.sent += 1;
-        let applied = apply(self.client, desired).await?;
         // Recorded now, the watch event of this very write changes nothing and starts no
         // reconcile (unless it arrives first).
-        let key = ObjectKey::of(&applied);
+        let key = ObjectKey::of(desired);
+        if !K::WATCHED_IN_FULL {
+            let applied = apply_lean(self.client, desired).await?;
+            let seen = Seen::from_meta(&applied.metadata);
+            observed.insert(key.namespace(), key.name(), seen);
+            return Ok(Sent::Applied(None));
+        }
+        let applied = apply(self.client, desired).await?;
         observed.insert(key.namespace(), key.name(), record::<K>(&applied));
-        Ok(Sent::Applied(applied))
+        Ok(Sent::Applied(Some(applied)))
     }
 
     /// Autoscaling switched on: before the operator's apply leaves `spec.replicas` out, a second
