@@ -32,18 +32,26 @@ pub fn dashboards_of<K>(
         .collect()
 }
 
-/// Every object of kind `K` the watches show that `service` created: the one under its own
-/// name in its namespace, and the dashboards it placed anywhere.
-pub fn owned_copies<K>(observed: &Index<K>, service: &Validated) -> Vec<ObjectKey> {
+/// Every object of kind `K` the watches show that `service` created, but `kept`: the one
+/// under its own name in its namespace, and the dashboards it placed anywhere. The own name is
+/// judged only when it is not the one kept, which it is on most reconciles.
+pub fn copies_except<K>(
+    observed: &Index<K>,
+    service: &Validated,
+    kept: Option<&ObjectKey>,
+) -> Vec<ObjectKey> {
     let (namespace, name) = (&service.namespace, &service.name);
     let uid = service.uid.as_deref().unwrap_or_default();
     let mut copies = dashboards_of(observed, namespace, name, uid);
     let own_name = ObjectKey::new(namespace, name);
-    let ours = observed
-        .get(namespace, name)
-        .is_some_and(|seen| ownership::claim(&seen.meta(namespace, name), service) == Claim::Ours);
-    if ours && !copies.contains(&own_name) {
+    let judged = kept != Some(&own_name) && !copies.contains(&own_name);
+    let ours = judged
+        && observed.get(namespace, name).is_some_and(|seen| {
+            ownership::claim(&seen.meta(namespace, name), service) == Claim::Ours
+        });
+    if ours {
         copies.push(own_name);
     }
+    copies.retain(|copy| Some(copy) != kept);
     copies
 }

@@ -4,27 +4,12 @@
 
 use crate::restart::{cluster_for_full_example, converge};
 use crate::support::{self, eventually};
+use dice_operator::children::ChildKind;
 use dice_operator::metrics::OperatorMetrics;
 use fake_apiserver::{FakeApiServer, RecordedRequest};
 use std::sync::Arc;
 
 const SERVICES: usize = 4;
-/// The DiceServices and every child kind.
-const PLURALS: [&str; 13] = [
-    "diceservices",
-    "deployments",
-    "services",
-    "serviceaccounts",
-    "persistentvolumeclaims",
-    "configmaps",
-    "horizontalpodautoscalers",
-    "poddisruptionbudgets",
-    "networkpolicies",
-    "servicemonitors",
-    "prometheusrules",
-    "probes",
-    "alertmanagerconfigs",
-];
 
 /// Collection reads (lists and watches) from `from` on.
 fn collection_reads(server: &FakeApiServer, from: usize) -> Vec<RecordedRequest> {
@@ -34,10 +19,11 @@ fn collection_reads(server: &FakeApiServer, from: usize) -> Vec<RecordedRequest>
         .filter(|r| {
             let path = r.uri.split('?').next().unwrap_or_default();
             // A collection: `.../<plural>`, not `.../<plural>/<name>`.
-            // A collection: `.../<plural>`, not `.../<plural>/<name>`.
-            PLURALS
-                .iter()
-                .any(|plural| path.ends_with(&format!("/{plural}")))
+            let plural = path.rsplit('/').next().unwrap_or_default();
+            plural == "diceservices"
+                || ChildKind::ALL
+                    .iter()
+                    .any(|kind| kind.resource().1 == plural)
         })
         .cloned()
         .collect()

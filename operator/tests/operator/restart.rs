@@ -15,7 +15,6 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, PostParams};
 use serde::Deserialize;
 use serde_json::Value;
-use std::ops::Not;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -114,7 +113,7 @@ async fn a_converged_cluster_gets_no_writes_idle_or_after_a_restart() {
     let writes = server.requests()[..converged]
         .iter()
         .filter(|r| {
-            let child = r.uri.contains("/diceservices/").not();
+            let child = !r.uri.contains("/diceservices/");
             let by_operator = r.method == "DELETE" || r.uri.contains("fieldManager=dice-operator");
             child && by_operator && (r.method == "PATCH" || r.method == "DELETE")
         })

@@ -51,16 +51,7 @@ where
     K: Resource<Scope = NamespaceResourceScope> + Clone + Debug + Serialize + DeserializeOwned,
     K::DynamicType: Default,
 {
-    let meta = object.meta();
-    let namespace = meta.namespace.as_deref().unwrap_or("default");
-    let name = meta.name.as_deref().unwrap_or_default();
-    Api::<K>::namespaced(client.clone(), namespace)
-        .patch(
-            name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(object),
-        )
-        .await
+    apply_answered_as::<K, K>(client, object).await
 }
 
 /// [`apply`], answered with the object's metadata alone (`as=PartialObjectMetadata`), decoded
@@ -71,10 +62,20 @@ where
     K: Resource<Scope = NamespaceResourceScope> + Clone + Debug + Serialize + DeserializeOwned,
     K::DynamicType: Default,
 {
+    apply_answered_as::<K, LeanMeta<K>>(client, object).await
+}
+
+/// The apply of `object`, its answer decoded as `A` (the kind itself, or a view of it).
+async fn apply_answered_as<K, A>(client: &Client, object: &K) -> Result<A, kube::Error>
+where
+    K: Resource + Serialize + Debug,
+    A: Resource<Scope = NamespaceResourceScope> + Clone + Debug + DeserializeOwned,
+    A::DynamicType: Default,
+{
     let meta = object.meta();
     let namespace = meta.namespace.as_deref().unwrap_or("default");
     let name = meta.name.as_deref().unwrap_or_default();
-    Api::<LeanMeta<K>>::namespaced(client.clone(), namespace)
+    Api::<A>::namespaced(client.clone(), namespace)
         .patch(
             name,
             &PatchParams::apply(FIELD_MANAGER).force(),

@@ -6,7 +6,7 @@ use crate::REPLICAS_HANDOVER_MANAGER;
 use crate::children::{
     Child, Desired, Lifecycle, REPLICAS_FROM_ANNOTATION, REPLICAS_FROM_AUTOSCALER, VisitPairs,
 };
-use crate::controller::copies::owned_copies;
+use crate::controller::copies::copies_except;
 use crate::controller::observed::{ChildSchemas, Index, Observed, Seen, record, up_to_date};
 use crate::crd::{ChildState, ChildStatus};
 use crate::object_key::ObjectKey;
@@ -226,11 +226,9 @@ impl<'a> Run<'a> {
         desired: Option<&K::Object>,
     ) -> Result<(), kube::Error> {
         let keep = desired.map(ObjectKey::of);
-        for copy in owned_copies(observed, self.service) {
-            if keep.as_ref() != Some(&copy) {
-                self.finished.sent += 1;
-                delete::<K::Object>(self.client, copy.namespace(), copy.name()).await?;
-            }
+        for copy in copies_except(observed, self.service, keep.as_ref()) {
+            self.finished.sent += 1;
+            delete::<K::Object>(self.client, copy.namespace(), copy.name()).await?;
         }
         Ok(())
     }
