@@ -14,25 +14,69 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, PoisonError, RwLock};
 
-/// Every problem found, as `field: message` strings; empty when the object is valid.
+/// Every problem found, as `field: message` strings; empty when the object is valid. Compiles
+/// the schema's CEL rules on each call; a caller validating many objects keeps a [`Schema`].
 pub fn validate(schema: &Value, object: &Value, old: Option<&Value>) -> Vec<String> {
-    let mut problems = Vec::new();
-    let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
-        return problems;
-    };
-    for (name, value) in object.as_object().into_iter().flatten() {
-        match properties.get(name) {
-            Some(property) => check(property, value, name, &mut problems),
-            None if matches!(name.as_str(), "apiVersion" | "kind" | "metadata") => {}
-            None => problems.push(format!("{name}: unknown field")),
+    Schema::compile(schema.clone()).validate(object, old)
+}
+
+/// A CRD version's schema with its CEL rules compiled once, as kube-apiserver compiles them when
+/// it starts serving the version rather than on every write.
+pub struct Schema {
+    json: Value,
+    rules: kube::core::cel::CompiledSchema,
+}
+
+impl Schema {
+    pub fn compile(json: Value) -> Self {
+        let rules = kube::core::cel::compile_schema(&json);
+        Self { json, rules }
+    }
+
+    /// The `openAPIV3Schema` itself.
+    pub fn json(&self) -> &Value {
+        &self.json
+    }
+
+    /// Every problem found, as `field: message` strings; empty when the object is valid.
+    pub fn validate(&self, object: &Value, old: Option<&Value>) -> Vec<String> {
+        thread_local! {
+            // Registering the CEL function library allocates; once per thread is enough.
+            static VALIDATOR: kube::core::cel::Validator = kube::core::cel::Validator::new();
         }
+        let mut problems = Vec::new();
+        let Some(properties) = self.json.get("properties").and_then(Value::as_object) else {
+            return problems;
+        };
+        for (name, value) in object.as_object().into_iter().flatten() {
+            match properties.get(name) {
+                Some(property) => check(property, value, name, &mut problems),
+                None if matches!(name.as_str(), "apiVersion" | "kind" | "metadata") => {}
+                None => problems.push(format!("{name}: unknown field")),
+            }
+        }
+        if problems.is_empty()
+            && let Err(errors) =
+                VALIDATOR.with(|validator| validator.validate_compiled(&self.rules, object, old))
+        {
+            problems.extend(errors.into_vec().into_iter().map(|e| e.to_string()));
+        }
+        problems
     }
-    if problems.is_empty()
-        && let Err(errors) = kube::core::cel::Validator::new().validate(schema, object, old)
-    {
-        problems.extend(errors.into_vec().into_iter().map(|e| e.to_string()));
+}
+
+impl std::fmt::Debug for Schema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Schema")
+            .field("json", &self.json)
+            .finish_non_exhaustive()
     }
-    problems
+}
+
+impl PartialEq for Schema {
+    fn eq(&self, other: &Self) -> bool {
+        self.json == other.json
+    }
 }
 
 fn check(schema: &Value, value: &Value, path: &str, problems: &mut Vec<String>) {

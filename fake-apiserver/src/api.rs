@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What a request path names.
@@ -305,9 +306,13 @@ fn resource(
             let mut list = if wants_table {
                 table::table(&t, &items, &snapshot.to_string())
             } else if metadata_only {
-                let items: Vec<Value> = items.iter().map(watch::metadata_view).collect();
+                let items: Vec<Value> = items
+                    .iter()
+                    .map(|o| crate::partial::metadata_view(o))
+                    .collect();
                 json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "items": items})
             } else {
+                let items: Vec<&Value> = items.iter().map(|o| &**o).collect();
                 json!({"kind": format!("{}List", t.kind), "apiVersion": t.api_version(), "items": items})
             };
             list["metadata"] = metadata;
@@ -354,10 +359,10 @@ fn resource(
         (verb, _) => return Err(ApiError::MethodNotAllowed(verb.to_owned())),
     };
     if wants_table {
-        return Ok(Json(table::table(&t, std::slice::from_ref(&object), "")).into_response());
+        return Ok(Json(table::table(&t, &[Arc::new(object)], "")).into_response());
     }
     if metadata_only {
-        return Ok(Json(watch::metadata_view(&object)).into_response());
+        return Ok(Json(crate::partial::metadata_view(&object)).into_response());
     }
     Ok(Json(object).into_response())
 }

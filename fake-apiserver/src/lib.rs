@@ -22,7 +22,10 @@
 //! - Finalizers, `deletionTimestamp`, background garbage collection by owner references,
 //!   OwnerReferencesPermissionEnforcement when asked; namespaces that must exist.
 //! - CRDs registered at run time: defaulting, schema and CEL validation (`crd-admission`, the
-//!   code `dice-operator render` admits with), printer columns as server-side `Table`s.
+//!   code `dice-operator render` admits with; rules compiled once per served version, as
+//!   kube-apiserver does), printer columns as server-side `Table`s.
+//! - Stored objects are shared, never copied, by lists and watch events; each event is encoded
+//!   once per format for all the watches that send it, as the watch cache does.
 //! - Built-in kinds decoded strictly into their k8s-openapi types, plus the part of
 //!   Kubernetes' field validation the operator's children can meet ([`validation`]).
 //! - RBAC for ServiceAccount callers and `--as` impersonation, from stored Roles and bindings.
@@ -67,6 +70,7 @@ pub mod kubelet;
 pub mod list_options;
 pub mod managed_fields;
 mod openapi;
+mod partial;
 mod protobuf;
 pub mod rbac;
 pub mod resources;

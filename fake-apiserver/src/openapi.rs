@@ -69,7 +69,7 @@ pub fn document(registry: &Registry, path: &str) -> Option<Value> {
         let mut schema = t
             .schema
             .as_deref()
-            .cloned()
+            .map(|schema| schema.json().clone())
             .unwrap_or_else(|| json!({"type": "object"}));
         schema["x-kubernetes-group-version-kind"] = json!([gvk]);
         // As a real server publishes a CRD: `metadata` is the ObjectMeta of every object.

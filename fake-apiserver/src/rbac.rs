@@ -9,6 +9,7 @@ use crate::selectors::Selector;
 use crate::status::ApiError;
 use crate::store::Store;
 use serde_json::Value;
+use std::sync::Arc;
 
 /// Prefix of the bearer tokens that name a ServiceAccount.
 pub const TOKEN_PREFIX: &str = "serviceaccount:";
@@ -87,7 +88,7 @@ pub fn authorize(
     request: &Attributes<'_>,
 ) -> Result<(), ApiError> {
     let registry = &store.registry;
-    let bound = |plural: &str, namespace: Option<&str>| -> Vec<Value> {
+    let bound = |plural: &str, namespace: Option<&str>| -> Vec<Arc<Value>> {
         registry
             .get(GROUP, "v1", plural)
             .map(|t| store.list(t, namespace, &Selector::default()))

@@ -20,7 +20,7 @@ pub struct ResourceType {
     /// `additionalPrinterColumns` of a CRD version: `(name, type, jsonPath)`.
     pub printer_columns: Vec<(String, String, String)>,
     /// A CRD version's `openAPIV3Schema` (for OpenAPI v3 discovery and `kubectl explain`).
-    pub schema: Option<Arc<Value>>,
+    pub schema: Option<Arc<crd_admission::Schema>>,
     /// Where the `/scale` subresource reads and writes, when the kind has one.
     pub scale: Option<ScalePaths>,
     /// The schema server-side apply and `managedFields` follow.
@@ -249,7 +249,7 @@ impl Registry {
                 schema: version["schema"]
                     .get("openAPIV3Schema")
                     .cloned()
-                    .map(Arc::new),
+                    .map(|schema| Arc::new(crd_admission::Schema::compile(schema))),
                 scale: version["subresources"]
                     .get("scale")
                     .map(|scale| ScalePaths {

@@ -5,6 +5,7 @@
 
 use crate::resources::ResourceType;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// How one column's cell is computed.
@@ -29,7 +30,7 @@ fn column(name: &str, type_: &str, cell: Cell) -> Column {
     }
 }
 
-pub fn table(t: &ResourceType, items: &[Value], resource_version: &str) -> Value {
+pub fn table(t: &ResourceType, items: &[Arc<Value>], resource_version: &str) -> Value {
     // As the real printer: Events are listed without their (generated) names.
     let named = !(t.group.is_empty() && t.kind == "Event");
     let mut columns = Vec::new();

@@ -2,6 +2,7 @@
 //! ends a streaming list's initial events, live events, periodic bookmarks, `410 Gone` as an ERROR event when the version is too old, and a timeout.
 
 use crate::SharedStore;
+use crate::partial::metadata_view;
 use crate::resources::ResourceType;
 use crate::selectors::Selector;
 use crate::store::StoredEvent;
@@ -31,11 +32,6 @@ pub struct WatchRequest {
     pub metadata_only: bool,
 }
 
-/// The `PartialObjectMetadata` form of `object` (what metadata-only clients ask for).
-pub fn metadata_view(object: &Value) -> Value {
-    json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": object["metadata"].clone()})
-}
-
 pub fn respond(store: SharedStore, request: WatchRequest) -> Response {
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(256);
     tokio::spawn(stream_events(store, request, tx));
@@ -49,16 +45,28 @@ pub fn respond(store: SharedStore, request: WatchRequest) -> Response {
 }
 
 fn line(kind: &str, object: &Value, metadata_only: bool) -> Result<Bytes, Infallible> {
-    let object = if metadata_only && kind != "ERROR" && kind != "BOOKMARK" {
-        &metadata_view(object)
+    let encoded = if metadata_only && kind != "ERROR" && kind != "BOOKMARK" {
+        metadata_view(object).to_string()
     } else {
-        object
+        object.to_string()
     };
+    encoded_line(kind, &encoded)
+}
+
+fn encoded_line(kind: &str, object: &str) -> Result<Bytes, Infallible> {
     // `type` first, as kube-apiserver writes it (a `json!` map would sort `object` first):
     // clients then decode the object in place instead of buffering it until the tag arrives.
-    let mut text = format!(r#"{{"type":{},"object":{object}}}"#, json!(kind));
-    text.push('\n');
-    Ok(Bytes::from(text))
+    Ok(Bytes::from(format!(
+        "{{\"type\":\"{kind}\",\"object\":{object}}}\n"
+    )))
+}
+
+/// What one watch sends of a stored event.
+enum Seen {
+    /// The object as stored, under this event type.
+    Stored(&'static str),
+    /// The object as it was before its labels changed: it left the selector.
+    LeftSelector(Value),
 }
 
 async fn stream_events(
@@ -69,7 +77,7 @@ async fn stream_events(
     // What this watch sees of an event, as kube-apiserver's watch cache decides it: an object
     // that starts matching the selector is ADDED, one that stops matching DELETED (with the
     // labels it matched by), one that matches before and after MODIFIED.
-    let seen_as = |event: &StoredEvent| -> Option<(&'static str, Value)> {
+    let seen_as = |event: &StoredEvent| -> Option<Seen> {
         let ours = event.group == request.resource.group
             && event.plural == request.resource.plural
             && request
@@ -81,16 +89,20 @@ async fn stream_events(
         }
         let now = request.selector.matches(&event.object);
         let Some(labels) = &event.previous_labels else {
-            return now.then(|| (event.kind.as_str(), event.object.clone()));
+            return now.then(|| Seen::Stored(event.kind.as_str()));
         };
-        let mut before = event.object.clone();
+        let mut before = Value::clone(&event.object);
         before["metadata"]["labels"] = labels.clone();
         match (request.selector.matches(&before), now) {
-            (false, true) => Some(("ADDED", event.object.clone())),
-            (true, true) => Some(("MODIFIED", event.object.clone())),
-            (true, false) => Some(("DELETED", before)),
+            (false, true) => Some(Seen::Stored("ADDED")),
+            (true, true) => Some(Seen::Stored("MODIFIED")),
+            (true, false) => Some(Seen::LeftSelector(before)),
             (false, false) => None,
         }
+    };
+    let send = |event: &StoredEvent, seen: Seen| match seen {
+        Seen::Stored(kind) => encoded_line(kind, event.encoded(request.metadata_only)),
+        Seen::LeftSelector(before) => line("DELETED", &before, request.metadata_only),
     };
     let opened = {
         let store = crate::lock(&store);
@@ -140,15 +152,11 @@ async fn stream_events(
         }
     }
     for event in backlog {
-        let Some((kind, object)) = seen_as(&event) else {
+        let Some(seen) = seen_as(&event) else {
             continue;
         };
         last_seen = event.resource_version;
-        if tx
-            .send(line(kind, &object, request.metadata_only))
-            .await
-            .is_err()
-        {
+        if tx.send(send(&event, seen)).await.is_err() {
             return;
         }
     }
@@ -163,8 +171,8 @@ async fn stream_events(
                 Ok(event) if event.resource_version <= last_seen => continue,
                 Ok(event) => {
                     last_seen = event.resource_version;
-                    let Some((kind, object)) = seen_as(&event) else { continue; };
-                    line(kind, &object, request.metadata_only)
+                    let Some(seen) = seen_as(&event) else { continue; };
+                    send(&event, seen)
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     let gone = crate::status::ApiError::Gone { requested: last_seen, oldest: last_seen + 1 };

@@ -12,7 +12,7 @@ use crate::typed::{self, FieldValidation};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::ops::Bound;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tokio::sync::broadcast;
 
 /// Watch history kept for resuming; older resourceVersions get `410 Gone`. As kube-apiserver's
@@ -53,10 +53,44 @@ pub struct StoredEvent {
     pub kind: EventType,
     pub group: String,
     pub plural: String,
-    pub object: Value,
+    pub object: Arc<Value>,
     /// For a MODIFIED event whose labels changed, the labels before: a label-selector watch
     /// sees the object arrive (ADDED) or leave (DELETED) by them.
     pub previous_labels: Option<Value>,
+    encoded: OnceLock<String>,
+    encoded_metadata: OnceLock<String>,
+}
+
+impl StoredEvent {
+    fn new(
+        resource_version: u64,
+        kind: EventType,
+        t: &ResourceType,
+        object: Arc<Value>,
+        previous_labels: Option<Value>,
+    ) -> Self {
+        Self {
+            resource_version,
+            kind,
+            group: t.group.clone(),
+            plural: t.plural.clone(),
+            object,
+            previous_labels,
+            encoded: OnceLock::new(),
+            encoded_metadata: OnceLock::new(),
+        }
+    }
+
+    /// The object as JSON (or its `PartialObjectMetadata` view), encoded once for every watch
+    /// that sends it, as kube-apiserver's watch cache encodes each event once per format.
+    pub fn encoded(&self, metadata_only: bool) -> &str {
+        if metadata_only {
+            self.encoded_metadata
+                .get_or_init(|| crate::partial::metadata_view(&self.object).to_string())
+        } else {
+            self.encoded.get_or_init(|| self.object.to_string())
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +130,9 @@ pub struct Subscription {
 pub struct Store {
     pub registry: Registry,
     resource_version: u64,
-    objects: BTreeMap<ObjectKey, Value>,
+    /// Shared with the events and lists that show them: a write replaces an object, never
+    /// changes it in place.
+    objects: BTreeMap<ObjectKey, Arc<Value>>,
     /// Every stored object's uid, for owner-reference checks.
     uids: HashSet<String>,
     /// Objects by the uids their owner references name, so a delete finds its dependents
@@ -217,11 +253,11 @@ fn new_uid() -> String {
 fn admit(
     t: &ResourceType,
     name: &str,
-    schema: &Value,
+    schema: &crd_admission::Schema,
     object: &Value,
     old: Option<&Value>,
 ) -> Result<(), ApiError> {
-    let problems = crd_admission::validate(schema, object, old);
+    let problems = schema.validate(object, old);
     if problems.is_empty() {
         return Ok(());
     }
@@ -322,7 +358,7 @@ impl Store {
     pub fn get(&self, t: &ResourceType, namespace: &str, name: &str) -> Result<Value, ApiError> {
         self.objects
             .get(&key(t, namespace, name))
-            .cloned()
+            .map(|object| Value::clone(object))
             .ok_or_else(|| not_found(t, name))
     }
 
@@ -331,7 +367,7 @@ impl Store {
         t: &ResourceType,
         namespace: Option<&str>,
         selector: &Selector,
-    ) -> Vec<Value> {
+    ) -> Vec<Arc<Value>> {
         self.list_page(t, namespace, selector, None, None).0
     }
 
@@ -345,7 +381,7 @@ impl Store {
         selector: &Selector,
         after: Option<(String, String)>,
         limit: Option<usize>,
-    ) -> (Vec<Value>, Option<(String, String)>) {
+    ) -> (Vec<Arc<Value>>, Option<(String, String)>) {
         let start = |(namespace, name): (String, String)| ObjectKey {
             group: t.group.clone(),
             plural: t.plural.clone(),
@@ -441,7 +477,7 @@ impl Store {
         typed::decode(t, &mut object, validation)?;
         default_builtin(t, &mut object);
         if let Some(schema) = &t.schema {
-            crd_admission::apply_defaults(schema, &mut object);
+            crd_admission::apply_defaults(schema.json(), &mut object);
             admit(t, &name, schema, &object, None)?;
         }
         refuse_invalid(t, &name, &object)?;
@@ -515,6 +551,7 @@ impl Store {
             .get(&object_key)
             .cloned()
             .ok_or_else(|| not_found(t, name))?;
+        let existing = &*existing;
         if sub == Subresource::Status && !t.status_subresource {
             return Err(ApiError::UnknownResource);
         }
@@ -558,10 +595,10 @@ impl Store {
                 candidate["apiVersion"] = json!(t.api_version());
                 candidate["kind"] = json!(t.kind);
                 if let Some(schema) = &t.schema {
-                    crd_admission::apply_defaults(schema, &mut candidate);
+                    crd_admission::apply_defaults(schema.json(), &mut candidate);
                 }
                 default_builtin(t, &mut candidate);
-                if spec_part(&candidate) != spec_part(&existing) {
+                if spec_part(&candidate) != spec_part(existing) {
                     let generation = existing["metadata"]["generation"].as_i64().unwrap_or(1);
                     candidate["metadata"]["generation"] = json!(generation + 1);
                 }
@@ -586,7 +623,7 @@ impl Store {
         if let Some(meta) = result["metadata"].as_object_mut() {
             meta.retain(|_, v| !v.is_null());
         }
-        if let Some(cause) = immutable_field_changed(t, &existing, &result) {
+        if let Some(cause) = immutable_field_changed(t, existing, &result) {
             return Err(ApiError::Invalid {
                 kind: t.kind.clone(),
                 name: name.to_owned(),
@@ -594,8 +631,8 @@ impl Store {
             });
         }
         refuse_invalid(t, name, &result)?;
-        if result == existing && provided.is_none() {
-            return Ok(existing);
+        if result == *existing && provided.is_none() {
+            return Ok(existing.clone());
         }
         let writer = Writer {
             subresource: (sub == Subresource::Status)
@@ -607,14 +644,14 @@ impl Store {
             managed_fields::stamp(
                 &t.fields,
                 &t.api_version(),
-                (Some(&existing), provided.as_ref()),
+                (Some(existing), provided.as_ref()),
                 &mut result,
                 &writer,
                 &now(),
             )?;
         }
         if let Some(schema) = &t.schema {
-            admit(t, name, schema, &result, Some(&existing))?;
+            admit(t, name, schema, &result, Some(existing))?;
         }
         let finalized = result["metadata"]["deletionTimestamp"].is_string()
             && result["metadata"]["finalizers"]
@@ -642,7 +679,10 @@ impl Store {
             force,
         } = request;
         let object_key = key(t, namespace, name);
-        let existing = self.objects.get(&object_key).cloned();
+        let existing = self
+            .objects
+            .get(&object_key)
+            .map(|object| Value::clone(object));
         let invalid = |message: String| ApiError::Invalid {
             kind: t.kind.clone(),
             name: name.to_owned(),
@@ -712,7 +752,7 @@ impl Store {
         let mut existing = self
             .objects
             .get(&object_key)
-            .cloned()
+            .map(|object| Value::clone(object))
             .ok_or_else(|| not_found(t, name))?;
         let has_finalizers = existing["metadata"]["finalizers"]
             .as_array()
@@ -793,7 +833,10 @@ impl Store {
         let object_key = key(&core, namespace, name);
         let mut view = event_views::core_from_events(event);
         if kind == EventType::Deleted {
-            view = self.objects.get(&object_key).cloned().unwrap_or(view);
+            view = self
+                .objects
+                .get(&object_key)
+                .map_or(view, |object| Value::clone(object));
         }
         self.record(&core, object_key, Some(view), kind);
     }
@@ -833,7 +876,7 @@ impl Store {
         let owners_before = self
             .objects
             .get(&object_key)
-            .map(owner_uids)
+            .map(|object| owner_uids(object))
             .unwrap_or_default();
         let owners_after = match kind {
             EventType::Deleted => Vec::new(),
@@ -850,21 +893,21 @@ impl Store {
             }
             _ => None,
         };
+        let shared = Arc::new(object);
         if kind == EventType::Deleted {
             self.objects.remove(&object_key);
             uid.map(|uid| self.uids.remove(&uid));
         } else {
-            self.objects.insert(object_key, object.clone());
+            self.objects.insert(object_key, shared.clone());
             uid.map(|uid| self.uids.insert(uid));
         }
-        let event = Arc::new(StoredEvent {
-            resource_version: self.resource_version,
+        let event = Arc::new(StoredEvent::new(
+            self.resource_version,
             kind,
-            group: t.group.clone(),
-            plural: t.plural.clone(),
-            object: object.clone(),
+            t,
+            shared.clone(),
             previous_labels,
-        });
+        ));
         while self
             .history
             .front()
@@ -875,6 +918,6 @@ impl Store {
         self.history
             .push_back((std::time::Instant::now(), event.clone()));
         let _ = self.events.send(event);
-        object
+        Arc::unwrap_or_clone(shared)
     }
 }

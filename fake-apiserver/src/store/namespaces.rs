@@ -50,7 +50,7 @@ impl Store {
         let mut namespace = self
             .objects
             .get(&object_key)
-            .cloned()
+            .map(|namespace| Value::clone(namespace))
             .ok_or_else(|| not_found(t, name))?;
         if !namespace["metadata"]["deletionTimestamp"].is_string() {
             namespace["metadata"]["deletionTimestamp"] = json!(now());
@@ -78,7 +78,7 @@ impl Store {
 
     /// Removes a terminating namespace once nothing is left in it.
     pub(super) fn finish_namespace(&mut self, name: &str) -> Option<Value> {
-        let namespace = self.objects.get(&namespace_key(name))?.clone();
+        let namespace = Value::clone(self.objects.get(&namespace_key(name))?);
         let terminating = namespace["metadata"]["deletionTimestamp"].is_string();
         if !terminating || self.objects.keys().any(|k| k.namespace == name) {
             return None;
