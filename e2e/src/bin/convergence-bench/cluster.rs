@@ -190,6 +190,7 @@ impl Cluster {
         };
         let example = (args.example != "none").then(|| Path::new(&args.example));
         let spec = example_spec(&client, example).await?;
+        crate::foreign::create(&client, args.foreign_per_kind, monitoring_kinds > 0).await?;
         let kubelet = tokio::spawn(fake_apiserver::kubelet::simulate(client.clone()));
         Ok(Self {
             server,

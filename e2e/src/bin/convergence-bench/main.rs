@@ -5,6 +5,7 @@
 //! restart on the converged set costs; repeated runs report their spread and fail on a stall.
 
 mod cluster;
+mod foreign;
 mod process;
 mod requests;
 mod run;
@@ -63,6 +64,10 @@ pub struct Args {
     /// times and show that memory and every in-memory map return to their baseline.
     #[arg(long, env = "DICE_BENCH_SOAK_WAVES", default_value_t = 0)]
     soak_waves: usize,
+    /// Before the operator starts, create this many objects of every child kind that no
+    /// DiceService created (a shared cluster's other tenants).
+    #[arg(long, env = "DICE_BENCH_FOREIGN_PER_KIND", default_value_t = 0)]
+    foreign_per_kind: usize,
     /// A run slower than this many times the median is a stall, and fails the benchmark.
     #[arg(long, env = "DICE_BENCH_STALL_FACTOR", default_value_t = 3.0)]
     stall_factor: f64,

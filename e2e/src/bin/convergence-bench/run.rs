@@ -31,7 +31,18 @@ pub struct RunResult {
     /// Server-side applies while idle, under the simulated controllers' status churn.
     idle_applies: usize,
     idle_requests: usize,
+    spec_change: SpecChange,
     restart: Restart,
+    by_kind: BTreeMap<(String, &'static str), usize>,
+}
+
+/// What changing one input of one child in every DiceService cost.
+struct SpecChange {
+    /// Until every changed child was applied and nothing more came for [`SETTLE`].
+    seconds: f64,
+    requests: usize,
+    /// Of the children (the DiceServices' status writes are applies too, counted apart).
+    applies: usize,
     by_kind: BTreeMap<(String, &'static str), usize>,
 }
 
@@ -138,6 +149,7 @@ pub async fn once(args: &Args) -> Result<RunResult, String> {
 
     tokio::time::sleep(Duration::from_secs(args.idle_seconds)).await;
     let idle = operator_requests(server).split_off(converged.len());
+    let spec_change = spec_change(server, client, &cluster.spec, args, timeout).await?;
 
     let restart = restart(server, operator, &cluster.served.kubeconfig, args, timeout).await;
     watching.abort();
@@ -154,9 +166,55 @@ pub async fn once(args: &Args) -> Result<RunResult, String> {
         idle_writes: idle.iter().filter(|r| is_write(r)).count(),
         idle_applies: idle.iter().filter(|r| is_apply(r)).count(),
         idle_requests: idle.len(),
+        spec_change,
         restart,
         by_kind: breakdown(converged.iter()),
     })
+}
+
+/// Sets a new `maxDelay` in every DiceService, an input of its Deployment alone, and counts
+/// what the operator sends: one apply per DiceService is what the change needs.
+async fn spec_change(
+    server: &FakeApiServer,
+    client: &kube::Client,
+    spec: &serde_json::Value,
+    args: &Args,
+    timeout: Duration,
+) -> Result<SpecChange, String> {
+    let before = operator_requests(server).len();
+    let mut changed = spec.clone();
+    changed["dice"]["maxDelay"] = "300ms".into();
+    let started = Instant::now();
+    cluster::create(client, &changed, 0..args.count).await?;
+    // The DiceServices' own status is written with apply too; only the children's count here.
+    let applies = |sent: &[RecordedRequest]| {
+        sent.iter()
+            .filter(|r| is_apply(r) && !r.uri.contains("/diceservices/"))
+            .count()
+    };
+    let (mut seen, mut quiet_since) = (0, Instant::now());
+    loop {
+        let sent = operator_requests(server).split_off(before);
+        if sent.len() != seen {
+            (seen, quiet_since) = (sent.len(), Instant::now());
+        }
+        if applies(&sent) >= args.count && quiet_since.elapsed() >= SETTLE {
+            return Ok(SpecChange {
+                seconds: (quiet_since - started).as_secs_f64(),
+                requests: sent.len(),
+                applies: applies(&sent),
+                by_kind: breakdown(sent.iter()),
+            });
+        }
+        if started.elapsed() > timeout {
+            return Err(format!(
+                "a spec change: {} applies for {} DiceServices within {timeout:?}",
+                applies(&sent),
+                args.count
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Stops the operator on the converged set and starts another: what it costs to come back.
@@ -223,7 +281,7 @@ pub fn report(args: &Args, results: &[RunResult]) -> String {
     let crds = results.first().map_or(0, |r| r.monitoring_kinds);
     let _ = writeln!(
         out,
-        "### {} DiceServices ({} spec, {})\n",
+        "### {} DiceServices ({} spec, {}{})\n",
         args.count,
         if args.example == "none" {
             "`spec: {}`".to_owned()
@@ -234,16 +292,24 @@ pub fn report(args: &Args, results: &[RunResult]) -> String {
             format!("{crds} Prometheus Operator CRDs registered")
         } else {
             "no Prometheus Operator CRDs: monitoring children skipped".to_owned()
+        },
+        if args.foreign_per_kind > 0 {
+            format!(
+                "; {} objects of every child kind created by others",
+                args.foreign_per_kind
+            )
+        } else {
+            String::new()
         }
     );
-    out.push_str("| run | created in s | all Ready in s | operator CPU ms per DiceService | harness CPU s | operator RSS before MiB | operator peak RSS MiB | KiB per DiceService | requests per DiceService | write requests in idle | apply requests in idle | requests in idle | restart: peak RSS MiB | restart: all reconciled in s | restart: CPU ms per DiceService | restart: requests | restart: write requests | restart: apply requests |\n");
+    out.push_str("| run | created in s | all Ready in s | operator CPU ms per DiceService | harness CPU s | operator RSS before MiB | operator peak RSS MiB | KiB per DiceService | requests per DiceService | write requests in idle | apply requests in idle | requests in idle | spec change: child applies per DiceService | spec change: requests per DiceService | spec change: done in s | restart: peak RSS MiB | restart: all reconciled in s | restart: CPU ms per DiceService | restart: requests | restart: write requests | restart: apply requests |\n");
     out.push_str(
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for (i, r) in results.iter().enumerate() {
         let _ = writeln!(
             out,
-            "| {} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {:.1} | {:.1} | {:.2} | {} | {} | {} |",
+            "| {} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} | {:.2} | {} | {} | {} |",
             i + 1,
             r.created_s,
             r.ready_s,
@@ -256,6 +322,9 @@ pub fn report(args: &Args, results: &[RunResult]) -> String {
             r.idle_writes,
             r.idle_applies,
             r.idle_requests,
+            r.spec_change.applies as f64 / n,
+            r.spec_change.requests as f64 / n,
+            r.spec_change.seconds,
             r.restart.peak_rss_mib,
             r.restart.reconciled_s,
             r.restart.cpu_s * 1000.0 / n,
@@ -280,18 +349,24 @@ pub fn report(args: &Args, results: &[RunResult]) -> String {
     if let Some(first) = results.first() {
         let _ = writeln!(
             out,
-            "\nRequests of run 1 by resource and verb (per DiceService; after the restart, in total):\n"
+            "\nRequests of run 1 by resource and verb (per DiceService, to converge and for the spec change; after the restart, in total):\n"
         );
-        out.push_str("| resource | verb | per DiceService to converge | after the restart |\n|---|---|---:|---:|\n");
+        out.push_str("| resource | verb | per DiceService to converge | per DiceService for the spec change | after the restart |\n|---|---|---:|---:|---:|\n");
         let keys: std::collections::BTreeSet<_> = first
             .by_kind
             .keys()
+            .chain(first.spec_change.by_kind.keys())
             .chain(first.restart.by_kind.keys())
             .collect();
         for key in keys {
             let converge = first.by_kind.get(key).copied().unwrap_or(0) as f64 / n;
+            let change = first.spec_change.by_kind.get(key).copied().unwrap_or(0) as f64 / n;
             let restart = first.restart.by_kind.get(key).copied().unwrap_or(0);
-            let _ = writeln!(out, "| {} | {} | {converge:.2} | {restart} |", key.0, key.1);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {converge:.2} | {change:.2} | {restart} |",
+                key.0, key.1
+            );
         }
     }
     out.push('\n');

@@ -8,6 +8,7 @@
 //! record cannot vouch for means "apply", so a wrong guess costs one request, never a missed
 //! repair.
 
+mod digests;
 mod foreign;
 mod index;
 mod lean;

@@ -21,8 +21,6 @@ use k8s_openapi::api::apps::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
 use serde_json::Value;
 use std::sync::OnceLock;
-use structured_merge::Set;
-use structured_merge::apiserver::digest;
 
 /// Labels the operator reads on a child.
 pub(super) const KEPT_LABELS: [&str; 3] = [
@@ -103,8 +101,7 @@ impl Seen {
             .filter(|e| e.manager.as_deref() == Some(FIELD_MANAGER))
             .filter(|e| e.operation.as_deref() == Some("Apply") && e.subresource.is_none())
             .filter_map(|e| e.fields_v1.as_ref())
-            .find_map(|fields| Set::from_fields_v1(&fields.0).ok())
-            .map(|set| digest(&set));
+            .find_map(|fields| super::digests::of_fields_v1(&fields.0));
         let controller = meta
             .owner_references
             .iter()
@@ -297,7 +294,9 @@ mod tests {
     /// The digest of what the server records for the operator's apply of [`desired`].
     fn applied() -> Option<u64> {
         let fields = own().fields_v1.unwrap().0;
-        Some(digest(&Set::from_fields_v1(&fields).unwrap()))
+        Some(structured_merge::apiserver::digest(
+            &structured_merge::Set::from_fields_v1(&fields).unwrap(),
+        ))
     }
 
     #[test]
