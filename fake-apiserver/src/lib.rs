@@ -183,6 +183,13 @@ impl FakeApiServer {
             .clone()
     }
 
+    /// The requests received after the first `count`, in order: copies only those, so polling
+    /// for news holds the lock every request takes for as long as the news needs.
+    pub fn requests_after(&self, count: usize) -> Vec<RecordedRequest> {
+        let requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        requests.get(count..).map(<[_]>::to_vec).unwrap_or_default()
+    }
+
     /// A kube client talking to this server in process, with no sockets.
     pub fn client(&self) -> kube::Client {
         kube::Client::new(self.router(), "default")

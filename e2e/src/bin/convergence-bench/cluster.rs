@@ -151,7 +151,7 @@ pub async fn delete_all(client: &kube::Client) -> Result<(), String> {
     .await
 }
 
-async fn thirty_two_at_a_time<T, F, Fut>(items: Vec<T>, request: F) -> Result<(), String>
+pub async fn thirty_two_at_a_time<T, F, Fut>(items: Vec<T>, request: F) -> Result<(), String>
 where
     F: FnMut(T) -> Fut,
     Fut: std::future::Future<Output = Result<(), kube::Error>>,

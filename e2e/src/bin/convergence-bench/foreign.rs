@@ -3,7 +3,6 @@
 //! the names others hold then cost it.
 
 use crate::cluster::NAMESPACE;
-use futures_util::{StreamExt, TryStreamExt};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use serde_json::{Value, json};
 
@@ -114,25 +113,23 @@ pub async fn create(
         let resource =
             ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), NAMESPACE, &resource);
-        futures_util::stream::iter(0..per_kind)
-            .map(|n| {
-                let (api, name) = (api.clone(), format!("other-{n:05}"));
-                let mut body = spec(&name);
-                body["apiVersion"] = json!(resource.api_version);
-                body["kind"] = json!(kind);
-                body["metadata"] = json!({"name": name});
-                async move {
-                    let object: DynamicObject =
-                        serde_json::from_value(body).map_err(|e| e.to_string())?;
-                    api.create(&PostParams::default(), &object)
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| format!("{kind} {name}: {e}"))
-                }
-            })
-            .buffer_unordered(32)
-            .try_collect::<Vec<()>>()
-            .await?;
+        let names: Vec<String> = (0..per_kind).map(|n| format!("other-{n:05}")).collect();
+        crate::cluster::thirty_two_at_a_time(names, |name| {
+            let api = api.clone();
+            let mut body = spec(&name);
+            body["apiVersion"] = json!(resource.api_version);
+            body["kind"] = json!(kind);
+            body["metadata"] = json!({"name": name});
+            async move {
+                let object: DynamicObject =
+                    serde_json::from_value(body).map_err(kube::Error::SerdeError)?;
+                api.create(&PostParams::default(), &object)
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .await
+        .map_err(|e| format!("{kind}: {e}"))?;
         created += per_kind;
     }
     Ok(created)

@@ -58,8 +58,11 @@ struct Restart {
 
 /// The operator's own requests (over TCP), leaving out leader election's Lease traffic.
 fn operator_requests(server: &FakeApiServer) -> Vec<RecordedRequest> {
-    server
-        .requests()
+    only_the_operators(server.requests())
+}
+
+fn only_the_operators(requests: Vec<RecordedRequest>) -> Vec<RecordedRequest> {
+    requests
         .into_iter()
         .filter(|r| r.remote && !r.uri.contains("/leases"))
         .collect()
@@ -181,7 +184,7 @@ async fn spec_change(
     args: &Args,
     timeout: Duration,
 ) -> Result<SpecChange, String> {
-    let before = operator_requests(server).len();
+    let before = server.requests().len();
     let mut changed = spec.clone();
     changed["dice"]["maxDelay"] = "300ms".into();
     let started = Instant::now();
@@ -194,7 +197,7 @@ async fn spec_change(
     };
     let (mut seen, mut quiet_since) = (0, Instant::now());
     loop {
-        let sent = operator_requests(server).split_off(before);
+        let sent = only_the_operators(server.requests_after(before));
         if sent.len() != seen {
             (seen, quiet_since) = (sent.len(), Instant::now());
         }
